@@ -1,0 +1,375 @@
+"""The platform: train, eval, predict, features and export for any registered network.
+
+Graph mode through tf.compat.v1; the input is tf.data over TFRecords (on the
+CPU), the network runs on the GPU when there is one. Launched by runner.py:
+
+    python runner.py --net=nn_gender --data_dir=records/utkface_gender   # train / resume
+    python runner.py --net=nn_gender --mode=eval
+    python runner.py --net=nn_gender --mode=predict --image=me.jpg
+    python runner.py --net=nn_gender --mode=features --image=me.jpg
+    python runner.py --net=nn_gender --mode=export
+"""
+import csv
+import datetime
+import json
+import math
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from core import checkpoints, config, metrics, model, visualize
+from core.progress import format_duration
+from data import pipeline, preprocess, records
+from data.images import BadImage, load_rgb
+
+v1 = tf.compat.v1
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
+
+
+def run(cfg):
+    """Runs cfg.mode; returns what that mode produced (for callers and tests)."""
+    modes = {'train': train, 'eval': evaluate, 'predict': predict, 'features': features,
+             'export': export}
+    return modes[cfg.mode](cfg)
+
+
+# ---------------------------------------------------------------- training
+
+def _start_fresh(train_dir):
+    """--fresh: the old run is moved aside, never deleted."""
+    if os.path.isdir(train_dir) and os.listdir(train_dir):
+        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+        aside = f'{train_dir.rstrip(os.sep)}.old-{stamp}'
+        os.rename(train_dir, aside)
+        print(f'--fresh: moved the previous run to {aside}')
+
+
+def _evaluate_split(sess, iterator, fetches):
+    """Runs `fetches` (a dict of batch tensors) over the whole eval split; concatenates."""
+    sess.run(iterator.initializer)
+    parts = {k: [] for k in fetches}
+    while True:
+        try:
+            out = sess.run(fetches)
+        except tf.errors.OutOfRangeError:
+            break
+        for k, v in out.items():
+            parts[k].append(v)
+    return {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
+
+
+def _eval_fetches(batch, cfg):
+    logits, _ = model.build_network(batch['image'], cfg, is_training=False, reuse=tf.compat.v1.AUTO_REUSE)
+    fetches = {'label': batch['label'], 'prediction': tf.argmax(logits, -1, output_type=tf.int32),
+               'probabilities': tf.nn.softmax(logits), 'filename': batch['filename']}
+    fetches.update({k: v for k, v in batch.items() if k.startswith('attr/')})
+    return fetches
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def train(cfg):
+    meta = records.read_meta(cfg.data_dir)
+    if cfg.fresh:
+        _start_fresh(cfg.train_dir)
+    config.write_run_file(cfg)
+    n_train = meta['splits']['train']['count']
+    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
+    max_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    eval_every = cfg.eval_every or steps_per_epoch
+    has_eval = meta['splits'].get('eval', {}).get('count', 0) > 0
+    spec = cfg.image_spec
+
+    graph = tf.Graph()
+    with graph.as_default():
+        if cfg.seed is not None:
+            v1.set_random_seed(cfg.seed)
+        with model.on_cpu():
+            train_ds = pipeline.make_dataset(cfg.data_dir, 'train', spec, cfg.batch_size, True,
+                                             cfg.cache_mb, cfg.seed, meta)
+            batch = v1.data.make_one_shot_iterator(train_ds).get_next()
+            if has_eval:
+                eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', spec, cfg.batch_size,
+                                                False, cfg.cache_mb, meta=meta)
+                eval_iterator = v1.data.make_initializable_iterator(eval_ds)
+        global_step = v1.train.get_or_create_global_step()
+        logits, _ = model.build_network(batch['image'], cfg, is_training=True)
+        loss = model.loss_fn(logits, batch['label'], cfg)
+        accuracy = tf.reduce_mean(tf.cast(
+            tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
+        lr = model.learning_rate(global_step, steps_per_epoch, cfg)
+        with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
+            train_op = model.optimizer(lr, cfg).minimize(
+                loss, global_step, colocate_gradients_with_ops=True)
+        if has_eval:
+            eval_fetches = _eval_fetches(eval_iterator.get_next(), cfg)
+        summaries = v1.summary.merge([
+            v1.summary.scalar('loss', loss), v1.summary.scalar('accuracy', accuracy),
+            v1.summary.scalar('learning_rate', lr),
+            v1.summary.image('input', (batch['image'][:4] + 1.0) / 2.0, max_outputs=4)])
+        saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints)
+        best_saver = v1.train.Saver(max_to_keep=1)
+        init = v1.global_variables_initializer()
+    graph.finalize()
+
+    def stop_on_term(signum, frame):
+        raise _StopRequested()
+    previous_handler = signal.signal(signal.SIGTERM, stop_on_term)
+    best = checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0}
+    ckpt_prefix = os.path.join(cfg.train_dir, 'model.ckpt')
+    result = {'train_dir': cfg.train_dir}
+    with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+        last = checkpoints.latest(cfg.train_dir)
+        if last:
+            checkpoints.check_compatible(last, graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES))
+            saver.restore(sess, last)
+            print(f'Resuming from step {sess.run(global_step)} ({last})', flush=True)
+        else:
+            sess.run(init)
+        step = sess.run(global_step)
+        result['start_step'] = step
+        if step >= max_steps:
+            print(f'Already trained to step {step} of {max_steps}: nothing to do '
+                  '(raise --epochs or --max_steps to train on)')
+            result.update(step=step, best=best)
+            return result
+        print(f'Training {cfg.net} on {n_train} images, {cfg.num_classes} classes, batch '
+              f'{cfg.batch_size}, {steps_per_epoch} steps/epoch, to step {max_steps}, '
+              f'on {model.compute_device()}', flush=True)
+        writer = v1.summary.FileWriter(cfg.train_dir, graph if step == 0 else None)
+        window_loss, window_acc, window_start, window_steps = 0.0, 0.0, time.time(), 0
+        run_start, start_step = time.time(), step
+        try:
+            while step < max_steps:
+                log_now = (step + 1) % cfg.log_every == 0 or step + 1 == max_steps
+                fetches = [train_op, loss, accuracy, lr]
+                out = sess.run(fetches + [summaries] if log_now else fetches)
+                # Counted here: global_step fetched beside train_op may be read before its update.
+                step += 1
+                loss_value, acc_value, lr_value = out[1:4]
+                window_loss, window_acc, window_steps = (window_loss + loss_value,
+                                                         window_acc + acc_value, window_steps + 1)
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(f'loss became {loss_value} at step {step}: lower '
+                                             '--learning_rate')
+                if log_now:
+                    writer.add_summary(out[4], step)
+                    now = time.time()
+                    rate = window_steps * cfg.batch_size / (now - window_start)
+                    eta = (max_steps - step) * (now - run_start) / max(step - start_step, 1)
+                    print(f'step {step}/{max_steps} epoch {step / steps_per_epoch:.2f} '
+                          f'loss {window_loss / window_steps:.4f} '
+                          f'acc {window_acc / window_steps * 100:.1f}% lr {lr_value:.2e} '
+                          f'{rate:.0f} img/s ETA {format_duration(eta)}', flush=True)
+                    result['loss'] = window_loss / window_steps
+                    result.setdefault('first_loss', result['loss'])
+                    window_loss, window_acc, window_start, window_steps = 0.0, 0.0, now, 0
+                if step % eval_every == 0 or step == max_steps:
+                    saver.save(sess, ckpt_prefix, global_step=step)
+                    if has_eval:
+                        out_eval = _evaluate_split(sess, eval_iterator, eval_fetches)
+                        acc = float(np.mean(out_eval['label'] == out_eval['prediction']))
+                        writer.add_summary(v1.Summary(value=[v1.Summary.Value(
+                            tag='eval/accuracy', simple_value=acc)]), step)
+                        mark = ''
+                        if acc > best['accuracy']:
+                            best = {'accuracy': acc, 'step': int(step)}
+                            best_dir = os.path.join(cfg.train_dir, checkpoints.BEST_DIR)
+                            best_saver.save(sess, os.path.join(best_dir, 'model.ckpt'),
+                                            global_step=step)
+                            records.write_json_atomic(
+                                os.path.join(best_dir, checkpoints.BEST_FILE), best)
+                            mark = ' (best so far)'
+                        print(f'eval at step {step}: accuracy {acc * 100:.2f}% on '
+                              f'{len(out_eval["label"])} images{mark}', flush=True)
+        except (KeyboardInterrupt, _StopRequested):
+            saver.save(sess, ckpt_prefix, global_step=step)
+            print(f'\nInterrupted at step {step}: checkpoint saved; rerun the same command '
+                  'to resume', flush=True)
+            result['interrupted'] = True
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+            writer.close()
+        elapsed = time.time() - run_start
+        done = step - start_step
+        print(f'Trained {done} steps in {format_duration(elapsed)} '
+              f'({done * cfg.batch_size / max(elapsed, 1e-9):.0f} img/s); best eval accuracy '
+              f'{best["accuracy"] * 100:.2f}% at step {best["step"]}; checkpoints in {cfg.train_dir}')
+        result.update(step=int(step), best=best, seconds=elapsed)
+    return result
+
+
+# ---------------------------------------------------------------- evaluation
+
+def evaluate(cfg):
+    meta = records.read_meta(cfg.data_dir)
+    split = 'eval' if 'eval' in meta['splits'] else 'train'
+    graph = tf.Graph()
+    with graph.as_default():
+        with model.on_cpu():
+            ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size,
+                                       False, cfg.cache_mb, meta=meta)
+            iterator = v1.data.make_initializable_iterator(ds)
+        fetches = _eval_fetches(iterator.get_next(), cfg)
+        path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
+        net_vars = graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
+        checkpoints.check_compatible(path, net_vars)
+        saver = v1.train.Saver(net_vars)
+    with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+        saver.restore(sess, path)
+        out = _evaluate_split(sess, iterator, fetches)
+    report = metrics.classification_report(out['label'], out['prediction'], cfg.classes)
+    report.update(checkpoint=path, data_dir=cfg.data_dir, split=split, eval_crop=cfg.eval_crop)
+    json_path = os.path.join(os.path.dirname(path), 'eval.json')
+    records.write_json_atomic(json_path, report)
+    print(f'{cfg.net} checkpoint {path}, {split} split of {cfg.data_dir}')
+    print(metrics.format_report(report))
+    print(f'written to {json_path}')
+    return report
+
+
+# ---------------------------------------------------------------- single images
+
+def list_images(target):
+    """A file, or every image-looking file below a folder (sorted); extension-less files count."""
+    if os.path.isfile(target):
+        return [target]
+    if not os.path.isdir(target):
+        raise FileNotFoundError(f'--image={target} does not exist')
+    found = []
+    for root, dirs, names in os.walk(target):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        for name in sorted(names):
+            ext = os.path.splitext(name)[1].lower()
+            if not name.startswith('.') and (ext in IMAGE_EXTENSIONS or not ext):
+                found.append(os.path.join(root, name))
+    return found
+
+
+class ImageModel:
+    """A restored network answering single images through the shared eval preprocessing."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.image = v1.placeholder(tf.uint8, [None, None, 3], name='image')
+            self.net_input = preprocess.eval_pipeline(self.image[None], cfg.image_spec)
+            logits, self.end_points = model.build_network(self.net_input, cfg, is_training=False)
+            self.probabilities = tf.nn.softmax(logits)[0]
+            self.checkpoint = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
+            net_vars = self.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
+            checkpoints.check_compatible(self.checkpoint, net_vars)
+            saver = v1.train.Saver(net_vars)
+        self.graph.finalize()
+        self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
+        saver.restore(self.sess, self.checkpoint)
+
+    def probabilities_of(self, rgb):
+        return self.sess.run(self.probabilities, {self.image: rgb})
+
+    def layers_of(self, rgb):
+        """(network input, {layer name: activations}) for one image."""
+        return self.sess.run((self.net_input[0], {k: v[0] for k, v in self.end_points.items()}),
+                             {self.image: rgb})
+
+
+def predict(cfg):
+    files = list_images(cfg.image)
+    net = ImageModel(cfg)
+    rows = []
+    for path in files:
+        try:
+            probs = net.probabilities_of(load_rgb(path))
+        except BadImage as e:
+            print(f'{path}: skipped: {e}', flush=True)
+            rows.append({'file': path, 'class': '', 'probability': '', 'error': str(e)})
+            continue
+        best = int(np.argmax(probs))
+        print(f'{path}: {cfg.classes[best]} {probs[best] * 100:.1f}%', flush=True)
+        row = {'file': path, 'class': cfg.classes[best], 'probability': float(probs[best]),
+               'error': ''}
+        row.update({f'p_{name}': float(p) for name, p in zip(cfg.classes, probs)})
+        rows.append(row)
+    if cfg.output:
+        columns = ['file', 'class', 'probability'] + [f'p_{c}' for c in cfg.classes] + ['error']
+        with open(cfg.output, 'w', newline='') as f:
+            writer = csv.DictWriter(f, columns, restval='')
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f'{len(rows)} results written to {cfg.output}')
+    return rows
+
+
+def features(cfg):
+    files = list_images(cfg.image)
+    if len(files) != 1:
+        raise FileNotFoundError('--mode=features takes one image file in --image')
+    path = files[0]
+    rgb = load_rgb(path)
+    net = ImageModel(cfg)
+    net_input, layers = net.layers_of(rgb)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    out_dir = cfg.output or os.path.join(cfg.train_dir, 'features', stem)
+    os.makedirs(out_dir, exist_ok=True)
+    visualize.save_grid((net_input + 1.0) / 2.0, os.path.join(out_dir, '00_input.png'))
+    np.save(os.path.join(out_dir, '00_input.npy'), net_input)
+    written = ['00_input.png']
+    conv_layers = [name for name, v in layers.items() if v.ndim == 3]
+    for i, name in enumerate(conv_layers, start=1):
+        base = f'{i:02d}_{name}'
+        visualize.save_grid(layers[name], os.path.join(out_dir, f'{base}.png'))
+        np.save(os.path.join(out_dir, f'{base}.npy'), layers[name])
+        written.append(f'{base}.png')
+    probs = net.probabilities_of(rgb)
+    best = int(np.argmax(probs))
+    print(f'{path}: {cfg.classes[best]} {probs[best] * 100:.1f}%')
+    print(f'feature maps of {len(conv_layers)} layers (+ the input) written to {out_dir}:')
+    for name in written:
+        print(f'  {name}  {layers.get(name[3:-4], net_input).shape}')
+    return {'dir': out_dir, 'files': written}
+
+
+# ---------------------------------------------------------------- export
+
+def export(cfg):
+    """A SavedModel: uint8 RGB images [N, H, W, 3] of any size in, class probabilities out."""
+    path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
+    step = path.rsplit('-', 1)[-1]
+    export_dir = cfg.export_dir or os.path.join(cfg.train_dir, 'export', step)
+    if os.path.exists(export_dir):
+        raise FileExistsError(f'{export_dir} exists already; give another --export_dir')
+    graph = tf.Graph()
+    with graph.as_default():
+        images = v1.placeholder(tf.uint8, [None, None, None, 3], name='images')
+        logits, _ = model.build_network(preprocess.eval_pipeline(images, cfg.image_spec), cfg,
+                                        is_training=False)
+        probabilities = tf.nn.softmax(logits, name='probabilities')
+        classes = tf.argmax(logits, -1, name='classes')
+        net_vars = graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
+        checkpoints.check_compatible(path, net_vars)
+        saver = v1.train.Saver(net_vars)
+        with v1.Session(graph=graph) as sess:
+            saver.restore(sess, path)
+            builder = v1.saved_model.Builder(export_dir)
+            signature = v1.saved_model.predict_signature_def(
+                inputs={'images': images},
+                outputs={'probabilities': probabilities, 'classes': classes})
+            builder.add_meta_graph_and_variables(
+                sess, [v1.saved_model.tag_constants.SERVING],
+                signature_def_map={'serving_default': signature}, strip_default_attrs=True)
+            builder.save()
+    with open(os.path.join(export_dir, 'labels.txt'), 'w') as f:
+        f.writelines(f'{name}\n' for name in cfg.classes)
+    with open(os.path.join(export_dir, 'model.json'), 'w') as f:
+        json.dump(dict(cfg.graph_settings(), classes=cfg.classes, checkpoint=path,
+                       eval_crop=cfg.eval_crop), f, indent=1)
+    print(f'SavedModel of {path} written to {export_dir}\n'
+          "  signature 'serving_default': images uint8 [N, H, W, 3] RGB -> probabilities "
+          f'[N, {cfg.num_classes}] over {", ".join(cfg.classes)}')
+    return export_dir

@@ -1,0 +1,67 @@
+"""The one image preprocessing of the platform, shared by training, eval, predict and export.
+
+Two stages, so that the deterministic part can be cached between epochs:
+1. `resize_for_network`: uint8 RGB -> uint8 at the network's input size and channels.
+2. `train_view` (random crop, flip, brightness, contrast) or `eval_view`
+   (centre crop, or the whole image resized), then `normalize` to [-1, 1].
+Eval, predict, feature maps and the exported SavedModel all call
+`eval_pipeline`, so they cannot drift apart.
+"""
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSpec:
+    input_size: tuple            # (h, w) after resizing
+    crop_size: tuple             # (h, w) the network sees
+    channels: int                # 1 or 3
+    eval_crop: str = 'center'    # 'center' crop, or 'resize' the whole input to the crop size
+    brightness: float = 0.2      # max delta on the [0, 1] scale
+    contrast: float = 0.3        # factor drawn from [1 - c, 1 + c]
+    flip: bool = True
+
+
+def resize_for_network(images, spec):
+    """[N, H, W, 3] uint8 RGB -> [N, h, w, channels] uint8 at the network's input size."""
+    images = tf.image.resize(tf.cast(images, tf.float32), spec.input_size, antialias=True)
+    if spec.channels == 1:
+        images = tf.image.rgb_to_grayscale(images)
+    return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+
+
+def normalize(images01):
+    """[0, 1] floats -> [-1, 1], the range every network is trained on."""
+    return images01 * 2.0 - 1.0
+
+
+def train_view(image, spec):
+    """One resized [h, w, c] uint8 image -> an augmented float crop."""
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    image = tf.image.random_crop(image, [*spec.crop_size, spec.channels])
+    if spec.flip:
+        image = tf.image.random_flip_left_right(image)
+    if spec.brightness:
+        image = tf.image.random_brightness(image, spec.brightness)
+    if spec.contrast:
+        image = tf.image.random_contrast(image, 1 - spec.contrast, 1 + spec.contrast)
+    return normalize(tf.clip_by_value(image, 0.0, 1.0))
+
+
+def eval_view(images, spec):
+    """Resized [N, h, w, c] uint8 images -> the deterministic float view the network sees."""
+    images = tf.image.convert_image_dtype(images, tf.float32)
+    (in_h, in_w), (crop_h, crop_w) = spec.input_size, spec.crop_size
+    if (in_h, in_w) != (crop_h, crop_w):
+        if spec.eval_crop == 'resize':
+            images = tf.image.resize(images, spec.crop_size, antialias=True)
+        else:
+            top, left = (in_h - crop_h) // 2, (in_w - crop_w) // 2
+            images = images[:, top:top + crop_h, left:left + crop_w, :]
+    return normalize(images)
+
+
+def eval_pipeline(images, spec):
+    """[N, H, W, 3] uint8 RGB of any size -> network input, for eval, predict and export."""
+    return eval_view(resize_for_network(images, spec), spec)

@@ -1,0 +1,76 @@
+"""The TFRecord format of a prepared dataset, and its `dataset.json` description.
+
+A dataset folder holds `<split>-NNNNN-of-NNNNN.tfrecord` shards, `labels.txt`,
+a report, and `dataset.json`, which is written last: a folder without it is an
+unfinished conversion and is never read.
+"""
+import json
+import os
+
+import tensorflow as tf
+
+META_FILE = 'dataset.json'
+ATTRIBUTE_MISSING = -1
+
+
+def _bytes(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int(value):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+
+def make_example(encoded, label, label_text, height, width, filename, attributes=None):
+    """A tf.train.Example for one image; `attributes` maps names (age, race, ...) to ints."""
+    feature = {
+        'image/encoded': _bytes(encoded),
+        'image/format': _bytes(b'jpeg'),
+        'image/class/label': _int(label),
+        'image/class/text': _bytes(label_text.encode()),
+        'image/height': _int(height),
+        'image/width': _int(width),
+        'image/filename': _bytes(filename.encode()),
+    }
+    for name, value in (attributes or {}).items():
+        feature[f'image/attr/{name}'] = _int(value)
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def parse(serialized, attribute_names=()):
+    """Parses one serialized Example into a dict of tensors (image still encoded)."""
+    spec = {
+        'image/encoded': tf.io.FixedLenFeature([], tf.string),
+        'image/class/label': tf.io.FixedLenFeature([], tf.int64),
+        'image/height': tf.io.FixedLenFeature([], tf.int64),
+        'image/width': tf.io.FixedLenFeature([], tf.int64),
+        'image/filename': tf.io.FixedLenFeature([], tf.string, default_value=''),
+    }
+    for name in attribute_names:
+        spec[f'image/attr/{name}'] = tf.io.FixedLenFeature([], tf.int64,
+                                                           default_value=ATTRIBUTE_MISSING)
+    return tf.io.parse_single_example(serialized, spec)
+
+
+def read_meta(data_dir):
+    """The dataset description; a clear error when `data_dir` is not a finished dataset."""
+    path = os.path.join(data_dir, META_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f'{data_dir} is not a converted dataset (no {META_FILE}); '
+            f'make one with: python -m data.convert --src=PHOTO_FOLDERS --out={data_dir}')
+    with open(path) as f:
+        return json.load(f)
+
+
+def shard_files(data_dir, meta, split):
+    if split not in meta['splits']:
+        raise ValueError(f'{data_dir} has no {split!r} split (it has: {", ".join(meta["splits"])})')
+    return [os.path.join(data_dir, name) for name in meta['splits'][split]['shards']]
+
+
+def write_json_atomic(path, obj):
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)

@@ -1,0 +1,70 @@
+"""Registry of networks, in the style of research/slim's nets_factory.
+
+A network is one module in this package that calls `register` on a function
+    net_fn(images, num_classes, is_training, keep_prob) -> (logits, end_points)
+together with its `Defaults`. Dropping a new module in here is all it takes:
+every module of the package is imported on first use.
+
+    import networks
+    net = networks.get('nn_gender')
+    logits, end_points = net.fn(images, num_classes=2, is_training=True)
+"""
+import dataclasses
+import importlib
+import pkgutil
+
+
+@dataclasses.dataclass(frozen=True)
+class Defaults:
+    """A network's native settings; any of them can be overridden by flags."""
+    input_size: tuple          # (height, width) the image is resized to
+    crop_size: tuple           # (height, width) the network sees; == input_size for no crop
+    channels: int              # 1 grayscale, 3 colour
+    batch_size: int
+    optimizer: str             # adam | momentum | rmsprop | sgd
+    learning_rate: float
+    keep_prob: float           # dropout keep probability in training
+    epochs: int = 15
+    weight_decay: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    name: str
+    fn: object
+    defaults: Defaults
+
+
+_REGISTRY = {}
+_loaded = False
+
+
+def register(name, defaults):
+    """Decorator: registers `fn` under `name`."""
+    def wrap(fn):
+        if name in _REGISTRY:
+            raise ValueError(f'network {name!r} registered twice')
+        _REGISTRY[name] = Network(name, fn, defaults)
+        return fn
+    return wrap
+
+
+def _load_all():
+    global _loaded
+    if not _loaded:
+        for module in pkgutil.iter_modules(__path__):
+            if not module.name.startswith('_'):
+                importlib.import_module(f'{__name__}.{module.name}')
+        _loaded = True
+
+
+def names():
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get(name):
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f'unknown network {name!r}; valid names: {", ".join(names())}')
+    return _REGISTRY[name]

@@ -1,0 +1,41 @@
+"""Layers that tf-slim 1.1.0 no longer provides on current TensorFlow.
+
+`slim.batch_norm` needs Keras-2 legacy layers that are gone, so batch norm is
+written here from `get_variable` and the fused kernel. Its moving averages are
+added to UPDATE_OPS, which the trainer runs with every step (the original
+vgg13_bn code never ran them, so eval used the initial zeros and ones).
+"""
+import tensorflow as tf
+
+v1 = tf.compat.v1
+
+
+def batch_norm(inputs, is_training, decay=0.99, epsilon=1e-3, scope='BatchNorm'):
+    """Batch norm over the channels of an NHWC tensor (or the features of a 2-D one).
+
+    Training normalises with the batch statistics and updates the moving
+    averages through UPDATE_OPS; eval normalises with the moving averages.
+    Usable as slim's `normalizer_fn`.
+    """
+    with v1.variable_scope(scope):
+        channels = inputs.shape[-1]
+        beta = v1.get_variable('beta', [channels], initializer=v1.zeros_initializer())
+        gamma = v1.get_variable('gamma', [channels], initializer=v1.ones_initializer())
+        stats = [v1.GraphKeys.GLOBAL_VARIABLES, v1.GraphKeys.MOVING_AVERAGE_VARIABLES]
+        moving_mean = v1.get_variable('moving_mean', [channels], trainable=False,
+                                      initializer=v1.zeros_initializer(), collections=stats)
+        moving_variance = v1.get_variable('moving_variance', [channels], trainable=False,
+                                          initializer=v1.ones_initializer(), collections=stats)
+        is_2d = inputs.shape.rank == 2
+        x = inputs[:, None, None, :] if is_2d else inputs
+        if is_training:
+            y, mean, variance = v1.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon,
+                                                       is_training=True)
+            for var, value in ((moving_mean, mean), (moving_variance, variance)):
+                update = v1.assign_sub(var, (var - value) * (1.0 - decay))
+                v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, update)
+        else:
+            y, _, _ = v1.nn.fused_batch_norm(x, gamma, beta, mean=moving_mean,
+                                             variance=moving_variance, epsilon=epsilon,
+                                             is_training=False)
+        return y[:, 0, 0, :] if is_2d else y

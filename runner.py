@@ -1,0 +1,97 @@
+"""Entry point of the platform: flags in, cnn.py runs the chosen mode.
+
+    python runner.py --net=nn_gender --data_dir=records/utkface_gender     # train (resumes)
+    python runner.py --net=nn_gender --mode=eval
+    python runner.py --net=nn_gender --mode=predict --image=photos/ --output=results.csv
+    python runner.py --net=nn_gender --mode=features --image=face.jpg
+    python runner.py --net=nn_gender --mode=export
+    python runner.py --helpfull                                            # every flag
+"""
+import os
+import sys
+import warnings
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')   # keep TensorFlow's start-up chatter quiet
+# tf-slim calls the deprecated tf.layers internally; the warnings say nothing to our users.
+warnings.filterwarnings('ignore', category=UserWarning, module='tensorflow')
+
+from absl import app, flags  # noqa: E402
+
+import networks  # noqa: E402
+
+FLAGS = flags.FLAGS
+MODES = ['train', 'eval', 'predict', 'features', 'export']
+
+# What and where
+flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
+flags.DEFINE_string('net', 'nn_gender', f'Network module: one of {", ".join(networks.names())}.')
+flags.DEFINE_string('data_dir', None, 'Dataset folder made by `python -m data.convert` '
+                    '(remembered by the training folder for later modes).')
+flags.DEFINE_string('train_dir', None, 'Checkpoints, summaries and reports '
+                    '(default checkpoints/<net>/).')
+flags.DEFINE_boolean('fresh', False, 'Start training over; the previous run is moved aside.')
+# Network shape (defaults come from the network module)
+flags.DEFINE_integer('num_classes', None, 'Number of classes (default: from the dataset).')
+flags.DEFINE_string('input_size', None, 'Images are resized to this: 100 or HEIGHTxWIDTH.')
+flags.DEFINE_string('crop_size', None, 'The network sees crops of this size: 80 or HxW.')
+flags.DEFINE_integer('channels', None, '1 for grayscale, 3 for colour.')
+flags.DEFINE_list('net_options', [], 'Extra keyword options of the network, e.g. init=glorot.')
+flags.DEFINE_enum('eval_crop', 'center', ['center', 'resize'],
+                  'Eval/predict view: the centre crop, or the whole image resized to the crop size.')
+# Training recipe
+flags.DEFINE_integer('batch_size', None, 'Images per step.')
+flags.DEFINE_enum('optimizer', None, ['adam', 'momentum', 'rmsprop', 'sgd'], 'Optimizer.')
+flags.DEFINE_float('learning_rate', None, 'Initial learning rate.')
+flags.DEFINE_enum('lr_schedule', 'fixed', ['fixed', 'exponential', 'step', 'cosine'],
+                  'Learning-rate schedule.')
+flags.DEFINE_float('lr_decay_rate', 0.1, 'exponential/step: factor per --lr_decay_epochs.')
+flags.DEFINE_float('lr_decay_epochs', 5.0, 'exponential/step: epochs per decay.')
+flags.DEFINE_float('momentum', 0.9, 'Momentum of the momentum and rmsprop optimizers.')
+flags.DEFINE_float('keep_prob', None, 'Dropout keep probability in training.')
+flags.DEFINE_float('weight_decay', None, 'L2 weight decay.')
+flags.DEFINE_float('label_smoothing', 0.0, 'Label smoothing of the cross-entropy.')
+flags.DEFINE_integer('epochs', None, 'Epochs to train (ignored when --max_steps is set).')
+flags.DEFINE_integer('max_steps', 0, 'Train up to this global step (0 = use --epochs).')
+flags.DEFINE_float('brightness', 0.2, 'Augmentation: max brightness change (0-1 scale).')
+flags.DEFINE_float('contrast', 0.3, 'Augmentation: contrast factor range 1 +- this.')
+flags.DEFINE_boolean('flip', True, 'Augmentation: random horizontal flips.')
+flags.DEFINE_integer('seed', None, 'Graph-level random seed.')
+# Bookkeeping
+flags.DEFINE_integer('log_every', 50, 'Log and write summaries every N steps.')
+flags.DEFINE_integer('eval_every', 0, 'Evaluate and checkpoint every N steps (0 = every epoch).')
+flags.DEFINE_integer('keep_checkpoints', 3, 'How many recent checkpoints to keep.')
+flags.DEFINE_integer('cache_mb', 4096, 'Cache decoded images in memory when they fit in this.')
+flags.DEFINE_string('checkpoint', 'best', 'eval/predict/features/export: best, last, or a path.')
+# Inputs and outputs of the other modes
+flags.DEFINE_string('image', None, 'predict/features: an image file or a folder of images.')
+flags.DEFINE_string('output', None, 'predict: CSV file of the results; features: output folder.')
+flags.DEFINE_string('export_dir', None, 'export: SavedModel folder (default '
+                    '<train_dir>/export/<step>).')
+flags.DEFINE_integer('inter_op_threads', 0, 'TensorFlow inter-op threads (0 = automatic).')
+flags.DEFINE_integer('intra_op_threads', 0, 'TensorFlow intra-op threads (0 = automatic).')
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f'error: unexpected arguments {argv[1:]} (flags take the form --name=value)')
+    import tensorflow as tf
+    tf.compat.v1.disable_eager_execution()
+    import cnn
+    from core import checkpoints, config
+    values = {name: FLAGS[name].value for name in FLAGS}
+    explicit = {name for name in FLAGS if FLAGS[name].present}
+    try:
+        cfg = config.resolve(values, explicit)
+        if cfg.mode == 'train' and not cfg.data_dir:
+            raise config.ConfigError('training needs --data_dir (a folder made by '
+                                     'python -m data.convert)')
+        if cfg.mode in ('predict', 'features') and not cfg.image:
+            raise config.ConfigError(f'--mode={cfg.mode} needs --image=FILE_OR_FOLDER')
+        cnn.run(cfg)
+    except (config.ConfigError, checkpoints.CheckpointError, FileNotFoundError,
+            FileExistsError, FloatingPointError) as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    app.run(main)

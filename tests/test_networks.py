@@ -1,0 +1,68 @@
+"""Every registered network builds on random input (research/slim's nets_factory_test)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import networks
+from networks.layers import batch_norm
+
+v1 = tf.compat.v1
+# Small sizes keep the test fast; the nets are size-agnostic up to the flatten.
+TEST_SIZE = {'nn_gender': (80, 80), 'vgg13_bn': (64, 64)}
+
+
+@pytest.mark.parametrize('name', networks.names())
+@pytest.mark.parametrize('is_training', [True, False])
+def test_every_network_builds_and_runs(name, is_training):
+    net = networks.get(name)
+    height, width = TEST_SIZE.get(name, net.defaults.crop_size)
+    with tf.Graph().as_default() as graph:
+        images = tf.random.uniform([2, height, width, net.defaults.channels], -1.0, 1.0)
+        logits, end_points = net.fn(images, num_classes=5, is_training=is_training)
+        assert logits.shape.as_list() == [2, 5]
+        assert end_points and all(isinstance(v, tf.Tensor) for v in end_points.values())
+        assert any(k.startswith('conv') for k in end_points)
+        params = sum(np.prod(v.shape.as_list()) for v in graph.get_collection('trainable_variables'))
+        print(f'{name}: {params:,} parameters at {height}x{width}')
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            out = sess.run(logits)
+        assert out.shape == (2, 5) and np.all(np.isfinite(out))
+
+
+def test_unknown_network_lists_the_valid_names():
+    with pytest.raises(KeyError, match='nn_gender.*vgg13_bn|vgg13_bn.*nn_gender'):
+        networks.get('no_such_net')
+
+
+def test_defaults_are_consistent():
+    for name in networks.names():
+        d = networks.get(name).defaults
+        assert all(c <= i for c, i in zip(d.crop_size, d.input_size)), name
+        assert d.channels in (1, 3) and 0 < d.keep_prob <= 1 and d.batch_size > 0
+
+
+def test_batch_norm_updates_moving_averages_in_training_and_uses_them_at_eval():
+    rng = np.random.default_rng(0)
+    data = (rng.normal(3.0, 2.0, size=(64, 4, 4, 8))).astype(np.float32)
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, [None, 4, 4, 8])
+        with v1.variable_scope('bn'):
+            train_out = batch_norm(x, is_training=True, decay=0.5)
+        with v1.variable_scope('bn', reuse=True):
+            eval_out = batch_norm(x, is_training=False)
+        updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+        assert len(updates) == 2
+        mean_var = [v for v in v1.global_variables() if 'moving_mean' in v.name][0]
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(20):
+                sess.run([train_out] + updates, {x: data})
+            moving_mean = sess.run(mean_var)
+            # The moving mean learnt the data's mean (3.0), not the initial zeros.
+            np.testing.assert_allclose(moving_mean, data.mean(axis=(0, 1, 2)), atol=0.05)
+            # Eval uses the moving statistics: one image alone normalises as it does in a batch.
+            alone = sess.run(eval_out, {x: data[:1]})
+            in_batch = sess.run(eval_out, {x: data})[:1]
+            np.testing.assert_allclose(alone, in_batch, atol=1e-5)
+            assert abs(float(sess.run(eval_out, {x: data}).mean())) < 0.1
