@@ -260,8 +260,9 @@ class ImageModel:
         with self.graph.as_default():
             self.image = v1.placeholder(tf.uint8, [None, None, 3], name='image')
             self.net_input = preprocess.eval_pipeline(self.image[None], cfg.image_spec)
-            logits, self.end_points = model.build_network(self.net_input, cfg, is_training=False)
+            logits, end_points = model.build_network(self.net_input, cfg, is_training=False)
             self.probabilities = tf.nn.softmax(logits)[0]
+            self.layers = (self.net_input[0], {k: v[0] for k, v in end_points.items()})
             self.checkpoint = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
             net_vars = self.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
             checkpoints.check_compatible(self.checkpoint, net_vars)
@@ -275,8 +276,7 @@ class ImageModel:
 
     def layers_of(self, rgb):
         """(network input, {layer name: activations}) for one image."""
-        return self.sess.run((self.net_input[0], {k: v[0] for k, v in self.end_points.items()}),
-                             {self.image: rgb})
+        return self.sess.run(self.layers, {self.image: rgb})
 
 
 def predict(cfg):
@@ -320,7 +320,7 @@ def features(cfg):
     visualize.save_grid((net_input + 1.0) / 2.0, os.path.join(out_dir, '00_input.png'))
     np.save(os.path.join(out_dir, '00_input.npy'), net_input)
     written = ['00_input.png']
-    conv_layers = [name for name, v in layers.items() if v.ndim == 3]
+    conv_layers = [name for name, v in layers.items() if v.ndim == 3 and name.startswith('conv')]
     for i, name in enumerate(conv_layers, start=1):
         base = f'{i:02d}_{name}'
         visualize.save_grid(layers[name], os.path.join(out_dir, f'{base}.png'))

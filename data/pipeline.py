@@ -44,7 +44,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     if count * image_bytes <= cache_mb * 2**20:
         ds = ds.cache()
     if training:
-        buffer = max(1000, min(count, (256 * 2**20) // image_bytes))
+        buffer = max(1000, min(count, 10000, (256 * 2**20) // image_bytes))
         ds = ds.shuffle(buffer, seed=seed).repeat()
 
         def augment(example):

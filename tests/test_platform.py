@@ -1,0 +1,136 @@
+"""End to end through runner.py, as a user runs it: train, resume, eval, predict, features, export."""
+import json
+import os
+import re
+import textwrap
+
+import numpy as np
+
+from conftest import BAD_INPUTS, UTKFACE, manifest, run_cli
+
+PREDICTION = re.compile(r'^(?P<file>.+): (?P<cls>male|female) (?P<pct>\d+\.\d)%$', re.M)
+
+
+def losses(log):
+    return [float(x) for x in re.findall(r'loss (\d+\.\d+)', log)]
+
+
+def a_face(index=0):
+    return os.path.join(UTKFACE, sorted(os.listdir(UTKFACE))[index])
+
+
+def test_training_lowers_the_loss_and_keeps_checkpoints(trained):
+    curve = losses(trained['log'])
+    assert len(curve) == 8
+    assert np.mean(curve[-2:]) < np.mean(curve[:2]), curve
+    assert re.search(r'eval at step 40: accuracy \d+\.\d+% on \d+ images', trained['log'])
+    files = os.listdir(trained['train_dir'])
+    assert 'model.ckpt-40.index' in files and 'run.json' in files
+    assert any(f.startswith('events.out.tfevents') for f in files)
+    best = json.load(open(os.path.join(trained['train_dir'], 'best', 'best.json')))
+    assert best['step'] in (20, 40) and 0 <= best['accuracy'] <= 1
+
+
+def test_the_same_command_again_resumes_at_the_saved_step(trained):
+    again = run_cli(*trained['args'])
+    assert 'Resuming from step 40' in again.stdout
+    assert 'nothing to do' in again.stdout
+    more = run_cli(*trained['args'][:-4], '--max_steps=45', '--log_every=5', '--eval_every=100',
+                   '--batch_size=32')
+    assert 'Resuming from step 40' in more.stdout and 'step 45/45' in more.stdout
+
+
+def test_eval_writes_its_json_and_prints_a_table(trained):
+    proc = run_cli('runner.py', '--mode=eval', f'--train_dir={trained["train_dir"]}')
+    assert re.search(r'accuracy \d+\.\d\d% on \d+ images', proc.stdout)
+    assert 'confusion' in proc.stdout
+    report = json.load(open(os.path.join(trained['train_dir'], 'best', 'eval.json')))
+    assert set(report['per_class']) == {'male', 'female'}
+    assert sum(map(sum, report['confusion_matrix'])) == report['count'] > 0
+
+
+def test_predict_prints_a_class_and_a_percentage_per_image(trained, tmp_path):
+    out = tmp_path / 'results.csv'
+    proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+                   f'--image={a_face()}', f'--output={out}')
+    match = PREDICTION.search(proc.stdout)
+    assert match and 0 < float(match['pct']) <= 100
+    assert out.read_text().splitlines()[0].startswith('file,class,probability,p_male,p_female')
+
+
+def test_features_writes_one_png_per_conv_layer(trained, tmp_path):
+    proc = run_cli('runner.py', '--mode=features', f'--train_dir={trained["train_dir"]}',
+                   f'--image={a_face()}', f'--output={tmp_path}')
+    pngs = sorted(f for f in os.listdir(tmp_path) if f.endswith('.png'))
+    assert pngs == ['00_input.png', '01_conv1.png', '02_conv2.png', '03_conv3.png'], pngs
+    assert np.load(tmp_path / '01_conv1.npy').shape == (80, 80, 32)
+    assert str(tmp_path) in proc.stdout
+
+
+def test_exported_model_answers_like_predict_in_a_fresh_process(trained, tmp_path):
+    export_dir = tmp_path / 'export'
+    run_cli('runner.py', '--mode=export', f'--train_dir={trained["train_dir"]}',
+            f'--export_dir={export_dir}')
+    faces = [a_face(i) for i in (0, 7)]
+    predicted = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+                        f'--image={faces[0]}', f'--output={tmp_path / "p0.csv"}')
+    run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+            f'--image={faces[1]}', f'--output={tmp_path / "p1.csv"}')
+    # A fresh interpreter that knows nothing of this project: TensorFlow and PIL only.
+    script = tmp_path / 'serve.py'
+    script.write_text(textwrap.dedent(f'''
+        import json, sys
+        import numpy as np, tensorflow as tf
+        from PIL import Image
+        sys.path = [p for p in sys.path if p not in ('', {os.getcwd()!r})]
+        model = tf.saved_model.load({str(export_dir)!r})
+        serve = model.signatures['serving_default']
+        out = []
+        for path in {faces!r}:
+            rgb = np.asarray(Image.open(path).convert('RGB'))[None]
+            out.append(serve(images=tf.constant(rgb))['probabilities'].numpy()[0].tolist())
+        print(json.dumps(out))
+    '''))
+    served = json.loads(run_cli(str(script)).stdout.strip().splitlines()[-1])
+    for i, probs in enumerate(served):
+        row = open(tmp_path / f'p{i}.csv').read().splitlines()[1].split(',')
+        np.testing.assert_allclose(probs, [float(row[3]), float(row[4])], atol=1e-4)
+    assert 'male' in predicted.stdout or 'female' in predicted.stdout
+    assert (export_dir / 'labels.txt').read_text() == 'male\nfemale\n'
+
+
+def test_every_bad_input_goes_through_predict_without_a_traceback(trained):
+    proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+                   f'--image={BAD_INPUTS}')
+    assert 'Traceback' not in proc.stderr
+    lines = {os.path.basename(line.split(': ')[0]): line for line in proc.stdout.splitlines()
+             if line.startswith(BAD_INPUTS)}
+    for name, action in manifest().items():
+        assert name in lines, f'{name} got no line'
+        refused = ': skipped: ' in lines[name]
+        should_refuse = action.startswith(('skip', 'refuse')) and 'no face' not in action
+        assert refused == (should_refuse or name == 'tiny.png'), lines[name]
+
+
+def test_a_checkpoint_of_another_shape_stops_with_a_clear_message(trained):
+    proc = run_cli('runner.py', '--mode=eval', f'--train_dir={trained["train_dir"]}',
+                   '--net=vgg13_bn', check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert 'trained with --net=nn_gender, not --net=vgg13_bn' in proc.stderr
+    proc = run_cli('runner.py', f'--train_dir={trained["train_dir"]}', '--num_classes=3',
+                   f'--data_dir={trained["data_dir"]}', check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert '--num_classes' in proc.stderr
+
+
+def test_an_unknown_net_lists_the_valid_ones():
+    proc = run_cli('runner.py', '--net=resnet999', '--mode=eval', check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert 'nn_gender' in proc.stderr and 'vgg13_bn' in proc.stderr
+
+
+def test_helpfull_documents_every_flag():
+    proc = run_cli('runner.py', '--helpfull', check=False)   # absl exits 1 after help
+    for flag in ('--net', '--mode', '--data_dir', '--train_dir', '--image', '--lr_schedule',
+                 '--optimizer', '--[no]fresh', '--export_dir', '--eval_crop'):
+        assert flag in proc.stdout
