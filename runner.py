@@ -76,6 +76,7 @@ def main(argv):
         sys.exit(f'error: unexpected arguments {argv[1:]} (flags take the form --name=value)')
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()
+    tf.get_logger().setLevel('ERROR')   # our own lines say what happens; no Saver chatter
     import cnn
     from core import checkpoints, config
     values = {name: FLAGS[name].value for name in FLAGS}

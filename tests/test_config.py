@@ -1,0 +1,80 @@
+"""Run settings: flags over run.json over dataset over network defaults, and clear mismatches."""
+import json
+import os
+
+import pytest
+
+import cnn
+from core import config
+
+
+def values(**overrides):
+    base = {'mode': 'eval', 'net': 'nn_gender', 'input_size': None, 'crop_size': None,
+            'num_classes': None, 'channels': None}
+    base.update(overrides)
+    return base
+
+
+def write_run(train_dir, **fields):
+    record = {'net': 'nn_gender', 'num_classes': 2, 'input_size': [100, 100],
+              'crop_size': [80, 80], 'channels': 1, 'classes': ['male', 'female'],
+              'data_dir': 'records/x', 'eval_crop': 'center', 'net_options': {}}
+    record.update(fields)
+    os.makedirs(train_dir, exist_ok=True)
+    with open(os.path.join(train_dir, config.RUN_FILE), 'w') as f:
+        json.dump(record, f)
+
+
+@pytest.mark.parametrize('text, size', [('80', (80, 80)), ('96x128', (96, 128)),
+                                        ((60, 70), (60, 70))])
+def test_sizes_read_as_height_by_width(text, size):
+    assert config.parse_size(text) == size
+
+
+@pytest.mark.parametrize('text', ['big', '80x', '4', '1x2x3'])
+def test_unreadable_sizes_say_how_to_write_them(text):
+    with pytest.raises(config.ConfigError, match='HEIGHTxWIDTH'):
+        config.parse_size(text)
+
+
+def test_net_options_parse_numbers_and_words():
+    assert config.parse_options(['init=glorot', 'width=2']) == {'init': 'glorot', 'width': 2}
+    with pytest.raises(config.ConfigError):
+        config.parse_options(['oops'])
+
+
+def test_later_modes_take_the_training_folders_settings(tmp_path):
+    write_run(tmp_path, input_size=[120, 120], crop_size=[96, 96])
+    cfg = config.resolve(values(train_dir=str(tmp_path)), explicit=set())
+    assert cfg.input_size == (120, 120) and cfg.crop_size == (96, 96)
+    assert cfg.classes == ['male', 'female'] and cfg.data_dir == 'records/x'
+    assert cfg.batch_size == 64          # not recorded: the network's default
+
+
+def test_a_flag_that_contradicts_the_checkpoint_is_refused(tmp_path):
+    write_run(tmp_path)
+    with pytest.raises(config.ConfigError, match='trained with --channels=1, not --channels=3'):
+        config.resolve(values(train_dir=str(tmp_path), channels=3), explicit={'channels'})
+    with pytest.raises(config.ConfigError, match='--net=nn_gender, not --net=vgg13_bn'):
+        config.resolve(values(train_dir=str(tmp_path), net='vgg13_bn'), explicit={'net'})
+
+
+def test_a_new_input_size_keeps_the_crop_ratio():
+    cfg = config.resolve(values(mode='train', input_size='50', num_classes=2,
+                                train_dir='/nonexistent'), explicit={'input_size'})
+    assert cfg.crop_size == (40, 40)
+
+
+def test_no_model_and_no_data_is_explained(tmp_path):
+    with pytest.raises(config.ConfigError, match='train first'):
+        config.resolve(values(train_dir=str(tmp_path)), explicit=set())
+
+
+def test_fresh_moves_the_old_run_aside_instead_of_deleting_it(tmp_path):
+    run = tmp_path / 'nn_gender'
+    run.mkdir()
+    (run / 'model.ckpt-10.index').write_text('x')
+    cnn._start_fresh(str(run))
+    aside = [p for p in os.listdir(tmp_path) if p.startswith('nn_gender.old-')]
+    assert not run.exists() and len(aside) == 1
+    assert (tmp_path / aside[0] / 'model.ckpt-10.index').read_text() == 'x'
