@@ -122,14 +122,14 @@ def _clear_stale(out, keep_plan):
 
 
 def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=1000,
-            max_side=512, workers=2, label_names=None, limit=0):
-    """Runs the whole conversion; returns the dataset description (also in dataset.json)."""
+            max_side=512, workers=2, label_names=None, limit=0, listing=None):
+    """Runs the whole conversion; returns the dataset description (also in dataset.json).
+
+    `listing` is (items, classes, unlabelled) when the caller has listed the source.
+    """
     from data.records import META_FILE, write_json_atomic
-    if not os.path.isdir(src):
-        raise ValueError(f'--src={src} is not a folder')
-    items, classes, unlabelled = sources.LAYOUTS[layout](src)
-    for path, reason in unlabelled:
-        print(f'  skip {os.path.relpath(path, src)}: {reason}')
+    items, classes, unlabelled = listing or sources.list_items(src, layout)
+    _print_capped([f'  skip {_rel(path, src)}: {reason}' for path, reason in unlabelled])
     if limit:
         items = random.Random(seed).sample(items, min(limit, len(items)))
         items.sort(key=lambda it: it.rel)
@@ -145,8 +145,7 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     print(f'{len(items)} files in {len(classes)} classes ({", ".join(classes)}) under {src}')
 
     items, duplicates = find_duplicates(items)
-    for kept, dropped in duplicates:
-        print(f'  skip {dropped}: exact duplicate of {kept}')
+    _print_capped([f'  skip {dropped}: exact duplicate of {kept}' for kept, dropped in duplicates])
     plan = plan_shards(split_items(items, eval_fraction, seed), shard_size, seed)
 
     os.makedirs(out, exist_ok=True)
@@ -192,6 +191,13 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     return meta
 
 
+def _print_capped(lines, cap=20):
+    for line in lines[:cap]:
+        print(line)
+    if len(lines) > cap:
+        print(f'  ... and {len(lines) - cap} more like these (all are listed in report.txt)')
+
+
 class _InProcess:
     """A stand-in for a Pool when --workers=1: same imap, no processes."""
     def __enter__(self):
@@ -202,6 +208,11 @@ class _InProcess:
 
     def imap(self, fn, jobs, chunksize=1):
         return map(fn, jobs)
+
+
+def _rel(path, src):
+    root = src if os.path.isdir(src) else os.path.dirname(src)
+    return os.path.relpath(path, root)
 
 
 def _describe(plan, summaries, classes, unlabelled, duplicates, src, settings):
@@ -215,7 +226,7 @@ def _describe(plan, summaries, classes, unlabelled, duplicates, src, settings):
             entry['per_class'][cls] += n
         entry['shards'].append(name)
     attributes = sorted({k for group in plan.values() for it in group for k in it.attributes})
-    skipped = [(os.path.relpath(p, src), r) for p, r in unlabelled]
+    skipped = [(_rel(p, src), r) for p, r in unlabelled]
     skipped += [(rel, reason) for name in sorted(plan) for rel, reason in summaries[name]['skipped']]
     return {'classes': classes, 'num_classes': len(classes), 'splits': splits,
             'attributes': attributes, 'skipped': skipped,
@@ -243,16 +254,33 @@ def report_text(meta, max_rows=None):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('src', None, 'Folder of label folders (or UTKFace chips with --layout=utkface).')
-flags.DEFINE_string('out', None, 'Output folder for the TFRecord shards and reports.')
-flags.DEFINE_enum('layout', 'folders', sorted(sources.LAYOUTS), 'How labels are given.')
-flags.DEFINE_float('eval_fraction', 0.1, 'Share of each class held out for eval (unless pre-split).')
-flags.DEFINE_integer('seed', 0, 'Seed of the split and the shard order.')
-flags.DEFINE_integer('shard_size', 1000, 'Images per shard.')
-flags.DEFINE_integer('max_side', 512, 'Larger images are shrunk to this longer side when stored.')
-flags.DEFINE_integer('workers', 2, 'Decoding processes.')
-flags.DEFINE_list('label_names', None, 'Names for the class folders in sorted order, e.g. male,female.')
-flags.DEFINE_integer('limit', 0, 'Use a seeded random subset of this many files (0 = all).')
+
+
+def define_flags():
+    """The command line of `python -m data.convert` (and, with more, of data.prepare)."""
+    flags.DEFINE_string('src', None, 'Folder of label folders, UTKFace chips (--layout=utkface) '
+                        'or a CSV of path,label (--layout=csv).')
+    flags.DEFINE_string('out', None, 'Output folder for the TFRecord shards and reports.')
+    flags.DEFINE_enum('layout', 'folders', sorted(sources.LAYOUTS), 'How labels are given.')
+    flags.DEFINE_enum('label', 'gender', sorted(sources.UTKFACE_LABELS),
+                      'UTKFace: gender (2 classes) or age_gender (male/female x age buckets).')
+    flags.DEFINE_list('age_buckets', sources.AGE_BUCKETS, 'UTKFace age_gender: lower bounds of '
+                      'the age buckets; younger faces are left out.')
+    flags.DEFINE_float('eval_fraction', 0.1, 'Share of each class held out for eval '
+                       '(unless pre-split).')
+    flags.DEFINE_integer('seed', 0, 'Seed of the split and the shard order.')
+    flags.DEFINE_integer('shard_size', 1000, 'Images per shard.')
+    flags.DEFINE_integer('max_side', 512, 'Larger images are shrunk to this longer side.')
+    flags.DEFINE_integer('workers', 2, 'Decoding processes.')
+    flags.DEFINE_list('label_names', None, 'Names for the class folders in sorted order, '
+                      'e.g. male,female.')
+    flags.DEFINE_integer('limit', 0, 'Use a seeded random subset of this many files (0 = all).')
+
+
+def list_source():
+    """(items, classes, unlabelled) for the --src/--layout/--label flags."""
+    return sources.list_items(FLAGS.src, FLAGS.layout, FLAGS.label,
+                              [int(a) for a in FLAGS.age_buckets])
 
 
 def main(argv):
@@ -261,7 +289,8 @@ def main(argv):
         sys.exit('usage: python -m data.convert --src=PHOTO_FOLDERS --out=RECORDS_DIR')
     try:
         convert(FLAGS.src, FLAGS.out, FLAGS.layout, FLAGS.eval_fraction, FLAGS.seed,
-                FLAGS.shard_size, FLAGS.max_side, FLAGS.workers, FLAGS.label_names, FLAGS.limit)
+                FLAGS.shard_size, FLAGS.max_side, FLAGS.workers, FLAGS.label_names, FLAGS.limit,
+                listing=list_source())
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:
@@ -269,4 +298,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+    define_flags()
     app.run(main)

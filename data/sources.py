@@ -1,13 +1,15 @@
-"""Where labelled images come from: label folders, or UTKFace file names.
+"""Where labelled images come from: label folders, UTKFace file names, or a CSV.
 
 Each layout yields `Item`s (file, class name, split or None, attributes) plus
 a list of (file, reason) for files it could not label.
 """
+import csv
 import dataclasses
 import os
 
 SPLIT_FOLDERS = {'train': 'train', 'eval': 'eval', 'validation': 'eval', 'val': 'eval'}
 UTKFACE_GENDERS = ('male', 'female')          # 0 = male, 1 = female in the file names
+AGE_BUCKETS = [20, 30, 40, 50, 60]             # the 2023 team's: 20s, 30s, 40s, 50s, 60+
 
 
 @dataclasses.dataclass
@@ -54,8 +56,29 @@ def label_folders(src):
     return items, _sorted_classes(classes), []
 
 
-def utkface(src):
-    """UTKFace chips named AGE_GENDER_RACE_DATETIME.jpg.chip.jpg; label = gender."""
+def age_bucket_names(bounds):
+    """[20, 30, 60] -> ['20s', '30-59', '60+']: one name per bucket."""
+    names = []
+    for lo, hi in zip(bounds, list(bounds[1:]) + [None]):
+        names.append(f'{lo}+' if hi is None else f'{lo}s' if hi - lo == 10 and lo % 10 == 0
+                     else f'{lo}-{hi - 1}')
+    return names
+
+
+def _utkface_label(gender, age, label, buckets):
+    """The class name of a face, or None when the scheme leaves it out."""
+    if label == 'gender':
+        return UTKFACE_GENDERS[gender]
+    if age < buckets[0]:
+        return None
+    index = max(i for i, lo in enumerate(buckets) if age >= lo)
+    return f'{UTKFACE_GENDERS[gender]}_{age_bucket_names(buckets)[index]}'
+
+
+def utkface(src, label='gender', buckets=AGE_BUCKETS):
+    """UTKFace chips named AGE_GENDER_RACE_DATETIME.jpg.chip.jpg; label = gender, or
+    gender x age bucket (label='age_gender'). Age, gender and race are kept as attributes."""
+    buckets = sorted(buckets)
     items, unlabelled = [], []
     for path in _files(src):
         fields = os.path.basename(path).split('_')
@@ -66,9 +89,63 @@ def utkface(src):
         except ValueError:
             unlabelled.append((path, 'malformed UTKFace name (expected AGE_GENDER_RACE_DATE...)'))
             continue
-        items.append(Item(path, os.path.relpath(path, src), UTKFACE_GENDERS[gender],
+        name = _utkface_label(gender, age, label, buckets)
+        if name is None:
+            unlabelled.append((path, f'age {age} is below the first age bucket ({buckets[0]})'))
+            continue
+        items.append(Item(path, os.path.relpath(path, src), name,
                           attributes={'age': age, 'gender': gender, 'race': race}))
-    return items, list(UTKFACE_GENDERS), unlabelled
+    if label == 'gender':
+        classes = list(UTKFACE_GENDERS)
+    else:
+        classes = [f'{g}_{b}' for g in UTKFACE_GENDERS for b in age_bucket_names(buckets)]
+    return items, classes, unlabelled
 
 
-LAYOUTS = {'folders': label_folders, 'utkface': utkface}
+def csv_file(src):
+    """A CSV with a header: path,label[,split][,source][,integer attribute columns...].
+
+    Paths are relative to the CSV's folder; `source` is the name stored in the
+    records (default: the path).
+    """
+    root = os.path.dirname(os.path.abspath(src))
+    items, unlabelled, classes = [], [], set()
+    with open(src, newline='', encoding='utf-8') as f:
+        reader = csv.DictReader(f)
+        missing = {'path', 'label'} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f'{src} lacks the column(s) {", ".join(sorted(missing))} '
+                             '(header: path,label[,split][,...])')
+        attributes = [c for c in reader.fieldnames if c not in ('path', 'label', 'split', 'source')]
+        for row in reader:
+            path = os.path.join(root, row['path'])
+            if not row['label']:
+                unlabelled.append((path, 'no label in the CSV'))
+                continue
+            attrs = {}
+            for name in attributes:
+                try:
+                    attrs[name] = int(row[name])
+                except (TypeError, ValueError):
+                    pass
+            split = SPLIT_FOLDERS.get((row.get('split') or '').lower())
+            items.append(Item(path, row.get('source') or row['path'], row['label'], split, attrs))
+            classes.add(row['label'])
+    return items, _sorted_classes(classes), unlabelled
+
+
+LAYOUTS = {'folders': label_folders, 'utkface': utkface, 'csv': csv_file}
+UTKFACE_LABELS = ('gender', 'age_gender')
+
+
+def list_items(src, layout='folders', label='gender', age_buckets=AGE_BUCKETS):
+    """(items, classes, unlabelled) of `src` in `layout`."""
+    if layout == 'csv':
+        if not os.path.isfile(src):
+            raise ValueError(f'--src={src} is not a CSV file')
+        return csv_file(src)
+    if not os.path.isdir(src):
+        raise ValueError(f'--src={src} is not a folder')
+    if layout == 'utkface':
+        return utkface(src, label, age_buckets)
+    return label_folders(src)

@@ -1,0 +1,323 @@
+"""From a folder of ordinary photos to a clean, aligned face dataset with a report.
+
+    python -m data.prepare --src=my_photos --out=records/my_photos
+    python -m data.prepare --src=../shared/datasets/utkface --layout=utkface --detect=off \
+        --out=records/utkface_gender
+
+Each photo is decoded safely, its faces found (MTCNN), the face judged (one face,
+detector confidence, size, roll/yaw/pitch within the flags' limits), aligned
+(eyes level, framed like a UTKFace chip) and kept in colour at --face_size.
+Exact and near duplicates (a perceptual hash of the aligned face) are dropped
+before the split. Then data.convert writes the shards, and report.txt,
+report.json, sizes.png, accepted.png and rejected.png say what happened.
+
+Every photo's result is cached under OUT/faces/, so a rerun (or a run after a
+kill) redoes only what is missing; dataset.json is written last.
+"""
+import collections
+import csv
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from core.progress import Progress
+from data import convert as converter
+from data import records, sources
+from data.images import BadImage, load_rgb
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+FLAGS = flags.FLAGS
+FACES_DIR = 'faces'
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceSettings:
+    detect: str = 'on'             # on | off (crops given, e.g. UTKFace) | check (crops, must hold a face)
+    face_size: int = 100
+    margin: float = 0.0
+    min_confidence: float = 0.9
+    min_face: int = 100            # px, short side of the detected face box
+    max_roll: float = 5.0          # degrees, as the 2017 post
+    max_yaw: float = 10.0
+    max_pitch: float = 10.0
+    multi_face: str = 'skip'       # skip photos with several faces, or take the 'largest'
+
+    def key(self):
+        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True)
+                            .encode()).hexdigest()[:10]
+
+
+def judge(found, s):
+    """(face, reason, values): the face to keep, or None with the reason it is rejected."""
+    from data import faces
+    if not found:
+        return None, 'no face found', {'faces': 0}
+    face = max(found, key=lambda f: f.box[2] * f.box[3])
+    roll, yaw, pitch = faces.estimate_pose(face)
+    values = {'faces': len(found), 'confidence': round(face.confidence, 3),
+              'face_px': round(face.short_side), 'roll': round(roll, 1), 'yaw': round(yaw, 1),
+              'pitch': round(pitch, 1)}
+    checks = [
+        (len(found) > 1 and s.multi_face == 'skip', f'{len(found)} faces (one per photo wanted)'),
+        (face.confidence < s.min_confidence,
+         f'low detector confidence {face.confidence:.2f} < {s.min_confidence}'),
+        (face.short_side < s.min_face, f'face too small: {face.short_side:.0f} px < {s.min_face} px'),
+        (abs(roll) > s.max_roll, f'roll {roll:.1f} deg beyond +-{s.max_roll}'),
+        (abs(yaw) > s.max_yaw, f'yaw {yaw:.1f} deg beyond +-{s.max_yaw}'),
+        (abs(pitch) > s.max_pitch, f'pitch {pitch:.1f} deg beyond +-{s.max_pitch}'),
+    ]
+    for failed, reason in checks:
+        if failed:
+            return None, reason, values
+    return face, '', values
+
+
+def face_crop(rgb, settings):
+    """(crop, reason, values) for one decoded photo under `settings`."""
+    import cv2
+    from data import faces
+    if settings.detect == 'off':
+        size = settings.face_size
+        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), '', {}
+    found = faces.get_detector().detect(rgb)
+    if settings.detect == 'check':
+        if not found:
+            return None, 'no face found', {'faces': 0}
+        size = settings.face_size
+        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), '', {
+            'faces': len(found), 'confidence': round(found[0].confidence, 3)}
+    face, reason, values = judge(found, settings)
+    if face is None:
+        return None, reason, values
+    return faces.align(rgb, face, settings.face_size, settings.margin), '', values
+
+
+def process_photo(job):
+    """Worker: one photo to a cached aligned face (PNG) and a JSON result; reuses the cache."""
+    path, cache_dir, settings = job
+    with open(path, 'rb') as f:
+        digest = hashlib.sha1(f.read()).hexdigest()
+    base = os.path.join(cache_dir, digest)
+    if os.path.isfile(base + '.json'):
+        with open(base + '.json') as f:
+            return json.load(f)
+    from PIL import Image
+    import imagehash
+    result = {'status': 'rejected', 'reason': '', 'values': {}, 'crop': None, 'hash': None,
+              'width': None, 'height': None}
+    try:
+        rgb = load_rgb(path)
+        result['height'], result['width'] = rgb.shape[:2]
+        crop, reason, values = face_crop(rgb, settings)
+        result.update(reason=reason, values=values)
+        if crop is not None:
+            image = Image.fromarray(crop)
+            image.save(base + '.png.tmp', format='PNG')
+            os.replace(base + '.png.tmp', base + '.png')
+            result.update(status='accepted', crop=os.path.basename(base) + '.png',
+                          hash=str(imagehash.phash(image)))
+    except BadImage as e:
+        result['reason'] = str(e)
+    records.write_json_atomic(base + '.json', result)
+    return result
+
+
+def near_duplicates(hashes, max_bits):
+    """Pairs (i, j, bits) with i < j whose 64-bit perceptual hashes differ in <= max_bits bits."""
+    if not hashes:
+        return []
+    values = np.array([int(h, 16) for h in hashes], dtype=np.uint64)
+    pairs = []
+    for start in range(0, len(values), 512):
+        block = values[start:start + 512]
+        bits = np.bitwise_count(block[:, None] ^ values[None, :])
+        for a, b in zip(*np.nonzero(bits <= max_bits)):
+            i, j = start + int(a), int(b)
+            if i < j:
+                pairs.append((i, j, int(bits[a, b])))
+    return pairs
+
+
+def drop_near_duplicates(accepted, max_bits):
+    """Keeps the first face (by name) of every group of near-identical faces."""
+    accepted = sorted(accepted, key=lambda pair: pair[0].rel)
+    pairs = near_duplicates([r['hash'] for _, r in accepted], max_bits)
+    dropped, named = set(), []
+    for i, j, bits in pairs:
+        if i not in dropped and j not in dropped:
+            dropped.add(j)
+            named.append({'kept': accepted[i][0].rel, 'dropped': accepted[j][0].rel, 'bits': bits})
+    return [a for k, a in enumerate(accepted) if k not in dropped], named
+
+
+def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
+            age_buckets=sources.AGE_BUCKETS, near_duplicate_bits=4, eval_fraction=0.1, seed=0,
+            shard_size=1000, workers=2, limit=0):
+    """Runs the whole preparation; returns the report (also in OUT/report.json)."""
+    items, classes, unlabelled = sources.list_items(src, layout, label, age_buckets)
+    if limit:
+        items = sorted(random.Random(seed).sample(items, min(limit, len(items))),
+                       key=lambda it: it.rel)
+    print(f'{len(items)} photos in {len(classes)} classes ({", ".join(classes)}) under {src}')
+    items, exact = converter.find_duplicates(items)
+    cache_dir = os.path.join(out, FACES_DIR, settings.key())
+    os.makedirs(cache_dir, exist_ok=True)
+
+    progress = Progress(len(items), 'photos')
+    results = []
+    jobs = [(it.path, cache_dir, settings) for it in items]
+    pool = (multiprocessing.get_context('spawn').Pool(workers) if workers > 1
+            else converter._InProcess())
+    with pool:
+        for item, result in zip(items, pool.imap(process_photo, jobs, chunksize=4)):
+            results.append((item, result))
+            progress.update(1)
+            if result['status'] == 'rejected':
+                print(f'  reject {item.rel}: {result["reason"]}', flush=True)
+    progress.done()
+
+    accepted = [(it, r) for it, r in results if r['status'] == 'accepted']
+    kept, near = drop_near_duplicates(accepted, near_duplicate_bits)
+    for pair in near[:20]:
+        print(f'  skip {pair["dropped"]}: near duplicate of {pair["kept"]} ({pair["bits"]} bits)')
+    index = os.path.join(out, FACES_DIR, f'{settings.key()}.csv')
+    attributes = sorted({k for it, _ in kept for k in it.attributes})
+    with open(index + '.tmp', 'w', newline='', encoding='utf-8') as f:
+        writer = csv.writer(f)
+        writer.writerow(['path', 'label', 'split', 'source', *attributes])
+        for it, r in kept:
+            writer.writerow([os.path.join(settings.key(), r['crop']), it.label_name, it.split or '',
+                             it.rel, *(it.attributes.get(a, '') for a in attributes)])
+    os.replace(index + '.tmp', index)
+    face_items, _, _ = sources.csv_file(index)
+    # Keep the source's class order (and classes that lost every photo) in the dataset.
+    meta = converter.convert(index, out, layout='csv', eval_fraction=eval_fraction, seed=seed,
+                             shard_size=shard_size, workers=1,
+                             listing=(face_items, classes, []))
+
+    report = build_report(src, settings, results, unlabelled, exact, near, meta)
+    records.write_json_atomic(os.path.join(out, 'report.json'), report)
+    with open(os.path.join(out, 'report.txt'), 'w') as f:
+        f.write(report_text(report))
+    from data import report_pictures
+    report_pictures.size_histogram(results, os.path.join(out, 'sizes.png'))
+    report_pictures.accepted_sheet(kept, cache_dir, classes, os.path.join(out, 'accepted.png'), seed)
+    report_pictures.rejected_sheet(results, os.path.join(out, 'rejected.png'), seed)
+    print(report_text(report, max_rows=15))
+    print(f'report: {os.path.join(out, "report.txt")} (+ report.json, sizes.png, accepted.png, '
+          'rejected.png)')
+    return report
+
+
+def build_report(src, settings, results, unlabelled, exact, near, meta):
+    rejected = [{'file': it.rel, 'reason': r['reason'], 'values': r['values']}
+                for it, r in results if r['status'] == 'rejected']
+    by_reason = collections.Counter(_reason_kind(r['reason']) for r in rejected)
+    counts = {split: entry['per_class'] for split, entry in meta['splits'].items()}
+    totals = collections.Counter()
+    for per_class in counts.values():
+        totals.update(per_class)
+    total = sum(totals.values())
+    return {
+        'src': os.path.abspath(src), 'settings': dataclasses.asdict(settings),
+        'photos': len(results) + len(exact) + len(unlabelled),
+        'accepted': sum(r['status'] == 'accepted' for _, r in results),
+        'rejected': rejected, 'rejected_by_reason': dict(by_reason.most_common()),
+        'unlabelled': [{'file': p, 'reason': r} for p, r in unlabelled],
+        'exact_duplicates': [{'kept': k, 'dropped': d} for k, d in exact],
+        'near_duplicates': near,
+        'classes': meta['classes'], 'counts': counts,
+        'class_balance': {c: round(totals[c] / total, 4) if total else 0 for c in meta['classes']},
+        'final_images': total,
+    }
+
+
+def _reason_kind(reason):
+    """'roll 7.1 deg beyond +-5.0' -> 'roll'; 'too small: 1x1 ...' -> 'too small'."""
+    head = reason.split(':')[0].split('(')[0].strip()
+    words = head.split()
+    if words and words[0] in ('roll', 'yaw', 'pitch'):
+        return words[0]
+    if words and words[0].isdigit():
+        return 'several faces'
+    return head
+
+
+def report_text(report, max_rows=None):
+    lines = [f'Prepared from {report["src"]}',
+             f'photos: {report["photos"]}; faces accepted: {report["accepted"]}; '
+             f'rejected: {len(report["rejected"])}; exact duplicates: '
+             f'{len(report["exact_duplicates"])}; near duplicates: '
+             f'{len(report["near_duplicates"])}; in the dataset: {report["final_images"]}']
+    for split, per_class in report['counts'].items():
+        lines.append(f'{split}: ' + ', '.join(f'{c} {n}' for c, n in per_class.items()))
+    lines.append('class balance: ' + ', '.join(f'{c} {v * 100:.1f}%'
+                                                for c, v in report['class_balance'].items()))
+    lines.append('rejected by reason:')
+    lines += [f'  {n:6d}  {kind}' for kind, n in report['rejected_by_reason'].items()]
+    rows = report['rejected'] if max_rows is None else report['rejected'][:max_rows]
+    for r in rows:
+        values = ' '.join(f'{k}={v}' for k, v in r['values'].items())
+        lines.append(f'  rejected {r["file"]}: {r["reason"]}' + (f' [{values}]' if values else ''))
+    if max_rows is not None and len(report['rejected']) > max_rows:
+        lines.append(f'  ... and {len(report["rejected"]) - max_rows} more (report.txt)')
+    if max_rows is None:
+        lines += [f'  unlabelled {u["file"]}: {u["reason"]}' for u in report['unlabelled']]
+        lines += [f'  exact duplicate {d["dropped"]} of {d["kept"]}'
+                  for d in report['exact_duplicates']]
+        lines += [f'  near duplicate {d["dropped"]} of {d["kept"]} ({d["bits"]} bits)'
+                  for d in report['near_duplicates']]
+    return '\n'.join(lines) + '\n'
+
+
+def define_flags():
+    """Face flags, shared by `python -m data.prepare` and runner.py."""
+    d = FaceSettings()
+    flags.DEFINE_enum('detect', d.detect, ['on', 'off', 'check'], 'Face detection: on (find, '
+                      'filter, align), off (the images are face crops already), check (crops '
+                      'that must hold a face).')
+    flags.DEFINE_integer('face_size', d.face_size, 'Side of the stored aligned face, px.')
+    flags.DEFINE_float('margin', d.margin, 'Extra border around the face, as a share of the '
+                       'crop on every side (0 = framed like a UTKFace chip).')
+    flags.DEFINE_float('min_confidence', d.min_confidence, 'Lowest detector confidence kept.')
+    flags.DEFINE_integer('min_face', d.min_face, 'Smallest face kept: short side of its box, px.')
+    flags.DEFINE_float('max_roll', d.max_roll, 'Largest head roll kept, degrees.')
+    flags.DEFINE_float('max_yaw', d.max_yaw, 'Largest head yaw kept, degrees.')
+    flags.DEFINE_float('max_pitch', d.max_pitch, 'Largest head pitch kept, degrees.')
+    flags.DEFINE_enum('multi_face', d.multi_face, ['skip', 'largest'],
+                      'Photos with several faces: skip them, or keep the largest face.')
+    flags.DEFINE_integer('near_duplicate_bits', 4, 'Faces whose perceptual hashes differ in at '
+                         'most this many of 64 bits are near duplicates (-1: keep them all).')
+
+
+def settings_from_flags():
+    return FaceSettings(FLAGS.detect, FLAGS.face_size, FLAGS.margin, FLAGS.min_confidence,
+                        FLAGS.min_face, FLAGS.max_roll, FLAGS.max_yaw, FLAGS.max_pitch,
+                        FLAGS.multi_face)
+
+
+def main(argv):
+    del argv
+    if not FLAGS.src or not FLAGS.out:
+        sys.exit('usage: python -m data.prepare --src=PHOTO_FOLDERS --out=RECORDS_DIR')
+    try:
+        prepare(FLAGS.src, FLAGS.out, settings_from_flags(), FLAGS.layout, FLAGS.label,
+                [int(a) for a in FLAGS.age_buckets], FLAGS.near_duplicate_bits,
+                FLAGS.eval_fraction, FLAGS.seed, FLAGS.shard_size, FLAGS.workers, FLAGS.limit)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f'error: {e}')
+    except KeyboardInterrupt:
+        sys.exit('interrupted: rerun the same command to continue where it stopped')
+
+
+if __name__ == '__main__':
+    converter.define_flags()
+    define_flags()
+    app.run(main)
