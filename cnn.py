@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from core import checkpoints, config, metrics, model, visualize
 from core.progress import format_duration
@@ -267,9 +268,9 @@ class ImageModel:
             net_vars = self.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
             checkpoints.check_compatible(self.checkpoint, net_vars)
             saver = v1.train.Saver(net_vars)
+            self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
+            saver.restore(self.sess, self.checkpoint)
         self.graph.finalize()
-        self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
-        saver.restore(self.sess, self.checkpoint)
 
     def probabilities_of(self, rgb):
         return self.sess.run(self.probabilities, {self.image: rgb})
@@ -279,31 +280,97 @@ class ImageModel:
         return self.sess.run(self.layers, {self.image: rgb})
 
 
+def find_faces(rgb, cfg):
+    """[(box, aligned face)] of a photo, left to right; the whole image when --detect=off."""
+    if cfg.detect == 'off':
+        return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)]
+    from data import faces
+    found = faces.get_detector().detect(rgb)
+    if cfg.detect == 'check':
+        return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)] if found else []
+    found = sorted(found, key=lambda f: f.box[0])
+    return [(f.box, faces.align(rgb, f, cfg.face_size, cfg.margin)) for f in found]
+
+
 def predict(cfg):
+    """One line per face: `photo: face at x,y,w,h: female 97.3%`, or why there is none."""
     files = list_images(cfg.image)
     net = ImageModel(cfg)
-    rows = []
+    rows, annotated = [], []
     for path in files:
         try:
-            probs = net.probabilities_of(load_rgb(path))
+            rgb = load_rgb(path)
         except BadImage as e:
             print(f'{path}: skipped: {e}', flush=True)
-            rows.append({'file': path, 'class': '', 'probability': '', 'error': str(e)})
+            rows.append({'file': path, 'error': str(e)})
             continue
-        best = int(np.argmax(probs))
-        print(f'{path}: {cfg.classes[best]} {probs[best] * 100:.1f}%', flush=True)
-        row = {'file': path, 'class': cfg.classes[best], 'probability': float(probs[best]),
-               'error': ''}
-        row.update({f'p_{name}': float(p) for name, p in zip(cfg.classes, probs)})
-        rows.append(row)
+        found = find_faces(rgb, cfg)
+        if not found:
+            print(f'{path}: no face found', flush=True)
+            rows.append({'file': path, 'error': 'no face found'})
+        labels = []
+        for i, (box, face) in enumerate(found, start=1):
+            probs = net.probabilities_of(face)
+            best = int(np.argmax(probs))
+            x, y, w, h = (round(v) for v in box)
+            where = f'face {i} at {x},{y},{w},{h}: ' if cfg.detect == 'on' else ''
+            print(f'{path}: {where}{cfg.classes[best]} {probs[best] * 100:.1f}%', flush=True)
+            row = {'file': path, 'face': i, 'box': f'{x} {y} {w} {h}', 'class': cfg.classes[best],
+                   'probability': float(probs[best]), 'error': ''}
+            row.update({f'p_{name}': float(p) for name, p in zip(cfg.classes, probs)})
+            rows.append(row)
+            labels.append((box, f'{cfg.classes[best]} {probs[best] * 100:.0f}%'))
+        if cfg.annotate:
+            title = ', '.join(text for _, text in labels) or 'no face found'
+            annotated.append((f'{os.path.basename(path)}: {title}',
+                              annotate(rgb, labels, path, cfg.annotate)))
     if cfg.output:
-        columns = ['file', 'class', 'probability'] + [f'p_{c}' for c in cfg.classes] + ['error']
+        columns = ['file', 'face', 'box', 'class', 'probability'] + [
+            f'p_{c}' for c in cfg.classes] + ['error']
         with open(cfg.output, 'w', newline='') as f:
             writer = csv.DictWriter(f, columns, restval='')
             writer.writeheader()
             writer.writerows(rows)
         print(f'{len(rows)} results written to {cfg.output}')
+    if cfg.annotate and len(annotated) > 1:
+        grid_path = os.path.join(cfg.annotate, 'grid.png')
+        photo_grid(annotated, grid_path)
+        print(f'annotated photos and their grid written to {cfg.annotate}')
     return rows
+
+
+def annotate(rgb, labels, path, out_dir):
+    """Writes a copy of the photo with a box and a label per face; returns the copy."""
+    import cv2
+    os.makedirs(out_dir, exist_ok=True)
+    image = np.ascontiguousarray(rgb.copy())
+    thick = max(2, round(max(image.shape[:2]) / 300))
+    for (x, y, w, h), text in labels:
+        p1, p2 = (round(x), round(y)), (round(x + w), round(y + h))
+        colour = (230, 60, 140) if text.startswith('female') else (40, 120, 230)
+        cv2.rectangle(image, p1, p2, colour, thick)
+        scale = thick / 2.5
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        top = max(p1[1] - th - 2 * thick, 0)
+        cv2.rectangle(image, (p1[0], top), (p1[0] + tw + 2 * thick, top + th + 2 * thick), colour, -1)
+        cv2.putText(image, text, (p1[0] + thick, top + th + thick), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (255, 255, 255), thick, cv2.LINE_AA)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    Image.fromarray(image).save(os.path.join(out_dir, f'{stem}.jpg'), quality=90)
+    return image
+
+
+def photo_grid(annotated, path, tile=240, columns=5):
+    """A grid of the annotated photos, each titled by its name and result."""
+    from data.report_pictures import grid, labelled
+    tiles = []
+    for name, image in annotated:
+        thumb = Image.fromarray(image)
+        thumb.thumbnail((tile, tile))
+        canvas = Image.new('RGB', (tile, tile), 'white')
+        canvas.paste(thumb, ((tile - thumb.width) // 2, (tile - thumb.height) // 2))
+        tiles.append(labelled(canvas, name, width=40))
+    grid(tiles, columns).save(path)
 
 
 def features(cfg):
@@ -311,9 +378,12 @@ def features(cfg):
     if len(files) != 1:
         raise FileNotFoundError('--mode=features takes one image file in --image')
     path = files[0]
-    rgb = load_rgb(path)
+    found = find_faces(load_rgb(path), cfg)
+    if not found:
+        raise FileNotFoundError(f'{path}: no face found (use --detect=off for a face crop)')
+    face = found[0][1]
     net = ImageModel(cfg)
-    net_input, layers = net.layers_of(rgb)
+    net_input, layers = net.layers_of(face)
     stem = os.path.splitext(os.path.basename(path))[0]
     out_dir = cfg.output or os.path.join(cfg.train_dir, 'features', stem)
     os.makedirs(out_dir, exist_ok=True)
@@ -326,7 +396,7 @@ def features(cfg):
         visualize.save_grid(layers[name], os.path.join(out_dir, f'{base}.png'))
         np.save(os.path.join(out_dir, f'{base}.npy'), layers[name])
         written.append(f'{base}.png')
-    probs = net.probabilities_of(rgb)
+    probs = net.probabilities_of(face)
     best = int(np.argmax(probs))
     print(f'{path}: {cfg.classes[best]} {probs[best] * 100:.1f}%')
     print(f'feature maps of {len(conv_layers)} layers (+ the input) written to {out_dir}:')

@@ -1,6 +1,7 @@
 """Entry point of the platform: flags in, cnn.py runs the chosen mode.
 
     python runner.py --net=nn_gender --data_dir=records/utkface_gender     # train (resumes)
+    python runner.py --net=nn_gender --data_dir=my_photos                  # prepare faces, train
     python runner.py --net=nn_gender --mode=eval
     python runner.py --net=nn_gender --mode=predict --image=photos/ --output=results.csv
     python runner.py --net=nn_gender --mode=features --image=face.jpg
@@ -18,6 +19,8 @@ warnings.filterwarnings('ignore', category=UserWarning, module='tensorflow')
 from absl import app, flags  # noqa: E402
 
 import networks  # noqa: E402
+from data import prepare  # noqa: E402
+from data.sources import LAYOUTS, UTKFACE_LABELS  # noqa: E402
 
 FLAGS = flags.FLAGS
 MODES = ['train', 'eval', 'predict', 'features', 'export']
@@ -25,8 +28,14 @@ MODES = ['train', 'eval', 'predict', 'features', 'export']
 # What and where
 flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
 flags.DEFINE_string('net', 'nn_gender', f'Network module: one of {", ".join(networks.names())}.')
-flags.DEFINE_string('data_dir', None, 'Dataset folder made by `python -m data.convert` '
-                    '(remembered by the training folder for later modes).')
+flags.DEFINE_string('data_dir', None, 'Dataset folder made by data.convert or data.prepare '
+                    '(remembered by the training folder), or a folder of labelled photos, '
+                    'which is prepared first (faces found, filtered, aligned) into --prepared_dir.')
+flags.DEFINE_string('prepared_dir', None, 'Where photos from --data_dir are prepared '
+                    '(default records/<name of the photo folder>).')
+flags.DEFINE_enum('layout', 'folders', sorted(LAYOUTS), 'How the photos of --data_dir are '
+                  'labelled: class folders, UTKFace file names, or a CSV.')
+flags.DEFINE_enum('label', 'gender', list(UTKFACE_LABELS), 'UTKFace label scheme.')
 flags.DEFINE_string('train_dir', None, 'Checkpoints, summaries and reports '
                     '(default checkpoints/<net>/).')
 flags.DEFINE_boolean('fresh', False, 'Start training over; the previous run is moved aside.')
@@ -65,6 +74,9 @@ flags.DEFINE_string('checkpoint', 'best', 'eval/predict/features/export: best, l
 # Inputs and outputs of the other modes
 flags.DEFINE_string('image', None, 'predict/features: an image file or a folder of images.')
 flags.DEFINE_string('output', None, 'predict: CSV file of the results; features: output folder.')
+flags.DEFINE_string('annotate', None, 'predict: write copies of the photos with labelled face '
+                    'boxes here (and a grid of them all for a folder).')
+prepare.define_flags()   # --detect, --margin, --face_size, pose limits: shared with data.prepare
 flags.DEFINE_string('export_dir', None, 'export: SavedModel folder (default '
                     '<train_dir>/export/<step>).')
 flags.DEFINE_integer('inter_op_threads', 0, 'TensorFlow inter-op threads (0 = automatic).')
@@ -75,13 +87,19 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f'error: unexpected arguments {argv[1:]} (flags take the form --name=value)')
     import tensorflow as tf
-    tf.compat.v1.disable_eager_execution()
+    # No global disable_eager_execution(): every model graph is an explicit tf.Graph run by a
+    # Session, and the face detector (MTCNN) runs eagerly beside them.
     tf.get_logger().setLevel('ERROR')   # our own lines say what happens; no Saver chatter
     import cnn
     from core import checkpoints, config
     values = {name: FLAGS[name].value for name in FLAGS}
     explicit = {name for name in FLAGS if FLAGS[name].present}
+    for key in ('face_size', 'margin'):     # unset: as the training faces were stored
+        if key not in explicit:
+            values[key] = None
     try:
+        if FLAGS.mode == 'train' and FLAGS.data_dir and is_photo_folder(FLAGS.data_dir):
+            values['data_dir'] = prepare_photos(FLAGS.data_dir)
         cfg = config.resolve(values, explicit)
         if cfg.mode == 'train' and not cfg.data_dir:
             raise config.ConfigError('training needs --data_dir (a folder made by '
@@ -92,6 +110,22 @@ def main(argv):
     except (config.ConfigError, checkpoints.CheckpointError, FileNotFoundError,
             FileExistsError, FloatingPointError) as e:
         sys.exit(f'error: {e}')
+
+
+def is_photo_folder(path):
+    """True for raw photos (to prepare), False for a dataset made by data.convert/prepare."""
+    from data.records import META_FILE
+    return FLAGS.layout == 'csv' or (os.path.isdir(path) and
+                                     not os.path.isfile(os.path.join(path, META_FILE)))
+
+
+def prepare_photos(src):
+    """Prepares (or reuses the cached preparation of) a folder of photos; returns the dataset."""
+    out = FLAGS.prepared_dir or os.path.join('records', os.path.basename(os.path.normpath(src)))
+    print(f'Preparing the photos of {src} into {out} (cached: a rerun reuses finished work)')
+    prepare.prepare(src, out, prepare.settings_from_flags(), FLAGS.layout, FLAGS.label,
+                    near_duplicate_bits=FLAGS.near_duplicate_bits)
+    return out
 
 
 if __name__ == '__main__':

@@ -59,6 +59,10 @@ class RunConfig:
     checkpoint: str = 'best'            # best | last | a checkpoint path
     image: str = None
     output: str = None
+    annotate: str = None                # predict: folder for annotated copies of the photos
+    detect: str = 'on'                  # predict/features: find faces (on) or take the image whole
+    face_size: int = None               # side the faces are aligned at: as the training faces
+    margin: float = None                # border around aligned faces: as the training faces
     export_dir: str = None
     inter_op_threads: int = 0
     intra_op_threads: int = 0
@@ -120,7 +124,7 @@ def write_run_file(cfg):
     os.makedirs(cfg.train_dir, exist_ok=True)
     record = cfg.graph_settings()
     record.update(classes=cfg.classes, data_dir=cfg.data_dir, eval_crop=cfg.eval_crop,
-                  net_options=cfg.net_options)
+                  net_options=cfg.net_options, face_size=cfg.face_size, margin=cfg.margin)
     with open(os.path.join(cfg.train_dir, RUN_FILE), 'w') as f:
         json.dump(record, f, indent=1)
 
@@ -156,7 +160,7 @@ def resolve(values, explicit):
         cfg.classes = recorded.get('classes')
         if 'data_dir' not in explicit:
             cfg.data_dir = cfg.data_dir or recorded.get('data_dir')
-        for key in ('eval_crop', 'net_options'):
+        for key in ('eval_crop', 'net_options', 'face_size', 'margin'):
             if key not in explicit:
                 setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
 
@@ -184,6 +188,7 @@ def resolve(values, explicit):
     if any(c > i for c, i in zip(cfg.crop_size, cfg.input_size)):
         raise ConfigError(f'--crop_size={_show(cfg.crop_size)} is larger than '
                           f'--input_size={_show(cfg.input_size)}')
+    _face_geometry_from_dataset(cfg)
     if cfg.num_classes is None and cfg.classes:
         cfg.num_classes = len(cfg.classes)
     if cfg.num_classes is None:
@@ -191,6 +196,22 @@ def resolve(values, explicit):
                           'classes from: train first, or give --data_dir / --train_dir')
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
     return cfg
+
+
+def _face_geometry_from_dataset(cfg):
+    """Faces found in photos are aligned at the size and margin of the training faces."""
+    meta = {}
+    if cfg.data_dir and (cfg.face_size is None or cfg.margin is None):
+        path = os.path.join(cfg.data_dir, 'dataset.json')
+        if os.path.isfile(path):
+            with open(path) as f:
+                meta = json.load(f)
+    typical = meta.get('typical_size')
+    if cfg.face_size is None:
+        square = typical and typical[0] == typical[1]
+        cfg.face_size = typical[0] if square else cfg.input_size[0]
+    if cfg.margin is None:
+        cfg.margin = meta.get('faces', {}).get('margin', 0.0)
 
 
 def _show(value):

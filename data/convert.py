@@ -94,7 +94,7 @@ def write_shard(out, name, group, class_ids, results, progress):
     import tensorflow as tf
     from data.records import make_example, write_json_atomic
     path = os.path.join(out, name)
-    counts, skipped = collections.Counter(), []
+    counts, skipped, sizes = collections.Counter(), [], collections.Counter()
     with tf.io.TFRecordWriter(f'{path}.tmp') as writer:
         for item, result in zip(group, results):
             progress.update(1)
@@ -107,8 +107,10 @@ def write_shard(out, name, group, class_ids, results, progress):
                                    height, width, item.rel, item.attributes)
             writer.write(example.SerializeToString())
             counts[item.label_name] += 1
+            sizes[f'{height}x{width}'] += 1
     os.replace(f'{path}.tmp', path)
-    summary = {'count': sum(counts.values()), 'per_class': dict(counts), 'skipped': skipped}
+    summary = {'count': sum(counts.values()), 'per_class': dict(counts), 'skipped': skipped,
+               'sizes': dict(sizes)}
     write_json_atomic(f'{path}.json', summary)
     return summary
 
@@ -122,10 +124,11 @@ def _clear_stale(out, keep_plan):
 
 
 def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=1000,
-            max_side=512, workers=2, label_names=None, limit=0, listing=None):
+            max_side=512, workers=2, label_names=None, limit=0, listing=None, extra_meta=None):
     """Runs the whole conversion; returns the dataset description (also in dataset.json).
 
-    `listing` is (items, classes, unlabelled) when the caller has listed the source.
+    `listing` is (items, classes, unlabelled) when the caller has listed the source;
+    `extra_meta` is added to dataset.json.
     """
     from data.records import META_FILE, write_json_atomic
     items, classes, unlabelled = listing or sources.list_items(src, layout)
@@ -182,6 +185,7 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     progress.done()
 
     meta = _describe(plan, summaries, classes, unlabelled, duplicates, src, settings)
+    meta.update(extra_meta or {})
     with open(os.path.join(out, 'labels.txt'), 'w') as f:
         f.writelines(f'{i}:{name}\n' for i, name in enumerate(classes))
     with open(os.path.join(out, 'report.txt'), 'w') as f:
@@ -226,10 +230,14 @@ def _describe(plan, summaries, classes, unlabelled, duplicates, src, settings):
             entry['per_class'][cls] += n
         entry['shards'].append(name)
     attributes = sorted({k for group in plan.values() for it in group for k in it.attributes})
+    sizes = collections.Counter()
+    for summary in summaries.values():
+        sizes.update(summary.get('sizes', {}))
+    typical = [int(v) for v in sizes.most_common(1)[0][0].split('x')] if sizes else None
     skipped = [(_rel(p, src), r) for p, r in unlabelled]
     skipped += [(rel, reason) for name in sorted(plan) for rel, reason in summaries[name]['skipped']]
     return {'classes': classes, 'num_classes': len(classes), 'splits': splits,
-            'attributes': attributes, 'skipped': skipped,
+            'attributes': attributes, 'skipped': skipped, 'typical_size': typical,
             'duplicates': [{'kept': k, 'dropped': d} for k, d in duplicates],
             'settings': settings}
 

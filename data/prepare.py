@@ -200,7 +200,8 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
     # Keep the source's class order (and classes that lost every photo) in the dataset.
     meta = converter.convert(index, out, layout='csv', eval_fraction=eval_fraction, seed=seed,
                              shard_size=shard_size, workers=1,
-                             listing=(face_items, classes, []))
+                             listing=(face_items, classes, []),
+                             extra_meta={'faces': dataclasses.asdict(settings)})
 
     report = build_report(src, settings, results, unlabelled, exact, near, meta)
     records.write_json_atomic(os.path.join(out, 'report.json'), report)

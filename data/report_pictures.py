@@ -32,19 +32,19 @@ def size_histogram(results, path):
     plt.close(fig)
 
 
-def _label(tile, text, height=24):
+def labelled(tile, text, height=24, width=16):
     """Tile with `text` written under it."""
     canvas = Image.new('RGB', (tile.width, tile.height + height), 'white')
     canvas.paste(tile, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    for i, line in enumerate(textwrap.wrap(text, 16)[:2]):
+    for i, line in enumerate(textwrap.wrap(text, width)[:2]):
         draw.text((2, tile.height + 1 + 11 * i), line, fill='black')
     return canvas
 
 
-def _grid(tiles, columns):
+def grid(tiles, columns):
     if not tiles:
-        tiles = [_label(Image.new('RGB', (TILE, TILE), 'lightgray'), 'none')]
+        tiles = [labelled(Image.new('RGB', (TILE, TILE), 'lightgray'), 'none')]
     w, h = tiles[0].size
     rows = -(-len(tiles) // columns)
     sheet = Image.new('RGB', (columns * (w + 2), rows * (h + 2)), 'white')
@@ -63,10 +63,10 @@ def accepted_sheet(kept, cache_dir, classes, path, seed=0, per_class=10):
         for k in range(per_class):
             if k < len(picks):
                 face = Image.open(os.path.join(cache_dir, picks[k]['crop'])).convert('RGB')
-                tiles.append(_label(face.resize((TILE, TILE)), cls))
+                tiles.append(labelled(face.resize((TILE, TILE)), cls))
             else:
-                tiles.append(_label(Image.new('RGB', (TILE, TILE), 'white'), ''))
-    _grid(tiles, per_class).save(path)
+                tiles.append(labelled(Image.new('RGB', (TILE, TILE), 'white'), ''))
+    grid(tiles, per_class).save(path)
 
 
 def rejected_sheet(results, path, seed=0, count=30):
@@ -82,5 +82,5 @@ def rejected_sheet(results, path, seed=0, count=30):
             tile.paste(photo, ((TILE - photo.width) // 2, (TILE - photo.height) // 2))
         except BadImage:
             tile = Image.new('RGB', (TILE, TILE), 'lightgray')
-        tiles.append(_label(tile, result['reason']))
-    _grid(tiles, 10).save(path)
+        tiles.append(labelled(tile, result['reason']))
+    grid(tiles, 10).save(path)

@@ -8,7 +8,8 @@ import numpy as np
 
 from conftest import BAD_INPUTS, UTKFACE, manifest, run_cli
 
-PREDICTION = re.compile(r'^(?P<file>.+): (?P<cls>male|female) (?P<pct>\d+\.\d)%$', re.M)
+PREDICTION = re.compile(r'^(?P<file>.+?): (face (?P<face>\d+) at (?P<box>[\d,]+): )?'
+                        r'(?P<cls>male|female) (?P<pct>\d+\.\d)%$', re.M)
 
 
 def losses(log):
@@ -54,8 +55,10 @@ def test_predict_prints_a_class_and_a_percentage_per_image(trained, tmp_path):
     proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
                    f'--image={a_face()}', f'--output={out}')
     match = PREDICTION.search(proc.stdout)
-    assert match and 0 < float(match['pct']) <= 100
-    assert out.read_text().splitlines()[0].startswith('file,class,probability,p_male,p_female')
+    assert match and 0 < float(match['pct']) <= 100 and match['face'] == '1'
+    x, y, w, h = (int(v) for v in match['box'].split(','))
+    assert w > 50 and h > 50 and x + w <= 210 and y + h <= 210     # a face in the 200 px chip
+    assert out.read_text().splitlines()[0] == 'file,face,box,class,probability,p_male,p_female,error'
 
 
 def test_features_writes_one_png_per_conv_layer(trained, tmp_path):
@@ -72,10 +75,11 @@ def test_exported_model_answers_like_predict_in_a_fresh_process(trained, tmp_pat
     run_cli('runner.py', '--mode=export', f'--train_dir={trained["train_dir"]}',
             f'--export_dir={export_dir}')
     faces = [a_face(i) for i in (0, 7)]
+    # --detect=off: predict takes the chip whole, as the SavedModel does.
     predicted = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
-                        f'--image={faces[0]}', f'--output={tmp_path / "p0.csv"}')
+                        f'--image={faces[0]}', f'--output={tmp_path / "p0.csv"}', '--detect=off')
     run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
-            f'--image={faces[1]}', f'--output={tmp_path / "p1.csv"}')
+            f'--image={faces[1]}', f'--output={tmp_path / "p1.csv"}', '--detect=off')
     # A fresh interpreter that knows nothing of this project: TensorFlow and PIL only.
     script = tmp_path / 'serve.py'
     script.write_text(textwrap.dedent(f'''
@@ -94,22 +98,34 @@ def test_exported_model_answers_like_predict_in_a_fresh_process(trained, tmp_pat
     served = json.loads(run_cli(str(script)).stdout.strip().splitlines()[-1])
     for i, probs in enumerate(served):
         row = open(tmp_path / f'p{i}.csv').read().splitlines()[1].split(',')
-        np.testing.assert_allclose(probs, [float(row[3]), float(row[4])], atol=1e-4)
+        np.testing.assert_allclose(probs, [float(row[5]), float(row[6])], atol=1e-4)
     assert 'male' in predicted.stdout or 'female' in predicted.stdout
     assert (export_dir / 'labels.txt').read_text() == 'male\nfemale\n'
 
 
-def test_every_bad_input_goes_through_predict_without_a_traceback(trained):
+def test_every_bad_input_goes_through_predict_as_the_manifest_says(trained, tmp_path):
     proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
-                   f'--image={BAD_INPUTS}')
+                   f'--image={BAD_INPUTS}', f'--annotate={tmp_path}')
     assert 'Traceback' not in proc.stderr
-    lines = {os.path.basename(line.split(': ')[0]): line for line in proc.stdout.splitlines()
-             if line.startswith(BAD_INPUTS)}
+    lines = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith(BAD_INPUTS):
+            lines.setdefault(os.path.basename(line.split(': ')[0]), []).append(line)
     for name, action in manifest().items():
         assert name in lines, f'{name} got no line'
-        refused = ': skipped: ' in lines[name]
-        should_refuse = action.startswith(('skip', 'refuse')) and 'no face' not in action
-        assert refused == (should_refuse or name == 'tiny.png'), lines[name]
+        got = lines[name]
+        faces = [m for m in map(PREDICTION.match, got) if m]
+        if name == 'two_faces.jpg':
+            assert [m['face'] for m in faces] == ['1', '2'], got
+        elif name in ('no_face.jpg', 'tiny.png'):
+            assert not faces and ('no face found' in got[0] or ': skipped: ' in got[0]), got
+        elif name == 'upside_down.jpg':
+            assert len(got) >= 1                        # no face, or a guess; never a crash
+        elif action.startswith(('skip', 'refuse')):
+            assert ': skipped: ' in got[0] and len(got) == 1, got
+        else:   # accepted formats of a one-face photo, EXIF rotation applied
+            assert len(faces) == 1, (name, got)
+    assert os.path.isfile(tmp_path / 'grid.png') and os.path.isfile(tmp_path / 'two_faces.jpg')
 
 
 def test_a_checkpoint_of_another_shape_stops_with_a_clear_message(trained):
