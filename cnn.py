@@ -289,7 +289,9 @@ def find_faces(rgb, cfg):
     if cfg.detect == 'check':
         return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)] if found else []
     found = sorted(found, key=lambda f: f.box[0])
-    return [(f.box, faces.align(rgb, f, cfg.face_size, cfg.margin)) for f in found]
+    detector = faces.get_detector()
+    return [(f.box, faces.align(rgb, faces.refine(rgb, f, detector), cfg.face_size, cfg.margin))
+            for f in found]
 
 
 def predict(cfg):

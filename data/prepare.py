@@ -96,6 +96,7 @@ def face_crop(rgb, settings):
     face, reason, values = judge(found, settings)
     if face is None:
         return None, reason, values
+    face = faces.refine(rgb, face, faces.get_detector())
     return faces.align(rgb, face, settings.face_size, settings.margin), '', values
 
 
@@ -107,7 +108,7 @@ def process_photo(job):
     base = os.path.join(cache_dir, digest)
     if os.path.isfile(base + '.json'):
         with open(base + '.json') as f:
-            return json.load(f)
+            return dict(json.load(f), cached=True)
     from PIL import Image
     import imagehash
     result = {'status': 'rejected', 'reason': '', 'values': {}, 'crop': None, 'hash': None,
@@ -182,6 +183,9 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
             if result['status'] == 'rejected':
                 print(f'  reject {item.rel}: {result["reason"]}', flush=True)
     progress.done()
+    reused = sum(r.get('cached', False) for _, r in results)
+    if reused:
+        print(f'{reused} of {len(results)} photos reused from the cache in {cache_dir}')
 
     accepted = [(it, r) for it, r in results if r['status'] == 'accepted']
     kept, near = drop_near_duplicates(accepted, near_duplicate_bits)
