@@ -1,0 +1,91 @@
+"""Faces and predictions on the 100 shared portraits: what preparation finds and keeps,
+predict's end-to-end time per photo, and its accuracy against the man/ woman/ folders.
+
+    python bench/portraits.py --train_dir=checkpoints/nn_gender
+    python bench/portraits.py --train_dir=checkpoints/nn_gender --portraits=../shared/datasets/portraits
+
+Each photo is timed from the file to its answer (decode, detect, refine, align,
+classify) in one warm process. A photo's answer is its largest face; a photo
+with no face found counts as wrong. Prints a table and writes JSON.
+"""
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string('train_dir', 'checkpoints/nn_gender', 'The trained model to judge.')
+flags.DEFINE_string('portraits', os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), '..', 'shared', 'datasets', 'portraits'),
+    'Folder with man/ and woman/ photos.')
+flags.DEFINE_string('output', 'bench/portraits.json', 'Where the figures go.')
+FLAGS = flags.FLAGS
+TRUTH = {'man': 'male', 'woman': 'female'}
+
+
+def main(argv):
+    del argv
+    import cnn
+    from core import config
+    from data.images import load_rgb
+    from data.prepare import FaceSettings, prepare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = prepare(FLAGS.portraits, tmp, FaceSettings(), workers=2)
+    run = json.load(open(os.path.join(FLAGS.train_dir, config.RUN_FILE)))
+    cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir},
+                         explicit=set())
+    net = cnn.ImageModel(cfg)
+    photos = sorted((os.path.join(folder, name), TRUTH[folder])
+                    for folder in TRUTH for name in os.listdir(os.path.join(FLAGS.portraits, folder)))
+    cnn.find_faces(load_rgb(os.path.join(FLAGS.portraits, photos[0][0])), cfg)   # warm-up
+    times, correct, no_face, rows = [], 0, 0, []
+    for rel, truth in photos:
+        start = time.perf_counter()
+        rgb = load_rgb(os.path.join(FLAGS.portraits, rel))
+        found = cnn.find_faces(rgb, cfg)
+        answer = None
+        if found:
+            box, face = max(found, key=lambda f: f[0][2] * f[0][3])
+            probs = net.probabilities_of(face)
+            answer = cfg.classes[int(np.argmax(probs))]
+        times.append(time.perf_counter() - start)
+        no_face += answer is None
+        correct += answer == truth
+        rows.append({'photo': rel, 'truth': truth, 'answer': answer,
+                     'ms': round(times[-1] * 1000, 1)})
+    ms = np.array(times) * 1000
+    figures = {
+        'photos': len(photos),
+        'faces_found': report['photos'] - report['rejected_by_reason'].get('no face found', 0),
+        'accepted_by_filter': report['accepted'],
+        'rejected_by_reason': report['rejected_by_reason'],
+        'predict_ms_median': round(float(np.median(ms)), 1),
+        'predict_ms_p90': round(float(np.percentile(ms, 90)), 1),
+        'accuracy': round(correct / len(photos), 4),
+        'accuracy_where_a_face_was_found': round(correct / max(len(photos) - no_face, 1), 4),
+        'no_face': no_face, 'checkpoint': net.checkpoint, 'rows': rows,
+    }
+    os.makedirs(os.path.dirname(FLAGS.output) or '.', exist_ok=True)
+    with open(FLAGS.output, 'w') as f:
+        json.dump(figures, f, indent=1)
+    print(f'\nportraits: {figures["photos"]}; faces found: {figures["faces_found"]}; accepted by '
+          f'the filter: {figures["accepted_by_filter"]}')
+    print('rejected by reason: ' + ', '.join(f'{k} {v}' for k, v in
+                                             figures['rejected_by_reason'].items()))
+    print(f'predict end to end: median {figures["predict_ms_median"]} ms, '
+          f'p90 {figures["predict_ms_p90"]} ms per photo')
+    print(f'accuracy: {figures["accuracy"] * 100:.1f}% of all photos '
+          f'({figures["accuracy_where_a_face_was_found"] * 100:.1f}% where a face was found; '
+          f'{no_face} without a face) with {net.checkpoint}')
+    print(f'written to {FLAGS.output}')
+
+
+if __name__ == '__main__':
+    app.run(main)
