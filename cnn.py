@@ -70,6 +70,24 @@ def _eval_fetches(batch, cfg):
     return fetches
 
 
+def build_training(cfg, meta, steps_per_epoch):
+    """The training step in the current graph: input batch, train op, loss, accuracy, lr, step."""
+    with model.on_cpu():
+        train_ds = pipeline.make_dataset(cfg.data_dir, 'train', cfg.image_spec, cfg.batch_size,
+                                         True, cfg.cache_mb, cfg.seed, meta)
+        batch = v1.data.make_one_shot_iterator(train_ds).get_next()
+    global_step = v1.train.get_or_create_global_step()
+    logits, _ = model.build_network(batch['image'], cfg, is_training=True)
+    loss = model.loss_fn(logits, batch['label'], cfg)
+    accuracy = tf.reduce_mean(tf.cast(
+        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
+    lr = model.learning_rate(global_step, steps_per_epoch, cfg)
+    with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
+        train_op = model.optimizer(lr, cfg).minimize(
+            loss, global_step, colocate_gradients_with_ops=True)
+    return batch, train_op, loss, accuracy, lr, global_step
+
+
 class _StopRequested(Exception):
     pass
 
@@ -90,24 +108,13 @@ def train(cfg):
     with graph.as_default():
         if cfg.seed is not None:
             v1.set_random_seed(cfg.seed)
-        with model.on_cpu():
-            train_ds = pipeline.make_dataset(cfg.data_dir, 'train', spec, cfg.batch_size, True,
-                                             cfg.cache_mb, cfg.seed, meta)
-            batch = v1.data.make_one_shot_iterator(train_ds).get_next()
-            if has_eval:
+        batch, train_op, loss, accuracy, lr, global_step = build_training(cfg, meta,
+                                                                          steps_per_epoch)
+        if has_eval:
+            with model.on_cpu():
                 eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', spec, cfg.batch_size,
                                                 False, cfg.cache_mb, meta=meta)
                 eval_iterator = v1.data.make_initializable_iterator(eval_ds)
-        global_step = v1.train.get_or_create_global_step()
-        logits, _ = model.build_network(batch['image'], cfg, is_training=True)
-        loss = model.loss_fn(logits, batch['label'], cfg)
-        accuracy = tf.reduce_mean(tf.cast(
-            tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
-        lr = model.learning_rate(global_step, steps_per_epoch, cfg)
-        with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
-            train_op = model.optimizer(lr, cfg).minimize(
-                loss, global_step, colocate_gradients_with_ops=True)
-        if has_eval:
             eval_fetches = _eval_fetches(eval_iterator.get_next(), cfg)
         summaries = v1.summary.merge([
             v1.summary.scalar('loss', loss), v1.summary.scalar('accuracy', accuracy),

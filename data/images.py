@@ -103,7 +103,6 @@ def reencode(path, max_side=512, quality=95):
     The image is decoded safely, made upright RGB and shrunk so that its longer
     side is at most `max_side`. Runs in worker processes, so it never raises.
     """
-
     try:
         rgb = load_rgb(path)
     except BadImage as e:

@@ -1,0 +1,284 @@
+"""Speed benchmark: the platform against the same network in plain Keras, on the same work.
+
+    python bench/run.py --quick                                   # minutes; CI-sized
+    python bench/run.py --data_dir=records/utkface_gender         # full
+
+Every rate is the median of several timed windows after a warm-up, and the
+Keras peer (bench/keras_peer.py) runs in the same process on the same tf.data
+input, so only the ratios matter: absolute numbers move between runs and
+machines. Writes bench/results.json and bench/results.md.
+"""
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.join(os.path.dirname(HERE), '..', 'shared', 'datasets')
+
+flags.DEFINE_boolean('quick', False, 'Few, short windows on a small dataset (for CI).')
+flags.DEFINE_string('data_dir', None, 'TFRecords of faces (default: a UTKFace subset is '
+                    'converted into a temporary folder).')
+flags.DEFINE_string('train_dir', 'checkpoints/nn_gender', 'A trained nn_gender for the '
+                    'predict-on-portraits figures (skipped when absent).')
+flags.DEFINE_string('vgg_input_size', '96x128', 'Input size vgg13_bn is measured at.')
+flags.DEFINE_string('output_dir', HERE, 'Where results.json and results.md go.')
+FLAGS = flags.FLAGS
+
+
+def windows():
+    """(warm-up steps, windows, steps per window)."""
+    return (5, 3, 8) if FLAGS.quick else (30, 5, 30)
+
+
+def median_rate(stamps, per_step, steps_per_window):
+    """Images/s: median over windows of `steps_per_window` consecutive step timestamps."""
+    rates = []
+    for start in range(0, len(stamps) - steps_per_window, steps_per_window):
+        seconds = stamps[start + steps_per_window] - stamps[start]
+        rates.append(steps_per_window * per_step / seconds)
+    return float(np.median(rates))
+
+
+def run_steps(sess, op, count):
+    stamps = [time.perf_counter()]
+    for _ in range(count):
+        sess.run(op)
+        stamps.append(time.perf_counter())
+    return stamps
+
+
+def platform_config(net, data_dir, **extra):
+    from core import config
+    values = {'mode': 'train', 'net': net, 'data_dir': data_dir,
+              'train_dir': tempfile.mkdtemp(), **extra}
+    return config.resolve(values, explicit=set(extra))
+
+
+def platform_training(cfg):
+    """Our training step (cnn.build_training, as `runner.py` trains) and the input alone."""
+    import tensorflow as tf
+    import cnn
+    from core import model
+    from data import records
+    meta = records.read_meta(cfg.data_dir)
+    warm, n, k = windows()
+    graph = tf.Graph()
+    with graph.as_default():
+        batch, train_op, *_ = cnn.build_training(cfg, meta, steps_per_epoch=100)
+        init = tf.compat.v1.global_variables_initializer()
+    with tf.compat.v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+        sess.run(init)
+        run_steps(sess, train_op, warm)
+        train = median_rate(run_steps(sess, train_op, n * k), cfg.batch_size, k)
+        run_steps(sess, batch['image'].op, warm)
+        pipe = median_rate(run_steps(sess, batch['image'].op, n * k * 4), cfg.batch_size, k * 4)
+    return train, pipe
+
+
+def keras_training(cfg):
+    """The Keras peer with model.fit on the same dataset (same decode and augmentation)."""
+    import tensorflow as tf
+    from bench.keras_peer import StepTimer, nn_gender_keras
+    from data import pipeline
+    warm, n, k = windows()
+    ds = pipeline.make_dataset(cfg.data_dir, 'train', cfg.image_spec, cfg.batch_size, True,
+                               cfg.cache_mb).map(lambda ex: (ex['image'], ex['label']))
+    model = nn_gender_keras(cfg.crop_size[0], cfg.channels, cfg.num_classes, cfg.keep_prob)
+    timer = StepTimer()
+    model.fit(ds, epochs=1, steps_per_epoch=warm + n * k + 1, callbacks=[timer], verbose=0)
+    del tf
+    return median_rate(timer.times[warm:], cfg.batch_size, k), model
+
+
+def platform_inference(cfg):
+    """Batch-64 images/s and batch-1 latency (ms) of our network in eval mode."""
+    import tensorflow as tf
+    from core import model
+    v1 = tf.compat.v1
+    results = []
+    for batch_size in (64, 1):
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf.constant(np.random.rand(batch_size, *cfg.crop_size, cfg.channels)
+                            .astype(np.float32))
+            logits, _ = model.build_network(x, cfg, is_training=False)
+            probs = tf.nn.softmax(logits)
+            init = v1.global_variables_initializer()
+        with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+            sess.run(init)
+            results.append(timed_calls(lambda: sess.run(probs), batch_size))
+    return results[0][0], results[1][1]
+
+
+def keras_inference(model, cfg):
+    results = []
+    for batch_size in (64, 1):
+        x = np.random.rand(batch_size, *cfg.crop_size, cfg.channels).astype(np.float32)
+        results.append(timed_calls(lambda: model.predict_on_batch(x), batch_size))
+    return results[0][0], results[1][1]
+
+
+def timed_calls(call, batch_size):
+    """(images/s, ms per call): medians over windows after a warm-up."""
+    warm, n, k = windows()
+    k = k * 4
+    for _ in range(warm):
+        call()
+    stamps = [time.perf_counter()]
+    for _ in range(n * k):
+        call()
+        stamps.append(time.perf_counter())
+    per_call = np.diff(stamps)
+    return median_rate(stamps, batch_size, k), float(np.median(per_call) * 1000)
+
+
+def flops_per_image(cfg):
+    """Forward FLOPs of one image, counted by TensorFlow's profiler on the graph itself."""
+    import tensorflow as tf
+    from core import model
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [1, *cfg.crop_size, cfg.channels])
+        model.build_network(x, cfg, is_training=False)
+        opts = v1.profiler.ProfileOptionBuilder.float_operation()
+        opts['output'] = 'none'
+        return v1.profiler.profile(graph, options=opts).total_float_ops
+
+
+def peak_flops():
+    """fp32 FLOP/s of a large matrix multiply on this machine, now."""
+    import tensorflow as tf
+    n = 2048
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    matmul = tf.function(lambda: tf.matmul(a, b))
+    matmul().numpy()
+    times = []
+    for _ in range(5 if FLAGS.quick else 15):
+        start = time.perf_counter()
+        matmul().numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / min(times)
+
+
+def preparation_rate(workers, count):
+    """Photos/s of data.prepare (decode, detect, align, write) on shared portraits."""
+    import random
+    import shutil
+    from data.prepare import FaceSettings, prepare
+    portraits = os.path.join(SHARED, 'portraits')
+    photos = sorted(os.path.join(d, f) for d in ('man', 'woman')
+                    for f in os.listdir(os.path.join(portraits, d)))
+    photos = random.Random(0).sample(photos, count)
+    with tempfile.TemporaryDirectory() as tmp:
+        for rel in photos:
+            os.makedirs(os.path.join(tmp, 'src', os.path.dirname(rel)), exist_ok=True)
+            shutil.copy(os.path.join(portraits, rel), os.path.join(tmp, 'src', rel))
+        start = time.perf_counter()
+        prepare(os.path.join(tmp, 'src'), os.path.join(tmp, 'out'), FaceSettings(),
+                workers=workers)
+        return count / (time.perf_counter() - start)
+
+
+def predict_portraits():
+    """Median and p90 ms per portrait, end to end, with the trained model (if any)."""
+    import subprocess
+    if not os.path.isdir(FLAGS.train_dir):
+        return None
+    out = os.path.join(tempfile.mkdtemp(), 'portraits.json')
+    subprocess.run([sys.executable, os.path.join(HERE, 'portraits.py'),
+                    f'--train_dir={FLAGS.train_dir}', f'--output={out}'], check=True,
+                   capture_output=True)
+    return json.load(open(out))
+
+
+def dataset_dir():
+    if FLAGS.data_dir:
+        return FLAGS.data_dir
+    from data.convert import convert
+    out = os.path.join(tempfile.mkdtemp(), 'utk')
+    convert(os.path.join(SHARED, 'utkface'), out, layout='utkface',
+            limit=800 if FLAGS.quick else 4000, shard_size=200)
+    return out
+
+
+def main(argv):
+    del argv
+    data_dir = dataset_dir()
+    r = {'mode': 'quick' if FLAGS.quick else 'full', 'windows': windows()}
+    nn = platform_config('nn_gender', data_dir)
+    r['train_ours'], r['pipeline'] = platform_training(nn)
+    r['train_keras'], keras_model = keras_training(nn)
+    r['train_ratio'] = r['train_ours'] / r['train_keras']
+    r['pipeline_over_train'] = r['pipeline'] / r['train_ours']
+    r['infer_ours'], r['latency_ours_ms'] = platform_inference(nn)
+    r['infer_keras'], r['latency_keras_ms'] = keras_inference(keras_model, nn)
+    r['infer_ratio'] = r['infer_ours'] / r['infer_keras']
+    r['flops_forward'] = flops_per_image(nn)
+    r['peak_flops'] = peak_flops()
+    r['train_bound'] = r['peak_flops'] / (3 * r['flops_forward'])   # forward + backward ~ 3x
+    r['infer_bound'] = r['peak_flops'] / r['flops_forward']
+    r['train_of_bound'] = r['train_ours'] / r['train_bound']
+    r['infer_of_bound'] = r['infer_ours'] / r['infer_bound']
+    vgg = platform_config('vgg13_bn', data_dir, input_size=FLAGS.vgg_input_size)
+    r['vgg_input_size'] = FLAGS.vgg_input_size
+    r['vgg_train_ours'], r['vgg_pipeline'] = platform_training(vgg)
+    count = 10 if FLAGS.quick else 40
+    r['prepare_1_worker'] = preparation_rate(1, count)
+    r['prepare_2_workers'] = preparation_rate(2, count)
+    portraits = None if FLAGS.quick else predict_portraits()
+    if portraits:
+        r['predict_ms_median'] = portraits['predict_ms_median']
+        r['predict_ms_p90'] = portraits['predict_ms_p90']
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    with open(os.path.join(FLAGS.output_dir, 'results.json'), 'w') as f:
+        json.dump(r, f, indent=1)
+    table = markdown(r)
+    with open(os.path.join(FLAGS.output_dir, 'results.md'), 'w') as f:
+        f.write(table)
+    print(table)
+
+
+def markdown(r):
+    rows = [
+        ('nn_gender training, images/s', r['train_ours'], r['train_keras'], r['train_ratio']),
+        ('nn_gender inference (batch 64), images/s', r['infer_ours'], r['infer_keras'],
+         r['infer_ratio']),
+        ('nn_gender single-face latency, ms', r['latency_ours_ms'], r['latency_keras_ms'],
+         r['latency_keras_ms'] / r['latency_ours_ms']),
+    ]
+    lines = [f'Speed benchmark ({r["mode"]} mode: warm-up, windows, steps per window = '
+             f'{r["windows"]})', '',
+             '| figure | ours | Keras | ours / Keras |', '| --- | ---: | ---: | ---: |']
+    lines += [f'| {name} | {a:.1f} | {b:.1f} | {c:.2f}x |' for name, a, b, c in rows]
+    lines += ['', '| figure | value |', '| --- | ---: |',
+              f'| input pipeline alone, images/s | {r["pipeline"]:.0f} '
+              f'({r["pipeline_over_train"]:.1f}x the training step rate) |',
+              f'| nn_gender forward GFLOP per image (from the graph) | '
+              f'{r["flops_forward"] / 1e9:.3f} |',
+              f'| measured fp32 peak (2048x2048 matmul), GFLOP/s | {r["peak_flops"] / 1e9:.0f} |',
+              f'| nn_gender training, share of the arithmetic bound | '
+              f'{r["train_of_bound"] * 100:.0f}% of {r["train_bound"]:.0f} images/s |',
+              f'| nn_gender inference, share of the arithmetic bound | '
+              f'{r["infer_of_bound"] * 100:.0f}% of {r["infer_bound"]:.0f} images/s |',
+              f'| vgg13_bn training at {r["vgg_input_size"]}, images/s | '
+              f'{r["vgg_train_ours"]:.1f} (input pipeline {r["vgg_pipeline"]:.0f}) |',
+              f'| preparation (decode, detect, align, write), photos/s | '
+              f'{r["prepare_1_worker"]:.2f} with 1 worker, {r["prepare_2_workers"]:.2f} with 2 |']
+    if 'predict_ms_median' in r:
+        lines.append(f'| predict on a portrait photo, end to end | median '
+                     f'{r["predict_ms_median"]:.0f} ms, p90 {r["predict_ms_p90"]:.0f} ms |')
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    app.run(main)
