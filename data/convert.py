@@ -169,8 +169,10 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     summaries, todo = {}, []
     for name, group in plan.items():
         done = os.path.join(out, f'{name}.json')
-        if os.path.isfile(os.path.join(out, name)) and os.path.isfile(done):
-            summaries[name] = json.load(open(done))
+        summary = json.load(open(done)) if os.path.isfile(done) else {}
+        # A summary without 'sizes' comes from an older version: write that shard again.
+        if os.path.isfile(os.path.join(out, name)) and 'sizes' in summary:
+            summaries[name] = summary
         else:
             todo.append(name)
     if summaries:
