@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import time
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -71,11 +72,15 @@ def _eval_fetches(batch, cfg):
 
 
 def build_training(cfg, meta, steps_per_epoch):
-    """The training step in the current graph: input batch, train op, loss, accuracy, lr, step."""
+    """The training step in the current graph: batch, train_op, loss, accuracy, lr,
+    global_step, and start_input (run it once per session before training)."""
     with model.on_cpu():
         train_ds = pipeline.make_dataset(cfg.data_dir, 'train', cfg.image_spec, cfg.batch_size,
                                          True, cfg.cache_mb, cfg.seed, meta)
-        batch = v1.data.make_one_shot_iterator(train_ds).get_next()
+        # Initializable, not one-shot: the OneShotIterator kernel can hold inter-op threads
+        # and deadlock on small machines (tensorflow#10519).
+        iterator = v1.data.make_initializable_iterator(train_ds)
+        batch = iterator.get_next()
     global_step = v1.train.get_or_create_global_step()
     logits, _ = model.build_network(batch['image'], cfg, is_training=True)
     loss = model.loss_fn(logits, batch['label'], cfg)
@@ -85,7 +90,8 @@ def build_training(cfg, meta, steps_per_epoch):
     with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
         train_op = model.optimizer(lr, cfg).minimize(
             loss, global_step, colocate_gradients_with_ops=True)
-    return batch, train_op, loss, accuracy, lr, global_step
+    return types.SimpleNamespace(batch=batch, train_op=train_op, loss=loss, accuracy=accuracy,
+                                 lr=lr, global_step=global_step, start_input=iterator.initializer)
 
 
 class _StopRequested(Exception):
@@ -108,8 +114,9 @@ def train(cfg):
     with graph.as_default():
         if cfg.seed is not None:
             v1.set_random_seed(cfg.seed)
-        batch, train_op, loss, accuracy, lr, global_step = build_training(cfg, meta,
-                                                                          steps_per_epoch)
+        t = build_training(cfg, meta, steps_per_epoch)
+        batch, train_op, loss, accuracy, lr, global_step = (
+            t.batch, t.train_op, t.loss, t.accuracy, t.lr, t.global_step)
         if has_eval:
             with model.on_cpu():
                 eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', spec, cfg.batch_size,
@@ -139,6 +146,7 @@ def train(cfg):
             print(f'Resuming from step {sess.run(global_step)} ({last})', flush=True)
         else:
             sess.run(init)
+        sess.run(t.start_input)
         step = sess.run(global_step)
         result['start_step'] = step
         if step >= max_steps:

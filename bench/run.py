@@ -73,10 +73,11 @@ def platform_training(cfg):
     warm, n, k = windows()
     graph = tf.Graph()
     with graph.as_default():
-        batch, train_op, *_ = cnn.build_training(cfg, meta, steps_per_epoch=100)
+        t = cnn.build_training(cfg, meta, steps_per_epoch=100)
+        batch, train_op = t.batch, t.train_op
         init = tf.compat.v1.global_variables_initializer()
     with tf.compat.v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
-        sess.run(init)
+        sess.run([init, t.start_input])
         run_steps(sess, train_op, warm)
         train = median_rate(run_steps(sess, train_op, n * k), cfg.batch_size, k)
         run_steps(sess, batch['image'].op, warm)
