@@ -10,11 +10,8 @@
 """
 import os
 import sys
-import warnings
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')   # keep TensorFlow's start-up chatter quiet
-# tf-slim calls the deprecated tf.layers internally; the warnings say nothing to our users.
-warnings.filterwarnings('ignore', category=UserWarning, module='tensorflow')
+import core.quiet  # noqa: F401  (before TensorFlow)
 
 from absl import app, flags  # noqa: E402
 
@@ -86,10 +83,8 @@ flags.DEFINE_integer('intra_op_threads', 0, 'TensorFlow intra-op threads (0 = au
 def main(argv):
     if len(argv) > 1:
         sys.exit(f'error: unexpected arguments {argv[1:]} (flags take the form --name=value)')
-    import tensorflow as tf
     # No global disable_eager_execution(): every model graph is an explicit tf.Graph run by a
     # Session, and the face detector (MTCNN) runs eagerly beside them.
-    tf.get_logger().setLevel('ERROR')   # our own lines say what happens; no Saver chatter
     import cnn
     from core import checkpoints, config
     values = {name: FLAGS[name].value for name in FLAGS}

@@ -21,7 +21,7 @@ import sys
 
 from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter out of the report
+import core.quiet  # noqa: F401  (before TensorFlow)
 
 from core.progress import Progress
 from data import sources

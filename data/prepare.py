@@ -27,12 +27,12 @@ import sys
 import numpy as np
 from absl import app, flags
 
+import core.quiet  # noqa: F401  (before TensorFlow)
 from core.progress import Progress
 from data import convert as converter
 from data import records, sources
 from data.images import BadImage, load_rgb
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 FLAGS = flags.FLAGS
 FACES_DIR = 'faces'
 
