@@ -157,14 +157,14 @@ def flops_per_image(cfg):
 
 
 def peak_flops():
-    """fp32 FLOP/s of a large matrix multiply on this machine, now."""
+    """fp32 FLOP/s of a large matrix multiply on this machine, now (best of several)."""
     import tensorflow as tf
-    n = 2048
+    n = 4096
     a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
-    matmul = tf.function(lambda: tf.matmul(a, b))
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))   # a scalar back, no big copy
     matmul().numpy()
     times = []
-    for _ in range(5 if FLAGS.quick else 15):
+    for _ in range(4 if FLAGS.quick else 10):
         start = time.perf_counter()
         matmul().numpy()
         times.append(time.perf_counter() - start)
@@ -212,34 +212,74 @@ def dataset_dir():
     return out
 
 
+def measure(name, data_dir):
+    """One measurement, in this process; returns a dict of figures."""
+    nn = platform_config('nn_gender', data_dir)
+    if name == 'train_ours':
+        train, pipe = platform_training(nn)
+        return {'train_ours': train, 'pipeline': pipe}
+    if name == 'train_keras':
+        return {'train_keras': keras_training(nn)[0]}
+    if name == 'infer_ours':
+        rate, latency = platform_inference(nn)
+        return {'infer_ours': rate, 'latency_ours_ms': latency}
+    if name == 'infer_keras':
+        from bench.keras_peer import nn_gender_keras
+        model = nn_gender_keras(nn.crop_size[0], nn.channels, nn.num_classes, nn.keep_prob)
+        rate, latency = keras_inference(model, nn)
+        return {'infer_keras': rate, 'latency_keras_ms': latency}
+    if name == 'flops':
+        return {'flops_forward': flops_per_image(nn), 'peak_flops': peak_flops()}
+    if name == 'vgg':
+        vgg = platform_config('vgg13_bn', data_dir, input_size=FLAGS.vgg_input_size)
+        train, pipe = platform_training(vgg)
+        return {'vgg_train_ours': train, 'vgg_pipeline': pipe}
+    if name == 'prepare':
+        count = 10 if FLAGS.quick else 50
+        return {'prepare_1_worker': preparation_rate(1, count),
+                'prepare_2_workers': preparation_rate(2, count), 'prepare_photos': count}
+    if name == 'predict':
+        portraits = predict_portraits()
+        return {k: portraits[k] for k in ('predict_ms_median', 'predict_ms_p90')} if portraits else {}
+    raise ValueError(name)
+
+
+MEASUREMENTS = ('flops', 'infer_ours', 'infer_keras', 'train_ours', 'train_keras', 'vgg',
+                'prepare', 'predict')
+flags.DEFINE_enum('only', None, MEASUREMENTS, 'Run one measurement here and print it as JSON '
+                  '(the full run starts one fresh process per measurement).')
+
+
 def main(argv):
     del argv
+    import subprocess
     data_dir = dataset_dir()
-    r = {'mode': 'quick' if FLAGS.quick else 'full', 'windows': windows()}
-    nn = platform_config('nn_gender', data_dir)
-    r['train_ours'], r['pipeline'] = platform_training(nn)
-    r['train_keras'], keras_model = keras_training(nn)
+    if FLAGS.only:
+        print('RESULT ' + json.dumps(measure(FLAGS.only, data_dir)))
+        return
+    r = {'mode': 'quick' if FLAGS.quick else 'full', 'windows': windows(),
+         'vgg_input_size': FLAGS.vgg_input_size}
+    for name in MEASUREMENTS:
+        if name == 'predict' and FLAGS.quick:
+            continue
+        # A fresh process each: no input threads or caches left over from the last one.
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), f'--only={name}',
+                               f'--data_dir={data_dir}', f'--train_dir={FLAGS.train_dir}',
+                               f'--vgg_input_size={FLAGS.vgg_input_size}',
+                               '--quick' if FLAGS.quick else '--noquick'],
+                              capture_output=True, text=True)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f'measurement {name} failed:\n{proc.stderr[-2000:]}')
+        r.update(json.loads(lines[-1][len('RESULT '):]))
+        print(f'{name}: done', flush=True)
     r['train_ratio'] = r['train_ours'] / r['train_keras']
     r['pipeline_over_train'] = r['pipeline'] / r['train_ours']
-    r['infer_ours'], r['latency_ours_ms'] = platform_inference(nn)
-    r['infer_keras'], r['latency_keras_ms'] = keras_inference(keras_model, nn)
     r['infer_ratio'] = r['infer_ours'] / r['infer_keras']
-    r['flops_forward'] = flops_per_image(nn)
-    r['peak_flops'] = peak_flops()
     r['train_bound'] = r['peak_flops'] / (3 * r['flops_forward'])   # forward + backward ~ 3x
     r['infer_bound'] = r['peak_flops'] / r['flops_forward']
     r['train_of_bound'] = r['train_ours'] / r['train_bound']
     r['infer_of_bound'] = r['infer_ours'] / r['infer_bound']
-    vgg = platform_config('vgg13_bn', data_dir, input_size=FLAGS.vgg_input_size)
-    r['vgg_input_size'] = FLAGS.vgg_input_size
-    r['vgg_train_ours'], r['vgg_pipeline'] = platform_training(vgg)
-    count = 10 if FLAGS.quick else 40
-    r['prepare_1_worker'] = preparation_rate(1, count)
-    r['prepare_2_workers'] = preparation_rate(2, count)
-    portraits = None if FLAGS.quick else predict_portraits()
-    if portraits:
-        r['predict_ms_median'] = portraits['predict_ms_median']
-        r['predict_ms_p90'] = portraits['predict_ms_p90']
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     with open(os.path.join(FLAGS.output_dir, 'results.json'), 'w') as f:
         json.dump(r, f, indent=1)
@@ -266,7 +306,7 @@ def markdown(r):
               f'({r["pipeline_over_train"]:.1f}x the training step rate) |',
               f'| nn_gender forward GFLOP per image (from the graph) | '
               f'{r["flops_forward"] / 1e9:.3f} |',
-              f'| measured fp32 peak (2048x2048 matmul), GFLOP/s | {r["peak_flops"] / 1e9:.0f} |',
+              f'| measured fp32 peak (4096x4096 matmul), GFLOP/s | {r["peak_flops"] / 1e9:.0f} |',
               f'| nn_gender training, share of the arithmetic bound | '
               f'{r["train_of_bound"] * 100:.0f}% of {r["train_bound"]:.0f} images/s |',
               f'| nn_gender inference, share of the arithmetic bound | '
@@ -274,7 +314,8 @@ def markdown(r):
               f'| vgg13_bn training at {r["vgg_input_size"]}, images/s | '
               f'{r["vgg_train_ours"]:.1f} (input pipeline {r["vgg_pipeline"]:.0f}) |',
               f'| preparation (decode, detect, align, write), photos/s | '
-              f'{r["prepare_1_worker"]:.2f} with 1 worker, {r["prepare_2_workers"]:.2f} with 2 |']
+              f'{r["prepare_1_worker"]:.2f} with 1 worker, {r["prepare_2_workers"]:.2f} with 2 '
+              f'({r["prepare_photos"]} portraits, process start-up included) |']
     if 'predict_ms_median' in r:
         lines.append(f'| predict on a portrait photo, end to end | median '
                      f'{r["predict_ms_median"]:.0f} ms, p90 {r["predict_ms_p90"]:.0f} ms |')
