@@ -39,7 +39,7 @@ def find_duplicates(items):
         if not data:           # empty files are rejected later with their own reason
             kept.append(item)
             continue
-        digest = hashlib.sha1(data).hexdigest()
+        digest = item.digest = hashlib.sha1(data).hexdigest()
         if digest in first_by_digest:
             pairs.append((first_by_digest[digest].rel, item.rel))
         else:

@@ -102,9 +102,10 @@ def face_crop(rgb, settings):
 
 def process_photo(job):
     """Worker: one photo to a cached aligned face (PNG) and a JSON result; reuses the cache."""
-    path, cache_dir, settings = job
-    with open(path, 'rb') as f:
-        digest = hashlib.sha1(f.read()).hexdigest()
+    path, digest, cache_dir, settings = job
+    if digest is None:                       # empty files: find_duplicates leaves them unhashed
+        with open(path, 'rb') as f:
+            digest = hashlib.sha1(f.read()).hexdigest()
     base = os.path.join(cache_dir, digest)
     if os.path.isfile(base + '.json'):
         with open(base + '.json') as f:
@@ -173,7 +174,7 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
 
     progress = Progress(len(items), 'photos')
     results = []
-    jobs = [(it.path, cache_dir, settings) for it in items]
+    jobs = [(it.path, it.digest, cache_dir, settings) for it in items]
     pool = (multiprocessing.get_context('spawn').Pool(workers) if workers > 1
             else converter._InProcess())
     with pool:

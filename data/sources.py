@@ -19,6 +19,7 @@ class Item:
     label_name: str
     split: str = None          # 'train' / 'eval' when the source is already split
     attributes: dict = dataclasses.field(default_factory=dict)
+    digest: str = None         # SHA-1 of the file's bytes, once known
 
 
 def _files(folder):
