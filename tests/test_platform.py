@@ -150,3 +150,26 @@ def test_helpfull_documents_every_flag():
     for flag in ('--net', '--mode', '--data_dir', '--train_dir', '--image', '--lr_schedule',
                  '--optimizer', '--[no]fresh', '--export_dir', '--eval_crop'):
         assert flag in proc.stdout
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_records, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from conftest import REPO
+    args = [sys.executable, 'runner.py', f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
+            '--max_steps=500', '--log_every=2', '--batch_size=16']
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:                  # wait until it is really training
+        if line.startswith('step 4/500'):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and 'Traceback' not in err, err
+    stopped = int(re.search(r'Interrupted at step (\d+): checkpoint saved', out).group(1))
+    assert 4 <= stopped < 500
+    again = run_cli(*args[1:-3], '--max_steps=' + str(stopped + 2), '--log_every=1',
+                    '--batch_size=16')
+    assert f'Resuming from step {stopped}' in again.stdout
