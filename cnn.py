@@ -232,12 +232,8 @@ def evaluate(cfg):
                                        False, cfg.cache_mb, meta=meta)
             iterator = v1.data.make_initializable_iterator(ds)
         fetches = _eval_fetches(iterator.get_next(), cfg)
-        path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
-        net_vars = graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
-        checkpoints.check_compatible(path, net_vars)
-        saver = v1.train.Saver(net_vars)
     with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
-        saver.restore(sess, path)
+        path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint)
         out = _evaluate_split(sess, iterator, fetches)
     report = metrics.classification_report(out['label'], out['prediction'], cfg.classes)
     report.update(checkpoint=path, data_dir=cfg.data_dir, split=split, eval_crop=cfg.eval_crop)
@@ -278,20 +274,17 @@ class ImageModel:
             self.net_input = preprocess.eval_pipeline(self.image[None], cfg.image_spec)
             logits, end_points = model.build_network(self.net_input, cfg, is_training=False)
             self.probabilities = tf.nn.softmax(logits)[0]
-            self.layers = (self.net_input[0], {k: v[0] for k, v in end_points.items()})
-            self.checkpoint = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
-            net_vars = self.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
-            checkpoints.check_compatible(self.checkpoint, net_vars)
-            saver = v1.train.Saver(net_vars)
+            self.layers = (self.net_input[0], {k: v[0] for k, v in end_points.items()},
+                           self.probabilities)
             self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
-            saver.restore(self.sess, self.checkpoint)
+            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, cfg.checkpoint)
         self.graph.finalize()
 
     def probabilities_of(self, rgb):
         return self.sess.run(self.probabilities, {self.image: rgb})
 
     def layers_of(self, rgb):
-        """(network input, {layer name: activations}) for one image."""
+        """(network input, {layer name: activations}, probabilities) of one image, in one run."""
         return self.sess.run(self.layers, {self.image: rgb})
 
 
@@ -400,26 +393,25 @@ def features(cfg):
         raise FileNotFoundError(f'{path}: no face found (use --detect=off for a face crop)')
     face = found[0][1]
     net = ImageModel(cfg)
-    net_input, layers = net.layers_of(face)
+    net_input, layers, probs = net.layers_of(face)
     stem = os.path.splitext(os.path.basename(path))[0]
     out_dir = cfg.output or os.path.join(cfg.train_dir, 'features', stem)
     os.makedirs(out_dir, exist_ok=True)
     visualize.save_grid((net_input + 1.0) / 2.0, os.path.join(out_dir, '00_input.png'))
     np.save(os.path.join(out_dir, '00_input.npy'), net_input)
-    written = ['00_input.png']
+    written = {'00_input.png': net_input.shape}
     conv_layers = [name for name, v in layers.items() if v.ndim == 3 and name.startswith('conv')]
     for i, name in enumerate(conv_layers, start=1):
         base = f'{i:02d}_{name}'
         visualize.save_grid(layers[name], os.path.join(out_dir, f'{base}.png'))
         np.save(os.path.join(out_dir, f'{base}.npy'), layers[name])
-        written.append(f'{base}.png')
-    probs = net.probabilities_of(face)
+        written[f'{base}.png'] = layers[name].shape
     best = int(np.argmax(probs))
     print(f'{path}: {cfg.classes[best]} {probs[best] * 100:.1f}%')
     print(f'feature maps of {len(conv_layers)} layers (+ the input) written to {out_dir}:')
-    for name in written:
-        print(f'  {name}  {layers.get(name[3:-4], net_input).shape}')
-    return {'dir': out_dir, 'files': written}
+    for name, shape in written.items():
+        print(f'  {name}  {shape}')
+    return {'dir': out_dir, 'files': list(written)}
 
 
 # ---------------------------------------------------------------- export
@@ -438,11 +430,8 @@ def export(cfg):
                                         is_training=False)
         probabilities = tf.nn.softmax(logits, name='probabilities')
         classes = tf.argmax(logits, -1, name='classes')
-        net_vars = graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
-        checkpoints.check_compatible(path, net_vars)
-        saver = v1.train.Saver(net_vars)
         with v1.Session(graph=graph) as sess:
-            saver.restore(sess, path)
+            checkpoints.restore(sess, cfg.train_dir, path)
             builder = v1.saved_model.Builder(export_dir)
             signature = v1.saved_model.predict_signature_def(
                 inputs={'images': images},

@@ -44,6 +44,16 @@ def choose(train_dir, which='best'):
     return path
 
 
+def restore(sess, train_dir, which='best'):
+    """Restores the chosen checkpoint into `sess`'s graph after checking that it fits;
+    returns its path. Call it inside that graph's context."""
+    path = choose(train_dir, which)
+    variables = sess.graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
+    check_compatible(path, variables)
+    tf.compat.v1.train.Saver(variables).restore(sess, path)
+    return path
+
+
 def check_compatible(path, variables):
     """Stops with a clear message when the checkpoint's variables do not fit the graph."""
     stored = dict(tf.train.list_variables(path))

@@ -202,10 +202,11 @@ def _face_geometry_from_dataset(cfg):
     """Faces found in photos are aligned at the size and margin of the training faces."""
     meta = {}
     if cfg.data_dir and (cfg.face_size is None or cfg.margin is None):
-        path = os.path.join(cfg.data_dir, 'dataset.json')
-        if os.path.isfile(path):
-            with open(path) as f:
-                meta = json.load(f)
+        from data.records import read_meta
+        try:
+            meta = read_meta(cfg.data_dir)
+        except FileNotFoundError:
+            pass                                 # data moved or gone: fall back below
     typical = meta.get('typical_size')
     if cfg.face_size is None:
         square = typical and typical[0] == typical[1]

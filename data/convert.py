@@ -178,8 +178,7 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     if summaries:
         print(f'{len(summaries)} of {len(plan)} shards already written: reusing them')
     progress = Progress(sum(len(plan[n]) for n in todo), 'images')
-    context = multiprocessing.get_context('spawn')
-    with context.Pool(workers) if workers > 1 else _InProcess() as pool:
+    with worker_pool(workers) as pool:
         for name in todo:
             jobs = [(it.path, max_side) for it in plan[name]]
             results = pool.imap(_reencode_job, jobs, chunksize=16)
@@ -202,6 +201,11 @@ def _print_capped(lines, cap=20):
         print(line)
     if len(lines) > cap:
         print(f'  ... and {len(lines) - cap} more like these (all are listed in report.txt)')
+
+
+def worker_pool(workers):
+    """A pool of `workers` fresh ('spawn') processes, or this process alone for 1."""
+    return multiprocessing.get_context('spawn').Pool(workers) if workers > 1 else _InProcess()
 
 
 class _InProcess:

@@ -19,7 +19,6 @@ import csv
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import random
 import sys
@@ -83,16 +82,15 @@ def face_crop(rgb, settings):
     """(crop, reason, values) for one decoded photo under `settings`."""
     import cv2
     from data import faces
+    size = settings.face_size
+    whole = lambda: cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     if settings.detect == 'off':
-        size = settings.face_size
-        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), '', {}
+        return whole(), '', {}
     found = faces.get_detector().detect(rgb)
     if settings.detect == 'check':
         if not found:
             return None, 'no face found', {'faces': 0}
-        size = settings.face_size
-        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), '', {
-            'faces': len(found), 'confidence': round(found[0].confidence, 3)}
+        return whole(), '', {'faces': len(found), 'confidence': round(found[0].confidence, 3)}
     face, reason, values = judge(found, settings)
     if face is None:
         return None, reason, values
@@ -175,9 +173,7 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
     progress = Progress(len(items), 'photos')
     results = []
     jobs = [(it.path, it.digest, cache_dir, settings) for it in items]
-    pool = (multiprocessing.get_context('spawn').Pool(workers) if workers > 1
-            else converter._InProcess())
-    with pool:
+    with converter.worker_pool(workers) as pool:
         for item, result in zip(items, pool.imap(process_photo, jobs, chunksize=4)):
             results.append((item, result))
             progress.update(1)
