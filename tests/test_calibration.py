@@ -1,0 +1,56 @@
+"""Temperature scaling and the calibration error, on synthetic logits with a known answer."""
+import json
+
+import numpy as np
+
+from core import calibration
+
+
+def overconfident(n=20000, true_temperature=2.5, seed=0):
+    """Logits whose labels were drawn from softmax(logits / T): the right answer is T."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 4, size=(n, 2))
+    probs = calibration.softmax(logits, true_temperature)
+    labels = (rng.random(n) < probs[:, 1]).astype(int)
+    return logits, labels
+
+
+def test_fit_recovers_the_temperature_the_labels_were_drawn_with():
+    logits, labels = overconfident()
+    assert abs(calibration.fit_temperature(logits, labels) - 2.5) < 0.15
+
+
+def test_scaling_lowers_the_calibration_error_and_keeps_the_predictions():
+    logits, labels = overconfident()
+    record = calibration.calibrate(logits, labels, '/x/best/model.ckpt-7')
+    assert record['ece_before'] > 0.05 and record['ece_after'] < 0.02
+    assert record['nll_after'] < record['nll_before']
+    scaled = calibration.softmax(logits, record['temperature'])
+    assert np.array_equal(scaled.argmax(-1), logits.argmax(-1))
+
+
+def test_expected_calibration_error_of_a_perfectly_calibrated_model_is_small():
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.5, 1.0, 50000)
+    correct = rng.random(50000) < confidence
+    probs = np.stack([confidence, 1 - confidence], 1)
+    labels = np.where(correct, 0, 1)
+    assert calibration.expected_calibration_error(probs, labels) < 0.01
+    # Always 100% sure and right half the time: off by half.
+    sure = np.tile([1.0, 0.0], (1000, 1))
+    assert abs(calibration.expected_calibration_error(sure, np.arange(1000) % 2) - 0.5) < 1e-9
+
+
+def test_temperature_belongs_to_its_checkpoint(tmp_path):
+    ckpt = str(tmp_path / 'model.ckpt-40')
+    assert calibration.temperature_for(ckpt) == 1.0              # none fitted yet
+    with open(calibration.path_for(ckpt), 'w') as f:
+        json.dump({'checkpoint': ckpt, 'temperature': 1.7}, f)
+    assert calibration.temperature_for(ckpt) == 1.7
+    assert calibration.temperature_for(str(tmp_path / 'model.ckpt-80')) == 1.0   # another one
+
+
+def test_reliability_diagram_is_written(tmp_path):
+    logits, labels = overconfident(2000)
+    calibration.reliability_diagram(logits, labels, 2.5, tmp_path / 'r.png')
+    assert (tmp_path / 'r.png').stat().st_size > 5000
