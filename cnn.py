@@ -10,6 +10,7 @@ CPU), the network runs on the GPU when there is one. Launched by runner.py:
     python runner.py --net=nn_gender --mode=export
 """
 import csv
+import dataclasses
 import datetime
 import json
 import math
@@ -22,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from core import checkpoints, config, metrics, model, visualize
+from core import calibration, checkpoints, config, groups, metrics, model, visualize
 from core.progress import format_duration
 from data import pipeline, preprocess, records
 from data.images import BadImage, load_rgb
@@ -64,9 +65,9 @@ def _evaluate_split(sess, iterator, fetches):
 
 
 def _eval_fetches(batch, cfg):
-    logits, _ = model.build_network(batch['image'], cfg, is_training=False, reuse=tf.compat.v1.AUTO_REUSE)
+    logits, _ = model.inference_logits(batch['image'], cfg, reuse=v1.AUTO_REUSE)
     fetches = {'label': batch['label'], 'prediction': tf.argmax(logits, -1, output_type=tf.int32),
-               'probabilities': tf.nn.softmax(logits), 'filename': batch['filename']}
+               'logits': logits, 'filename': batch['filename']}
     fetches.update({k: v for k, v in batch.items() if k.startswith('attr/')})
     return fetches
 
@@ -86,12 +87,17 @@ def build_training(cfg, meta, steps_per_epoch):
     loss = model.loss_fn(logits, batch['label'], cfg)
     accuracy = tf.reduce_mean(tf.cast(
         tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
-    lr = model.learning_rate(global_step, steps_per_epoch, cfg)
+    max_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    # Fraction of training done; the loop feeds the larger of steps and time under a budget.
+    progress = v1.placeholder_with_default(
+        tf.cast(global_step, tf.float32) / float(max(1, max_steps)), [], name='progress')
+    lr = model.learning_rate(global_step, steps_per_epoch, cfg, progress)
     with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
         train_op = model.optimizer(lr, cfg).minimize(
             loss, global_step, colocate_gradients_with_ops=True)
     return types.SimpleNamespace(batch=batch, train_op=train_op, loss=loss, accuracy=accuracy,
-                                 lr=lr, global_step=global_step, start_input=iterator.initializer)
+                                 lr=lr, global_step=global_step, start_input=iterator.initializer,
+                                 progress=progress)
 
 
 class _StopRequested(Exception):
@@ -160,13 +166,20 @@ def train(cfg):
         writer = v1.summary.FileWriter(cfg.train_dir, graph if step == 0 else None)
         window_loss, window_acc, window_start, window_steps = 0.0, 0.0, time.time(), 0
         run_start, start_step = time.time(), step
+        budget = cfg.max_minutes * 60.0
+        out_of_time = False
         try:
-            while step < max_steps:
+            while step < max_steps and not out_of_time:
                 log_now = (step + 1) % cfg.log_every == 0 or step + 1 == max_steps
                 fetches = [train_op, loss, accuracy, lr]
-                out = sess.run(fetches + [summaries] if log_now else fetches)
+                feed = None
+                if budget:
+                    used = time.time() - run_start
+                    feed = {t.progress: max(step / max_steps, used / budget)}
+                out = sess.run(fetches + [summaries] if log_now else fetches, feed)
                 # Counted here: global_step fetched beside train_op may be read before its update.
                 step += 1
+                out_of_time = bool(budget) and time.time() - run_start >= budget
                 loss_value, acc_value, lr_value = out[1:4]
                 window_loss, window_acc, window_steps = (window_loss + loss_value,
                                                          window_acc + acc_value, window_steps + 1)
@@ -178,6 +191,8 @@ def train(cfg):
                     now = time.time()
                     rate = window_steps * cfg.batch_size / (now - window_start)
                     eta = (max_steps - step) * (now - run_start) / max(step - start_step, 1)
+                    if budget:
+                        eta = min(eta, max(0.0, budget - (now - run_start)))
                     print(f'step {step}/{max_steps} epoch {step / steps_per_epoch:.2f} '
                           f'loss {window_loss / window_steps:.4f} '
                           f'acc {window_acc / window_steps * 100:.1f}% lr {lr_value:.2e} '
@@ -185,7 +200,7 @@ def train(cfg):
                     result['loss'] = window_loss / window_steps
                     result.setdefault('first_loss', result['loss'])
                     window_loss, window_acc, window_start, window_steps = 0.0, 0.0, now, 0
-                if step % eval_every == 0 or step == max_steps:
+                if step % eval_every == 0 or step == max_steps or out_of_time:
                     saver.save(sess, ckpt_prefix, global_step=step)
                     if has_eval:
                         out_eval = _evaluate_split(sess, eval_iterator, eval_fetches)
@@ -204,6 +219,7 @@ def train(cfg):
                         print(f'eval at step {step}: accuracy {acc * 100:.2f}% on '
                               f'{len(out_eval["label"])} images{mark}', flush=True)
         except (KeyboardInterrupt, _StopRequested):
+            step = int(sess.run(global_step))   # the signal may land between a step and its count
             saver.save(sess, ckpt_prefix, global_step=step)
             print(f'\nInterrupted at step {step}: checkpoint saved; rerun the same command '
                   'to resume', flush=True)
@@ -213,10 +229,16 @@ def train(cfg):
             writer.close()
         elapsed = time.time() - run_start
         done = step - start_step
+        if out_of_time:
+            print(f'Time budget of {cfg.max_minutes:g} minutes used up at step {step}', flush=True)
+            result['out_of_time'] = True
         print(f'Trained {done} steps in {format_duration(elapsed)} '
               f'({done * cfg.batch_size / max(elapsed, 1e-9):.0f} img/s); best eval accuracy '
               f'{best["accuracy"] * 100:.2f}% at step {best["step"]}; checkpoints in {cfg.train_dir}')
         result.update(step=int(step), best=best, seconds=elapsed)
+    if has_eval and not result.get('interrupted'):
+        # The full report of the best checkpoint: per group, calibrated, with pictures.
+        result['eval'] = evaluate(dataclasses.replace(cfg, mode='eval', checkpoint='best'))
     return result
 
 
@@ -236,12 +258,30 @@ def evaluate(cfg):
         path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint)
         out = _evaluate_split(sess, iterator, fetches)
     report = metrics.classification_report(out['label'], out['prediction'], cfg.classes)
-    report.update(checkpoint=path, data_dir=cfg.data_dir, split=split, eval_crop=cfg.eval_crop)
-    json_path = os.path.join(os.path.dirname(path), 'eval.json')
+    report.update(checkpoint=path, data_dir=cfg.data_dir, split=split, eval_crop=cfg.eval_crop,
+                  eval_flip=cfg.eval_flip)
+    folder = os.path.dirname(path)
+    attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
+    report['groups'] = groups.group_report(out['label'], out['prediction'], cfg.classes,
+                                           attributes)
+    groups.bar_chart(report['groups'], os.path.join(folder, 'groups.png'), report['accuracy'])
+    # "97%" should mean right 97% of the time: fit the temperature on this split.
+    fitted = calibration.calibrate(out['logits'], out['label'], path)
+    records.write_json_atomic(calibration.path_for(path), fitted)
+    calibration.reliability_diagram(out['logits'], out['label'], fitted['temperature'],
+                                    os.path.join(folder, 'reliability.png'))
+    report['calibration'] = fitted
+    json_path = os.path.join(folder, 'eval.json')
     records.write_json_atomic(json_path, report)
-    print(f'{cfg.net} checkpoint {path}, {split} split of {cfg.data_dir}')
+    print(f'{cfg.net} checkpoint {path}, {split} split of {cfg.data_dir}'
+          + (' (flip averaged)' if cfg.eval_flip else ''))
     print(metrics.format_report(report))
-    print(f'written to {json_path}')
+    print()
+    print(groups.format_groups(report['groups']))
+    print(f'\ncalibration: temperature {fitted["temperature"]:.3f}, expected calibration error '
+          f'{fitted["ece_before"] * 100:.2f}% before, {fitted["ece_after"] * 100:.2f}% after')
+    print(f'written to {json_path}, {calibration.path_for(path)}, groups.png and '
+          f'reliability.png in {folder}')
     return report
 
 
@@ -272,12 +312,15 @@ class ImageModel:
         with self.graph.as_default():
             self.image = v1.placeholder(tf.uint8, [None, None, 3], name='image')
             self.net_input = preprocess.eval_pipeline(self.image[None], cfg.image_spec)
-            logits, end_points = model.build_network(self.net_input, cfg, is_training=False)
+            path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
+            self.temperature = calibration.temperature_for(path)
+            logits, end_points = model.inference_logits(self.net_input, cfg,
+                                                        temperature=self.temperature)
             self.probabilities = tf.nn.softmax(logits)[0]
             self.layers = (self.net_input[0], {k: v[0] for k, v in end_points.items()},
                            self.probabilities)
             self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
-            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, cfg.checkpoint)
+            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, path)
         self.graph.finalize()
 
     def probabilities_of(self, rgb):
@@ -302,6 +345,13 @@ def find_faces(rgb, cfg):
             for f in found]
 
 
+def describe(probs, classes, uncertain_below):
+    """'female 97.3%', or 'uncertain (female 55.1%)' below the confidence threshold."""
+    best = int(np.argmax(probs))
+    text = f'{classes[best]} {probs[best] * 100:.1f}%'
+    return f'uncertain ({text})' if probs[best] < uncertain_below else text
+
+
 def predict(cfg):
     """One line per face: `photo: face at x,y,w,h: female 97.3%`, or why there is none."""
     files = list_images(cfg.image)
@@ -324,18 +374,21 @@ def predict(cfg):
             best = int(np.argmax(probs))
             x, y, w, h = (round(v) for v in box)
             where = f'face {i} at {x},{y},{w},{h}: ' if cfg.detect == 'on' else ''
-            print(f'{path}: {where}{cfg.classes[best]} {probs[best] * 100:.1f}%', flush=True)
+            print(f'{path}: {where}{describe(probs, cfg.classes, cfg.uncertain_below)}',
+                  flush=True)
             row = {'file': path, 'face': i, 'box': f'{x} {y} {w} {h}', 'class': cfg.classes[best],
-                   'probability': float(probs[best]), 'error': ''}
+                   'probability': float(probs[best]),
+                   'uncertain': int(probs[best] < cfg.uncertain_below), 'error': ''}
             row.update({f'p_{name}': float(p) for name, p in zip(cfg.classes, probs)})
             rows.append(row)
-            labels.append((box, f'{cfg.classes[best]} {probs[best] * 100:.0f}%'))
+            mark = '?' if probs[best] < cfg.uncertain_below else ''
+            labels.append((box, f'{cfg.classes[best]}{mark} {probs[best] * 100:.0f}%'))
         if cfg.annotate:
             title = ', '.join(text for _, text in labels) or 'no face found'
             annotated.append((f'{os.path.basename(path)}: {title}',
                               annotate(rgb, labels, path, cfg.annotate)))
     if cfg.output:
-        columns = ['file', 'face', 'box', 'class', 'probability'] + [
+        columns = ['file', 'face', 'box', 'class', 'probability', 'uncertain'] + [
             f'p_{c}' for c in cfg.classes] + ['error']
         with open(cfg.output, 'w', newline='') as f:
             writer = csv.DictWriter(f, columns, restval='')
@@ -406,8 +459,7 @@ def features(cfg):
         visualize.save_grid(layers[name], os.path.join(out_dir, f'{base}.png'))
         np.save(os.path.join(out_dir, f'{base}.npy'), layers[name])
         written[f'{base}.png'] = layers[name].shape
-    best = int(np.argmax(probs))
-    print(f'{path}: {cfg.classes[best]} {probs[best] * 100:.1f}%')
+    print(f'{path}: {describe(probs, cfg.classes, cfg.uncertain_below)}')
     print(f'feature maps of {len(conv_layers)} layers (+ the input) written to {out_dir}:')
     for name, shape in written.items():
         print(f'  {name}  {shape}')
@@ -426,8 +478,9 @@ def export(cfg):
     graph = tf.Graph()
     with graph.as_default():
         images = v1.placeholder(tf.uint8, [None, None, None, 3], name='images')
-        logits, _ = model.build_network(preprocess.eval_pipeline(images, cfg.image_spec), cfg,
-                                        is_training=False)
+        temperature = calibration.temperature_for(path)
+        logits, _ = model.inference_logits(preprocess.eval_pipeline(images, cfg.image_spec), cfg,
+                                           temperature=temperature)
         probabilities = tf.nn.softmax(logits, name='probabilities')
         classes = tf.argmax(logits, -1, name='classes')
         with v1.Session(graph=graph) as sess:
@@ -444,7 +497,8 @@ def export(cfg):
         f.writelines(f'{name}\n' for name in cfg.classes)
     with open(os.path.join(export_dir, 'model.json'), 'w') as f:
         json.dump(dict(cfg.graph_settings(), classes=cfg.classes, checkpoint=path,
-                       eval_crop=cfg.eval_crop), f, indent=1)
+                       eval_crop=cfg.eval_crop, eval_flip=cfg.eval_flip,
+                       temperature=temperature), f, indent=1)
     print(f'SavedModel of {path} written to {export_dir}\n'
           "  signature 'serving_default': images uint8 [N, H, W, 3] RGB -> probabilities "
           f'[N, {cfg.num_classes}] over {", ".join(cfg.classes)}')

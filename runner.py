@@ -45,6 +45,10 @@ flags.DEFINE_list('net_options', [], 'Extra keyword options of the network, e.g.
 flags.DEFINE_enum('eval_crop', 'center', ['center', 'resize'],
                   'Eval/predict view: the centre crop, or the whole image resized to the crop size.')
 # Training recipe
+flags.DEFINE_boolean('eval_flip', False, 'Eval/predict/export: average the logits of each '
+                     'face and its mirror image (recorded at training, like --eval_crop).')
+flags.DEFINE_float('uncertain_below', 0.6, 'predict: a face whose calibrated confidence is '
+                   'below this is printed as uncertain.')
 flags.DEFINE_integer('batch_size', None, 'Images per step.')
 flags.DEFINE_enum('optimizer', None, ['adam', 'momentum', 'rmsprop', 'sgd'], 'Optimizer.')
 flags.DEFINE_float('learning_rate', None, 'Initial learning rate.')
@@ -58,6 +62,9 @@ flags.DEFINE_float('weight_decay', None, 'L2 weight decay.')
 flags.DEFINE_float('label_smoothing', 0.0, 'Label smoothing of the cross-entropy.')
 flags.DEFINE_integer('epochs', None, 'Epochs to train (ignored when --max_steps is set).')
 flags.DEFINE_integer('max_steps', 0, 'Train up to this global step (0 = use --epochs).')
+flags.DEFINE_float('max_minutes', 0, 'Time budget: stop (checkpoint, eval) after this many '
+                   'minutes of training; a cosine schedule then decays to zero at the budget\'s '
+                   'end. 0 = no budget.')
 flags.DEFINE_float('brightness', 0.2, 'Augmentation: max brightness change (0-1 scale).')
 flags.DEFINE_float('contrast', 0.3, 'Augmentation: contrast factor range 1 +- this.')
 flags.DEFINE_boolean('flip', True, 'Augmentation: random horizontal flips.')

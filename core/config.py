@@ -34,6 +34,7 @@ class RunConfig:
     crop_size: tuple = None
     channels: int = None
     eval_crop: str = 'center'
+    eval_flip: bool = False             # average the logits of the image and its mirror image
     net_options: dict = None            # extra keyword arguments of the network function
     batch_size: int = None
     optimizer: str = None
@@ -47,6 +48,7 @@ class RunConfig:
     label_smoothing: float = 0.0
     epochs: int = None
     max_steps: int = 0
+    max_minutes: float = 0.0            # time budget of this training run; 0 = none
     log_every: int = 50
     eval_every: int = 0                 # steps; 0 = once per epoch
     keep_checkpoints: int = 3
@@ -59,6 +61,7 @@ class RunConfig:
     checkpoint: str = 'best'            # best | last | a checkpoint path
     image: str = None
     output: str = None
+    uncertain_below: float = 0.6        # predict: lower confidences are printed as uncertain
     annotate: str = None                # predict: folder for annotated copies of the photos
     detect: str = 'on'                  # predict/features: find faces (on) or take the image whole
     face_size: int = None               # side the faces are aligned at: as the training faces
@@ -124,6 +127,7 @@ def write_run_file(cfg):
     os.makedirs(cfg.train_dir, exist_ok=True)
     record = cfg.graph_settings()
     record.update(classes=cfg.classes, data_dir=cfg.data_dir, eval_crop=cfg.eval_crop,
+                  eval_flip=cfg.eval_flip,
                   net_options=cfg.net_options, face_size=cfg.face_size, margin=cfg.margin)
     with open(os.path.join(cfg.train_dir, RUN_FILE), 'w') as f:
         json.dump(record, f, indent=1)
@@ -160,7 +164,7 @@ def resolve(values, explicit):
         cfg.classes = recorded.get('classes')
         if 'data_dir' not in explicit:
             cfg.data_dir = cfg.data_dir or recorded.get('data_dir')
-        for key in ('eval_crop', 'net_options', 'face_size', 'margin'):
+        for key in ('eval_crop', 'eval_flip', 'net_options', 'face_size', 'margin'):
             if key not in explicit:
                 setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
 

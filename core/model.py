@@ -24,6 +24,22 @@ def build_network(images, cfg, is_training, reuse=False):
     return logits, end_points
 
 
+def inference_logits(images, cfg, reuse=False, temperature=1.0):
+    """(logits, end_points) in eval mode, the one inference graph of eval, predict and export.
+
+    With cfg.eval_flip the logits are the mean over the image and its mirror
+    image (test-time flip averaging; end_points are those of the unflipped
+    image). Logits are divided by the calibration `temperature`."""
+    if not cfg.eval_flip:
+        logits, end_points = build_network(images, cfg, is_training=False, reuse=reuse)
+        return logits / temperature, end_points
+    both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
+    logits, end_points = build_network(both, cfg, is_training=False, reuse=reuse)
+    plain, mirrored = tf.split(logits, 2, axis=0)
+    first_half = {k: tf.split(v, 2, axis=0)[0] for k, v in end_points.items()}
+    return (plain + mirrored) / (2.0 * temperature), first_half
+
+
 def loss_fn(logits, labels, cfg):
     """Softmax cross-entropy (optionally label-smoothed) plus any weight decay."""
     onehot = tf.one_hot(labels, cfg.num_classes)
@@ -33,8 +49,10 @@ def loss_fn(logits, labels, cfg):
     return loss + tf.add_n(regularization) if regularization else loss
 
 
-def learning_rate(global_step, steps_per_epoch, cfg):
-    """fixed | exponential (smooth decay by lr_decay_rate every lr_decay_epochs) | step."""
+def learning_rate(global_step, steps_per_epoch, cfg, progress=None):
+    """fixed | exponential (smooth decay by lr_decay_rate every lr_decay_epochs) | step |
+    cosine (to zero at the end of training; `progress`, a [0, 1] tensor, says where the
+    end is when a time budget decides it)."""
     decay_steps = max(1, int(cfg.lr_decay_epochs * steps_per_epoch))
     base = cfg.learning_rate
     if cfg.lr_schedule == 'fixed':
@@ -45,6 +63,8 @@ def learning_rate(global_step, steps_per_epoch, cfg):
         return v1.train.exponential_decay(base, global_step, decay_steps, cfg.lr_decay_rate,
                                           staircase=True)
     if cfg.lr_schedule == 'cosine':
+        if progress is not None:
+            return base * 0.5 * (1.0 + tf.cos(3.141592653589793 * tf.minimum(progress, 1.0)))
         total = max(1, cfg.max_steps or cfg.epochs * steps_per_epoch)
         return v1.train.cosine_decay(base, global_step, total)
     raise ValueError(f'unknown --lr_schedule={cfg.lr_schedule}')

@@ -9,6 +9,7 @@ import os
 
 SPLIT_FOLDERS = {'train': 'train', 'eval': 'eval', 'validation': 'eval', 'val': 'eval'}
 UTKFACE_GENDERS = ('male', 'female')          # 0 = male, 1 = female in the file names
+UTKFACE_RACES = ('White', 'Black', 'Asian', 'Indian', 'Others')   # 0-4 in the file names
 AGE_BUCKETS = [20, 30, 40, 50, 60]             # the 2023 team's: 20s, 30s, 40s, 50s, 60+
 
 

@@ -66,3 +66,42 @@ def test_batch_norm_updates_moving_averages_in_training_and_uses_them_at_eval():
             in_batch = sess.run(eval_out, {x: data})[:1]
             np.testing.assert_allclose(alone, in_batch, atol=1e-5)
             assert abs(float(sess.run(eval_out, {x: data}).mean())) < 0.1
+
+
+def test_flip_averaging_is_the_mean_of_the_image_and_its_mirror():
+    from core import config, model
+    cfg = config.RunConfig(net='nn_gender', num_classes=2, keep_prob=1.0, weight_decay=0.0,
+                           eval_flip=True)
+    with tf.Graph().as_default():
+        v1.set_random_seed(0)
+        images = tf.random.uniform([3, 80, 80, 1], -1.0, 1.0)
+        averaged, end_points = model.inference_logits(images, cfg, temperature=2.0)
+        plain, _ = model.build_network(images, cfg, is_training=False, reuse=True)
+        mirrored, _ = model.build_network(tf.reverse(images, [2]), cfg, False, reuse=True)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            a, p, m, conv1 = sess.run([averaged, plain, mirrored, end_points['conv1']])
+    np.testing.assert_allclose(a, (p + m) / 4.0, rtol=1e-4, atol=1e-5)    # / 2 views / T = 2
+    assert conv1.shape[0] == 3
+
+
+@pytest.mark.parametrize('depth, blocks', [(18, 8), (50, 16)])
+def test_resnet_depth_flag_picks_the_variant(depth, blocks):
+    net = networks.get('resnet')
+    with tf.Graph().as_default() as graph:
+        images = tf.zeros([1, 64, 64, 3])
+        logits, end_points = net.fn(images, num_classes=2, is_training=False, depth=depth)
+        names = {v.op.name.split('/')[0] for v in graph.get_collection('variables')}
+        assert len([n for n in names if n.startswith('conv') and '_' in n]) == blocks
+        assert end_points['conv5'].shape.as_list()[-1] == (512 if depth == 18 else 2048)
+    with pytest.raises(ValueError, match='depth'):
+        with tf.Graph().as_default():
+            net.fn(tf.zeros([1, 64, 64, 3]), num_classes=2, is_training=False, depth=19)
+
+
+def test_nn_gender_88_fits_the_posts_model_size():
+    net = networks.get('nn_gender_88')
+    with tf.Graph().as_default() as graph:
+        net.fn(tf.zeros([1, 88, 88, 1]), num_classes=2, is_training=False)
+        params = sum(np.prod(v.shape.as_list()) for v in graph.get_collection('variables'))
+    assert params * 4 <= 6.9e6

@@ -9,7 +9,8 @@ import numpy as np
 from conftest import BAD_INPUTS, UTKFACE, manifest, run_cli
 
 PREDICTION = re.compile(r'^(?P<file>.+?): (face (?P<face>\d+) at (?P<box>[\d,]+): )?'
-                        r'(?P<cls>male|female) (?P<pct>\d+\.\d)%$', re.M)
+                        r'(?P<uncertain>uncertain \()?(?P<cls>male|female) (?P<pct>\d+\.\d)%\)?$',
+                        re.M)
 
 
 def losses(log):
@@ -48,6 +49,16 @@ def test_eval_writes_its_json_and_prints_a_table(trained):
     report = json.load(open(os.path.join(trained['train_dir'], 'best', 'eval.json')))
     assert set(report['per_class']) == {'male', 'female'}
     assert sum(map(sum, report['confusion_matrix'])) == report['count'] > 0
+    # UTKFace records carry race and age: accuracy per group, a table and a chart.
+    assert 'by race' in proc.stdout and 'by age' in proc.stdout
+    assert sum(r['count'] for r in report['groups']['race'].values()) == report['count']
+    assert sum(r['count'] for r in report['groups']['age'].values()) == report['count']
+    # Calibrated: the temperature is stored beside the checkpoint, with both errors.
+    fitted = json.load(open(os.path.join(trained['train_dir'], 'best', 'calibration.json')))
+    assert fitted['temperature'] > 0 and fitted['nll_after'] <= fitted['nll_before'] + 1e-9
+    assert os.path.basename(fitted['checkpoint']) == os.path.basename(report['checkpoint'])
+    for picture in ('groups.png', 'reliability.png'):
+        assert os.path.getsize(os.path.join(trained['train_dir'], 'best', picture)) > 1000
 
 
 def test_predict_prints_a_class_and_a_percentage_per_image(trained, tmp_path):
@@ -58,7 +69,12 @@ def test_predict_prints_a_class_and_a_percentage_per_image(trained, tmp_path):
     assert match and 0 < float(match['pct']) <= 100 and match['face'] == '1'
     x, y, w, h = (int(v) for v in match['box'].split(','))
     assert w > 50 and h > 50 and x + w <= 210 and y + h <= 210     # a face in the 200 px chip
-    assert out.read_text().splitlines()[0] == 'file,face,box,class,probability,p_male,p_female,error'
+    assert (out.read_text().splitlines()[0] ==
+            'file,face,box,class,probability,uncertain,p_male,p_female,error')
+    # Below --uncertain_below a face is called uncertain, not given a class outright.
+    proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+                   f'--image={a_face()}', '--uncertain_below=1.0')
+    assert PREDICTION.search(proc.stdout)['uncertain']
 
 
 def test_features_writes_one_png_per_conv_layer(trained, tmp_path):
@@ -98,7 +114,7 @@ def test_exported_model_answers_like_predict_in_a_fresh_process(trained, tmp_pat
     served = json.loads(run_cli(str(script)).stdout.strip().splitlines()[-1])
     for i, probs in enumerate(served):
         row = open(tmp_path / f'p{i}.csv').read().splitlines()[1].split(',')
-        np.testing.assert_allclose(probs, [float(row[5]), float(row[6])], atol=1e-4)
+        np.testing.assert_allclose(probs, [float(row[6]), float(row[7])], atol=1e-4)
     assert 'male' in predicted.stdout or 'female' in predicted.stdout
     assert (export_dir / 'labels.txt').read_text() == 'male\nfemale\n'
 
@@ -173,3 +189,17 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_record
     again = run_cli(*args[1:-3], '--max_steps=' + str(stopped + 2), '--log_every=1',
                     '--batch_size=16')
     assert f'Resuming from step {stopped}' in again.stdout
+
+
+def test_a_time_budget_stops_training_with_a_checkpoint_and_an_eval(utk_records, tmp_path):
+    proc = run_cli('runner.py', f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
+                   '--max_steps=100000', '--max_minutes=0.25', '--lr_schedule=cosine',
+                   '--log_every=5', '--batch_size=16')
+    stopped = int(re.search(r'Time budget of 0.25 minutes used up at step (\d+)',
+                            proc.stdout).group(1))
+    assert 5 < stopped < 100000
+    assert f'model.ckpt-{stopped}.index' in os.listdir(tmp_path)
+    assert re.search(rf'eval at step {stopped}: accuracy', proc.stdout)
+    # The cosine schedule follows the clock: the learning rate is near zero at the end.
+    rates = [float(x) for x in re.findall(r'lr (\d\.\d+e[-+]\d+)', proc.stdout)]
+    assert rates[0] > 5e-4 and rates[-1] < 0.2 * rates[0], rates

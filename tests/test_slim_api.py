@@ -18,13 +18,16 @@ def test_the_slim_functions_we_use_build_and_run():
                             weights_initializer=v1.glorot_uniform_initializer()):
             net = slim.conv2d(x, 4, [3, 3], padding='SAME', scope='conv',
                               normalizer_fn=lambda t: t * 1.0)
+            net = slim.conv2d(net, 4, [1, 1], 2, scope='strided', biases_initializer=None,
+                              weights_initializer=slim.variance_scaling_initializer())
+            net = tf.image.resize(net, [8, 8])
             net = slim.max_pool2d(net, [2, 2], 2, scope='maxpool')
             net = slim.avg_pool2d(net, [2, 2], 2, scope='avgpool')
             net = slim.flatten(net)
             net = slim.dropout(net, 0.5, is_training=True)
             net = slim.fully_connected(net, 3, activation_fn=None, scope='fc')
         assert net.shape.as_list() == [2, 3]
-        assert len(v1.get_collection(v1.GraphKeys.REGULARIZATION_LOSSES)) == 2
+        assert len(v1.get_collection(v1.GraphKeys.REGULARIZATION_LOSSES)) == 3
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())
             assert np.all(np.isfinite(sess.run(net)))
