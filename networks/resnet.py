@@ -1,0 +1,77 @@
+"""resnet: ResNet-18 and ResNet-50 (He et al. 2016), the 2023 team's choice.
+
+Written with slim conv layers and our own batch norm (tf_slim.nets does not run
+on current TensorFlow). `depth` picks the variant: 18 uses basic blocks
+(two 3x3 convs), 50 bottleneck blocks (1x1, 3x3, 1x1 with 4x expansion).
+The ImageNet stem (7x7 stride-2 conv, 3x3 stride-2 max-pool) keeps the cost
+CPU-sized: at the default 64x64 crop ResNet-18 is 0.36 GFLOP per face
+(3.6 at ImageNet's 224; FLOPs count multiply and add) and ResNet-50 0.8.
+
+    python runner.py --net=resnet --data_dir=records/utkface_gender               # ResNet-18
+    python runner.py --net=resnet --net_options=depth=50 --train_dir=checkpoints/resnet50 ...
+"""
+import tensorflow as tf
+import tf_slim as slim
+
+import networks
+from networks.layers import batch_norm
+
+v1 = tf.compat.v1
+# depth: (block kind, blocks per stage)
+VARIANTS = {18: ('basic', (2, 2, 2, 2)), 34: ('basic', (3, 4, 6, 3)),
+            50: ('bottleneck', (3, 4, 6, 3))}
+WIDTHS = (64, 128, 256, 512)
+
+
+def _basic(net, width, stride, is_training):
+    shortcut = net
+    if stride != 1 or net.shape[-1] != width:
+        shortcut = slim.conv2d(net, width, [1, 1], stride, activation_fn=None,
+                               normalizer_fn=batch_norm,
+                               normalizer_params={'is_training': is_training}, scope='shortcut')
+    net = slim.conv2d(net, width, [3, 3], stride, scope='conv1')
+    net = slim.conv2d(net, width, [3, 3], activation_fn=None, scope='conv2')
+    return tf.nn.relu(net + shortcut)
+
+
+def _bottleneck(net, width, stride, is_training):
+    out = 4 * width
+    shortcut = net
+    if stride != 1 or net.shape[-1] != out:
+        shortcut = slim.conv2d(net, out, [1, 1], stride, activation_fn=None,
+                               normalizer_fn=batch_norm,
+                               normalizer_params={'is_training': is_training}, scope='shortcut')
+    net = slim.conv2d(net, width, [1, 1], scope='conv1')
+    net = slim.conv2d(net, width, [3, 3], stride, scope='conv2')
+    net = slim.conv2d(net, out, [1, 1], activation_fn=None, scope='conv3')
+    return tf.nn.relu(net + shortcut)
+
+
+@networks.register('resnet', networks.Defaults(
+    input_size=(72, 72), crop_size=(64, 64), channels=3, batch_size=64,
+    optimizer='momentum', learning_rate=0.05, keep_prob=1.0, epochs=15, weight_decay=5e-5))
+def resnet(images, num_classes, is_training, keep_prob=1.0, weight_decay=5e-5, depth=18):
+    """Returns (logits, end_points) for a batch of [N, H, W, C] images."""
+    if depth not in VARIANTS:
+        raise ValueError(f'resnet depth={depth}: choose one of {sorted(VARIANTS)}')
+    kind, stages = VARIANTS[depth]
+    block = _basic if kind == 'basic' else _bottleneck
+    end_points = {}
+    regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
+    with slim.arg_scope([slim.conv2d], padding='SAME', activation_fn=tf.nn.relu,
+                        normalizer_fn=batch_norm, normalizer_params={'is_training': is_training},
+                        weights_initializer=slim.variance_scaling_initializer(),
+                        weights_regularizer=regularizer, biases_initializer=None):
+        net = end_points['conv1'] = slim.conv2d(images, 64, [7, 7], 2, scope='conv1')
+        net = end_points['pool1'] = slim.max_pool2d(net, [3, 3], 2, padding='SAME', scope='pool1')
+        for stage, (width, blocks) in enumerate(zip(WIDTHS, stages), start=2):
+            for b in range(blocks):
+                stride = 2 if (b == 0 and stage > 2) else 1
+                with v1.variable_scope(f'conv{stage}_{b + 1}'):
+                    net = block(net, width, stride, is_training)
+            end_points[f'conv{stage}'] = net
+    net = end_points['pool'] = tf.reduce_mean(net, [1, 2])
+    net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout')
+    logits = end_points['logits'] = slim.fully_connected(
+        net, num_classes, activation_fn=None, weights_regularizer=regularizer, scope='logits')
+    return logits, end_points
