@@ -267,7 +267,7 @@ def evaluate(cfg):
     groups.bar_chart(report['groups'], os.path.join(folder, 'groups.png'), report['accuracy'])
     # "97%" should mean right 97% of the time: fit the temperature on this split.
     fitted = calibration.calibrate(out['logits'], out['label'], path)
-    records.write_json_atomic(calibration.path_for(path), fitted)
+    records.write_json_atomic(calibration.path_for(path, cfg.eval_flip), fitted)
     calibration.reliability_diagram(out['logits'], out['label'], fitted['temperature'],
                                     os.path.join(folder, 'reliability.png'))
     report['calibration'] = fitted
@@ -280,7 +280,7 @@ def evaluate(cfg):
     print(groups.format_groups(report['groups']))
     print(f'\ncalibration: temperature {fitted["temperature"]:.3f}, expected calibration error '
           f'{fitted["ece_before"] * 100:.2f}% before, {fitted["ece_after"] * 100:.2f}% after')
-    print(f'written to {json_path}, {calibration.path_for(path)}, groups.png and '
+    print(f'written to {json_path}, {calibration.path_for(path, cfg.eval_flip)}, groups.png and '
           f'reliability.png in {folder}')
     return report
 
@@ -313,7 +313,7 @@ class ImageModel:
             self.image = v1.placeholder(tf.uint8, [None, None, 3], name='image')
             self.net_input = preprocess.eval_pipeline(self.image[None], cfg.image_spec)
             path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
-            self.temperature = calibration.temperature_for(path)
+            self.temperature = calibration.temperature_for(path, cfg.eval_flip)
             logits, end_points = model.inference_logits(self.net_input, cfg,
                                                         temperature=self.temperature)
             self.probabilities = tf.nn.softmax(logits)[0]
@@ -478,7 +478,7 @@ def export(cfg):
     graph = tf.Graph()
     with graph.as_default():
         images = v1.placeholder(tf.uint8, [None, None, None, 3], name='images')
-        temperature = calibration.temperature_for(path)
+        temperature = calibration.temperature_for(path, cfg.eval_flip)
         logits, _ = model.inference_logits(preprocess.eval_pipeline(images, cfg.image_spec), cfg,
                                            temperature=temperature)
         probabilities = tf.nn.softmax(logits, name='probabilities')

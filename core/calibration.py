@@ -2,7 +2,8 @@
 
 Fitted on the eval split's logits after training (Guo et al. 2017, "On
 Calibration of Modern Neural Networks"), stored as `calibration.json` beside
-the checkpoint it belongs to; predict, export and the demo divide the logits
+the checkpoint it belongs to (`calibration_flip.json` for flip-averaged logits,
+which need their own temperature); predict, export and the demo divide the logits
 by it. Dividing by a positive number never changes the predicted class, so
 accuracy is untouched.
 """
@@ -64,13 +65,14 @@ def calibrate(logits, labels, checkpoint):
             'nll_before': nll(logits, labels), 'nll_after': nll(logits, labels, temperature)}
 
 
-def path_for(checkpoint):
-    return os.path.join(os.path.dirname(checkpoint), FILE)
+def path_for(checkpoint, flip=False):
+    name = FILE.replace('.json', '_flip.json') if flip else FILE
+    return os.path.join(os.path.dirname(checkpoint), name)
 
 
-def temperature_for(checkpoint):
-    """The temperature fitted for this checkpoint, or 1.0 (uncalibrated) when none was."""
-    path = path_for(checkpoint)
+def temperature_for(checkpoint, flip=False):
+    """The temperature fitted for this checkpoint and view, or 1.0 (uncalibrated)."""
+    path = path_for(checkpoint, flip)
     if os.path.isfile(path):
         with open(path) as f:
             record = json.load(f)

@@ -54,3 +54,11 @@ def test_reliability_diagram_is_written(tmp_path):
     logits, labels = overconfident(2000)
     calibration.reliability_diagram(logits, labels, 2.5, tmp_path / 'r.png')
     assert (tmp_path / 'r.png').stat().st_size > 5000
+
+
+def test_flip_averaged_logits_have_their_own_temperature(tmp_path):
+    ckpt = str(tmp_path / 'model.ckpt-40')
+    with open(calibration.path_for(ckpt, flip=True), 'w') as f:
+        json.dump({'checkpoint': ckpt, 'temperature': 0.7}, f)
+    assert calibration.temperature_for(ckpt, flip=True) == 0.7
+    assert calibration.temperature_for(ckpt) == 1.0
