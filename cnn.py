@@ -35,8 +35,13 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.
 def run(cfg):
     """Runs cfg.mode; returns what that mode produced (for callers and tests)."""
     modes = {'train': train, 'eval': evaluate, 'predict': predict, 'features': features,
-             'export': export}
+             'export': export, 'demo': _demo}
     return modes[cfg.mode](cfg)
+
+
+def _demo(cfg):
+    import demo
+    return demo.serve(cfg)
 
 
 # ---------------------------------------------------------------- training
@@ -404,8 +409,16 @@ def predict(cfg):
 
 def annotate(rgb, labels, path, out_dir):
     """Writes a copy of the photo with a box and a label per face; returns the copy."""
-    import cv2
     os.makedirs(out_dir, exist_ok=True)
+    image = draw_boxes(rgb, labels)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    Image.fromarray(image).save(os.path.join(out_dir, f'{stem}.jpg'), quality=90)
+    return image
+
+
+def draw_boxes(rgb, labels):
+    """A copy of the photo with a box and a label per face: labels = [(x, y, w, h), text]."""
+    import cv2
     image = np.ascontiguousarray(rgb.copy())
     thick = max(2, round(max(image.shape[:2]) / 300))
     for (x, y, w, h), text in labels:
@@ -418,8 +431,6 @@ def annotate(rgb, labels, path, out_dir):
         cv2.rectangle(image, (p1[0], top), (p1[0] + tw + 2 * thick, top + th + 2 * thick), colour, -1)
         cv2.putText(image, text, (p1[0] + thick, top + th + thick), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (255, 255, 255), thick, cv2.LINE_AA)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    Image.fromarray(image).save(os.path.join(out_dir, f'{stem}.jpg'), quality=90)
     return image
 
 
@@ -498,7 +509,8 @@ def export(cfg):
     with open(os.path.join(export_dir, 'model.json'), 'w') as f:
         json.dump(dict(cfg.graph_settings(), classes=cfg.classes, checkpoint=path,
                        eval_crop=cfg.eval_crop, eval_flip=cfg.eval_flip,
-                       temperature=temperature), f, indent=1)
+                       temperature=temperature, face_size=cfg.face_size, margin=cfg.margin),
+                  f, indent=1)
     print(f'SavedModel of {path} written to {export_dir}\n'
           "  signature 'serving_default': images uint8 [N, H, W, 3] RGB -> probabilities "
           f'[N, {cfg.num_classes}] over {", ".join(cfg.classes)}')

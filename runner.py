@@ -20,7 +20,7 @@ from data import prepare  # noqa: E402
 from data.sources import LAYOUTS, UTKFACE_LABELS  # noqa: E402
 
 FLAGS = flags.FLAGS
-MODES = ['train', 'eval', 'predict', 'features', 'export']
+MODES = ['train', 'eval', 'predict', 'features', 'export', 'demo']
 
 # What and where
 flags.DEFINE_enum('mode', 'train', MODES, 'What to do.')
@@ -83,6 +83,12 @@ flags.DEFINE_string('annotate', None, 'predict: write copies of the photos with 
 prepare.define_flags()   # --detect, --margin, --face_size, pose limits: shared with data.prepare
 flags.DEFINE_string('export_dir', None, 'export: SavedModel folder (default '
                     '<train_dir>/export/<step>).')
+flags.DEFINE_string('saved_model', None, 'demo: serve this exported SavedModel folder instead '
+                    'of the best checkpoint.')
+flags.DEFINE_string('host', '127.0.0.1', 'demo: address to listen on (0.0.0.0 = every network '
+                    'interface; mind who can reach it).')
+flags.DEFINE_integer('port', 7860, 'demo: port to listen on.')
+flags.DEFINE_float('max_upload_mb', 10.0, 'demo: uploads larger than this are refused.')
 flags.DEFINE_integer('inter_op_threads', 0, 'TensorFlow inter-op threads (0 = automatic).')
 flags.DEFINE_integer('intra_op_threads', 0, 'TensorFlow intra-op threads (0 = automatic).')
 

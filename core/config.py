@@ -67,6 +67,10 @@ class RunConfig:
     face_size: int = None               # side the faces are aligned at: as the training faces
     margin: float = None                # border around aligned faces: as the training faces
     export_dir: str = None
+    saved_model: str = None             # demo: serve this exported SavedModel, not a checkpoint
+    host: str = '127.0.0.1'             # demo: address to listen on
+    port: int = 7860                    # demo: port
+    max_upload_mb: float = 10.0         # demo: larger uploads are refused
     inter_op_threads: int = 0
     intra_op_threads: int = 0
 
@@ -123,6 +127,16 @@ def read_run_file(train_dir):
     return None
 
 
+def _read_export_file(export_dir):
+    """The settings an exported SavedModel was made with (its model.json)."""
+    path = os.path.join(export_dir, 'model.json')
+    if not os.path.isfile(path):
+        raise ConfigError(f'{export_dir} is not an export of this platform (no model.json): '
+                          'make one with --mode=export')
+    with open(path) as f:
+        return json.load(f)
+
+
 def write_run_file(cfg):
     os.makedirs(cfg.train_dir, exist_ok=True)
     record = cfg.graph_settings()
@@ -148,6 +162,8 @@ def resolve(values, explicit):
         raise ConfigError(e.args[0]) from None
     cfg.train_dir = cfg.train_dir or os.path.join('checkpoints', cfg.net)
     recorded = None if (cfg.mode == 'train' and cfg.fresh) else read_run_file(cfg.train_dir)
+    if cfg.saved_model:
+        recorded = _read_export_file(cfg.saved_model)
 
     if recorded:
         for key in GRAPH_KEYS:

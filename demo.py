@@ -1,0 +1,269 @@
+"""A web demo in the browser (Gradio): upload, webcam, feature maps, about the model.
+
+    python runner.py --mode=demo --net=nn_gender                     # http://127.0.0.1:7860
+    python runner.py --mode=demo --net=nn_gender --port=8000 --saved_model=checkpoints/nn_gender/export/4290
+
+It serves the best checkpoint of the net (or an exported SavedModel) through
+the same face finding, alignment and preprocessing as `--mode=predict`.
+Uploads are checked before decoding (size limit, not an image, decompression
+bomb) and answered on the page with a one-line reason; the server stays up.
+Gradio's uploads and outputs go to a temporary folder removed at exit.
+"""
+import atexit
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from data.images import BadImage, load_rgb
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'shared', 'datasets',
+                        'portraits')
+
+
+class CheckpointBackend:
+    """The chosen checkpoint: calibrated probabilities and the layers of a face."""
+
+    def __init__(self, cfg):
+        import cnn
+        self.net = cnn.ImageModel(cfg)
+        self.source = self.net.checkpoint
+
+    def probabilities(self, face):
+        return self.net.probabilities_of(face)
+
+    def layers(self, face):
+        return self.net.layers_of(face)
+
+
+class SavedModelBackend:
+    """An exported SavedModel: probabilities only (it carries no feature maps)."""
+
+    def __init__(self, export_dir):
+        import tensorflow as tf
+        self.tf = tf
+        self.serve = tf.saved_model.load(export_dir).signatures['serving_default']
+        self.source = export_dir
+
+    def probabilities(self, face):
+        return self.serve(images=self.tf.constant(face[None]))['probabilities'].numpy()[0]
+
+    def layers(self, face):
+        return None
+
+
+def config_for_saved_model(cfg, export_dir):
+    """Classes and face framing come from the export's model.json."""
+    with open(os.path.join(export_dir, 'model.json')) as f:
+        info = json.load(f)
+    cfg.classes = info['classes']
+    cfg.num_classes = len(cfg.classes)
+    cfg.face_size = info.get('face_size') or cfg.face_size
+    cfg.margin = info.get('margin', cfg.margin)
+    return info
+
+
+class Demo:
+    """Everything the page does, without the page: testable on its own."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        if cfg.saved_model:
+            self.info = config_for_saved_model(cfg, cfg.saved_model)
+            self.backend = SavedModelBackend(cfg.saved_model)
+        else:
+            self.info = None
+            self.backend = CheckpointBackend(cfg)
+
+    def check_file(self, path):
+        """The decoded photo, or BadImage with the reason (size limit first, before decoding)."""
+        size = os.path.getsize(path)
+        if size > self.cfg.max_upload_mb * 2**20:
+            raise BadImage(f'too large: {size / 2**20:.1f} MB (limit {self.cfg.max_upload_mb:g} MB)')
+        return load_rgb(path)
+
+    def analyse(self, rgb):
+        """(annotated photo, rows, faces) for one decoded photo."""
+        import cnn
+        from cnn import describe
+        found = cnn.find_faces(rgb, self.cfg)
+        rows, labels, faces = [], [], []
+        for i, (box, face) in enumerate(found, start=1):
+            probs = self.backend.probabilities(face)
+            text = describe(probs, self.cfg.classes, self.cfg.uncertain_below)
+            best = int(np.argmax(probs))
+            short = f'{self.cfg.classes[best]}{"?" if probs[best] < self.cfg.uncertain_below else ""}'
+            labels.append((box, f'{i}: {short} {probs[best] * 100:.0f}%'))
+            x, y, w, h = (round(v) for v in box)
+            rows.append([i, text, f'{x},{y},{w},{h}'])
+            faces.append(face)
+        return cnn.draw_boxes(rgb, labels), rows, faces
+
+    def photos(self, paths):
+        """Upload tab: [(annotated photo, caption)], table rows, a message in markdown."""
+        gallery, table, notes = [], [], []
+        for path in paths or []:
+            name = os.path.basename(path)
+            try:
+                rgb = self.check_file(path)
+            except BadImage as e:
+                notes.append(f'**{name}**: {e}')
+                continue
+            start = time.perf_counter()
+            annotated, rows, _ = self.analyse(rgb)
+            ms = (time.perf_counter() - start) * 1000
+            if not rows:
+                notes.append(f'**{name}**: no face found')
+            gallery.append((annotated, f'{name}: {len(rows)} face(s)'))
+            table += [[name, *row] for row in rows]
+            notes.append(f'{name}: {len(rows)} face(s) in {ms:.0f} ms')
+        return gallery, table, '\n\n'.join(notes) or 'Upload one or more photos.'
+
+    def snapshot(self, rgb):
+        """Webcam tab: one frame as an RGB array."""
+        if rgb is None:
+            return None, [], 'Take a snapshot first.'
+        start = time.perf_counter()
+        annotated, rows, _ = self.analyse(np.asarray(rgb, dtype=np.uint8)[..., :3])
+        ms = (time.perf_counter() - start) * 1000
+        note = f'{len(rows)} face(s) in {ms:.0f} ms' if rows else '**no face found**'
+        return annotated, [['webcam', *row] for row in rows], note
+
+    def layer_names(self):
+        net = getattr(self.backend, 'net', None)
+        if net is None:
+            return []
+        names = list(net.layers[1])
+        return [n for n in names if net.layers[1][n].shape.rank == 3]
+
+    def feature_maps(self, path, layer):
+        """Feature-maps tab: (the face as the net sees it, the maps of `layer`, message)."""
+        from core.visualize import feature_grid
+        if not path:
+            return None, None, 'Upload a photo.'
+        if isinstance(self.backend, SavedModelBackend):
+            return None, None, 'Feature maps need a checkpoint (this demo serves a SavedModel).'
+        try:
+            rgb = self.check_file(path)
+        except BadImage as e:
+            return None, None, f'**{os.path.basename(path)}**: {e}'
+        _, rows, faces = self.analyse(rgb)
+        if not faces:
+            return None, None, f'**{os.path.basename(path)}**: no face found'
+        net_input, layers, probs = self.backend.layers(faces[0])
+        seen = np.clip((net_input + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)
+        seen = np.repeat(seen, 3, axis=2) if seen.shape[-1] == 1 else seen
+        seen = np.kron(seen, np.ones((3, 3, 1), np.uint8))     # big enough to look at
+        maps = feature_grid(layers[layer])
+        return seen, maps, (f'face 1: {rows[0][1]}; layer {layer}: {layers[layer].shape[-1]} '
+                            f'maps of {layers[layer].shape[0]}x{layers[layer].shape[1]}')
+
+    def about(self):
+        """About tab, in markdown: net, data, accuracy, calibration, per-group accuracy."""
+        from core import config
+        cfg = self.cfg
+        lines = [f'### {cfg.net}', f'- served from `{self.backend.source}`',
+                 f'- classes: {", ".join(cfg.classes)}',
+                 f'- input: {cfg.input_size[0]}x{cfg.input_size[1]}, network sees '
+                 f'{cfg.crop_size[0]}x{cfg.crop_size[1]}, {cfg.channels} channel(s)']
+        run = config.read_run_file(cfg.train_dir) if cfg.train_dir else None
+        data_dir = (run or {}).get('data_dir')
+        if data_dir and os.path.isfile(os.path.join(data_dir, 'dataset.json')):
+            with open(os.path.join(data_dir, 'dataset.json')) as f:
+                meta = json.load(f)
+            counts = ', '.join(f'{s} {v["count"]:,}' for s, v in meta['splits'].items())
+            lines.append(f'- training data: `{data_dir}` ({counts})')
+        eval_path = None
+        if not cfg.saved_model:
+            eval_path = os.path.join(os.path.dirname(self.backend.source), 'eval.json')
+        if eval_path and os.path.isfile(eval_path):
+            with open(eval_path) as f:
+                report = json.load(f)
+            lines.append(f'- eval accuracy: **{report["accuracy"] * 100:.2f}%** on '
+                         f'{report["count"]:,} held-out faces')
+            cal = report.get('calibration')
+            if cal:
+                lines.append(f'- calibration: temperature {cal["temperature"]:.2f}, expected '
+                             f'calibration error {cal["ece_before"] * 100:.1f}% -> '
+                             f'{cal["ece_after"] * 100:.1f}%')
+            for group, rows in report.get('groups', {}).items():
+                lines += ['', f'| {group} | accuracy | count |', '| --- | ---: | ---: |']
+                lines += [f'| {n} | {r["accuracy"] * 100:.1f}% | {r["count"]} |'
+                          for n, r in rows.items()]
+        elif cfg.saved_model:
+            lines.append(f'- exported from checkpoint `{self.info.get("checkpoint")}`')
+        return '\n'.join(lines)
+
+
+def examples():
+    """A few shared portraits to click, when ../shared is beside the repo."""
+    found = []
+    for folder in ('woman', 'man'):
+        path = os.path.join(EXAMPLES, folder)
+        if os.path.isdir(path):
+            found += [os.path.join(path, n) for n in sorted(os.listdir(path))[:2]]
+    return [os.path.abspath(p) for p in found]
+
+
+def build_page(demo):
+    import gradio as gr
+    table_headers = ['photo', 'face', 'result', 'box x,y,w,h']
+    with gr.Blocks(title=f'{demo.cfg.net}: faces') as page:
+        gr.Markdown(f'## {demo.cfg.net}: {" / ".join(demo.cfg.classes)} from faces in photos')
+        with gr.Tab('Upload'):
+            files = gr.File(label='Photos', file_count='multiple', type='filepath',
+                            elem_id='upload-files')
+            run_upload = gr.Button('Classify', variant='primary', elem_id='upload-run')
+            gallery = gr.Gallery(label='Faces found', columns=3, height=420, object_fit='contain',
+                                 elem_id='upload-gallery')
+            table = gr.Dataframe(headers=table_headers, label='Results', elem_id='upload-table')
+            note = gr.Markdown(elem_id='upload-note')
+            run_upload.click(demo.photos, files, [gallery, table, note])
+            files.upload(demo.photos, files, [gallery, table, note])
+            if examples():
+                gr.Examples([[[p]] for p in examples()], inputs=files, label='Example photos')
+        with gr.Tab('Webcam'):
+            camera = gr.Image(sources=['webcam'], type='numpy', label='Snapshot',
+                              elem_id='webcam-input')
+            run_camera = gr.Button('Classify snapshot', variant='primary', elem_id='webcam-run')
+            camera_out = gr.Image(label='Faces found', height=420, elem_id='webcam-output')
+            camera_table = gr.Dataframe(headers=table_headers, label='Results',
+                                        elem_id='webcam-table')
+            camera_note = gr.Markdown(elem_id='webcam-note')
+            run_camera.click(demo.snapshot, camera, [camera_out, camera_table, camera_note])
+        with gr.Tab('Feature maps'):
+            names = demo.layer_names()
+            photo = gr.File(label='A photo', type='filepath', elem_id='features-file')
+            layer = gr.Dropdown(names, value=names[0] if names else None, label='Layer',
+                                elem_id='features-layer')
+            run_maps = gr.Button('Show', variant='primary', elem_id='features-run')
+            with gr.Row():
+                seen = gr.Image(label='The face as the network sees it', elem_id='features-input')
+                maps = gr.Image(label='Feature maps', elem_id='features-maps')
+            maps_note = gr.Markdown(elem_id='features-note')
+            run_maps.click(demo.feature_maps, [photo, layer], [seen, maps, maps_note])
+        with gr.Tab('About the model'):
+            gr.Markdown(demo.about(), elem_id='about')
+    return page
+
+
+def serve(cfg):
+    """Starts the demo and blocks until Ctrl-C."""
+    temp = tempfile.mkdtemp(prefix='facecnn-demo-')
+    atexit.register(shutil.rmtree, temp, ignore_errors=True)
+    os.environ['GRADIO_TEMP_DIR'] = temp            # uploads and outputs stay in here
+    os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
+    import logging
+    for name in ('httpx', 'uvicorn', 'uvicorn.access', 'gradio'):
+        logging.getLogger(name).setLevel(logging.WARNING)    # one line per request otherwise
+    demo = Demo(cfg)
+    page = build_page(demo)
+    page.queue(default_concurrency_limit=1)
+    print(f'{cfg.net} demo on http://{cfg.host}:{cfg.port} (serving {demo.backend.source}); '
+          'Ctrl-C stops it', flush=True)
+    page.launch(server_name=cfg.host, server_port=cfg.port, share=False, show_error=True,
+                allowed_paths=[os.path.abspath(EXAMPLES)] if examples() else None,
+                max_file_size=f'{cfg.max_upload_mb * 4:g}mb', quiet=True)
