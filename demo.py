@@ -24,6 +24,14 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'share
                         'portraits')
 
 
+def check_upload(path, limit_mb):
+    """The decoded photo, or BadImage with the reason (size limit first, before decoding)."""
+    size = os.path.getsize(path)
+    if size > limit_mb * 2**20:
+        raise BadImage(f'too large: {size / 2**20:.1f} MB (limit {limit_mb:g} MB)')
+    return load_rgb(path)
+
+
 class CheckpointBackend:
     """The chosen checkpoint: calibrated probabilities and the layers of a face."""
 
@@ -79,11 +87,7 @@ class Demo:
             self.backend = CheckpointBackend(cfg)
 
     def check_file(self, path):
-        """The decoded photo, or BadImage with the reason (size limit first, before decoding)."""
-        size = os.path.getsize(path)
-        if size > self.cfg.max_upload_mb * 2**20:
-            raise BadImage(f'too large: {size / 2**20:.1f} MB (limit {self.cfg.max_upload_mb:g} MB)')
-        return load_rgb(path)
+        return check_upload(path, self.cfg.max_upload_mb)
 
     def analyse(self, rgb):
         """(annotated photo, rows, faces) for one decoded photo."""

@@ -1,31 +1,13 @@
-"""The web demo, driven from a real headless Chromium (the system's, never a downloaded one).
-
-Screenshots of every tab are kept in test-artifacts/ (git-ignored).
-"""
+"""The demo's work without the page: upload checks and serving an exported SavedModel."""
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import re
 
 import pytest
-from PIL import Image
 
-from conftest import BAD_INPUTS, REPO, SHARED, need_shared
+import demo
+from conftest import SHARED, need_shared
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
-ARTIFACTS = os.path.join(REPO, 'test-artifacts')
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-CHROMEDRIVER = shutil.which('chromedriver')
-webdriver = pytest.importorskip('selenium.webdriver', reason='selenium is not installed')
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason='needs the system chromium and chromedriver '
-                                       '(apt-get install chromium chromium-driver)')
 
 
 def a_portrait():
@@ -33,166 +15,25 @@ def a_portrait():
     return os.path.join(folder, sorted(os.listdir(folder))[0])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def test_uploads_over_the_size_limit_are_refused_before_decoding(tmp_path):
+    big = tmp_path / 'big.jpg'
+    big.write_bytes(b'\xff\xd8' + bytes(3 * 2**20))
+    with pytest.raises(demo.BadImage, match=r'too large: 3\.0 MB \(limit 2 MB\)'):
+        demo.check_upload(str(big), limit_mb=2)
 
 
-@pytest.fixture(scope='module')
-def server(trained):
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
-    proc = subprocess.Popen([sys.executable, 'runner.py', '--mode=demo',
-                             f'--train_dir={trained["train_dir"]}', f'--port={port}'],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    url = f'http://127.0.0.1:{port}/'
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f'the demo exited:\n{proc.stdout.read()}')
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        raise AssertionError('the demo did not answer within 180 s')
-    yield {'url': url, 'proc': proc}
-    proc.terminate()
-    proc.wait(timeout=30)
+def test_the_demo_serves_an_exported_saved_model(trained, tmp_path):
+    from conftest import run_cli
+    from core import config
+    export_dir = tmp_path / 'export'
+    run_cli('runner.py', '--mode=export', f'--train_dir={trained["train_dir"]}',
+            f'--export_dir={export_dir}')
+    cfg = config.resolve({'mode': 'demo', 'saved_model': str(export_dir),
+                          'train_dir': str(tmp_path / 'none')}, explicit={'saved_model'})
+    page = demo.Demo(cfg)
+    gallery, rows, note = page.photos([a_portrait()])
+    assert len(gallery) == 1 and rows and re.search(r'(male|female) \d+\.\d%', rows[0][2]), rows
+    assert page.feature_maps(a_portrait(), 'conv1')[2].startswith('Feature maps need a checkpoint')
+    assert 'exported from checkpoint' in page.about()
 
 
-@pytest.fixture(scope='module')
-def camera_file(tmp_path_factory):
-    """An MJPEG 'camera' showing a portrait, for Chromium's fake capture device."""
-    frame = Image.open(a_portrait()).convert('RGB')
-    frame.thumbnail((640, 480))
-    canvas = Image.new('RGB', (640, 480), 'gray')
-    canvas.paste(frame, ((640 - frame.width) // 2, (480 - frame.height) // 2))
-    path = tmp_path_factory.mktemp('camera') / 'face.mjpeg'
-    jpeg = tmp_path_factory.mktemp('camera') / 'frame.jpg'
-    canvas.save(jpeg, quality=90)
-    path.write_bytes(jpeg.read_bytes() * 30)
-    return str(path)
-
-
-@pytest.fixture(scope='module')
-def browser(camera_file):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage',
-                '--window-size=1280,1400', '--use-fake-ui-for-media-stream',
-                '--use-fake-device-for-media-stream',
-                f'--use-file-for-fake-video-capture={camera_file}'):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-
-
-def wait_for(condition, timeout=120, every=0.3):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f'timed out after {timeout} s')
-
-
-def text_of(driver, element_id):
-    found = driver.find_elements(By.ID, element_id)
-    return found[0].text if found else ''
-
-
-def open_tab(driver, name):
-    for tab in driver.find_elements(By.CSS_SELECTOR, 'button[role=tab]'):
-        if tab.text.strip() == name:
-            tab.click()
-            time.sleep(0.5)
-            return
-    raise AssertionError(f'no tab {name!r}')
-
-
-def screenshot(driver, name):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    path = os.path.join(ARTIFACTS, f'demo-{name}.png')
-    driver.save_screenshot(path)
-    return path
-
-
-def upload(driver, input_id, path):
-    driver.find_element(By.CSS_SELECTOR, f'#{input_id} input[type=file]').send_keys(path)
-
-
-def test_upload_a_portrait_shows_a_labelled_face(server, browser):
-    browser.get(server['url'])
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, '#upload-files input[type=file]'))
-    start = time.perf_counter()
-    upload(browser, 'upload-files', a_portrait())
-    table = wait_for(lambda: '%' in text_of(browser, 'upload-table') and
-                     text_of(browser, 'upload-table'))
-    seconds = time.perf_counter() - start
-    assert 'male' in table or 'female' in table
-    assert browser.find_elements(By.CSS_SELECTOR, '#upload-gallery img')    # the boxed photo
-    assert 'face(s) in' in text_of(browser, 'upload-note')
-    print(f'upload to result: {seconds:.2f} s; screenshot {screenshot(browser, "upload")}')
-
-
-def test_a_text_file_gets_a_clear_message_and_the_server_stays_up(server, browser):
-    browser.get(server['url'])
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, '#upload-files input[type=file]'))
-    upload(browser, 'upload-files', os.path.join(need_shared(BAD_INPUTS), 'text.jpg'))
-    note = wait_for(lambda: 'text.jpg' in text_of(browser, 'upload-note') and
-                    text_of(browser, 'upload-note'))
-    assert 'a text file, not an image' in note
-    screenshot(browser, 'bad-input')
-    assert server['proc'].poll() is None
-    # A decompression bomb is refused before decoding, with its reason, and the page goes on.
-    browser.get(server['url'])
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, '#upload-files input[type=file]'))
-    upload(browser, 'upload-files', os.path.join(BAD_INPUTS, 'bomb.png'))
-    note = wait_for(lambda: 'bomb.png' in text_of(browser, 'upload-note') and
-                    text_of(browser, 'upload-note'))
-    assert 'too large' in note and server['proc'].poll() is None
-
-
-def test_webcam_snapshot_from_the_fake_camera(server, browser):
-    browser.get(server['url'])
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'button[role=tab]'))
-    open_tab(browser, 'Webcam')
-    access = wait_for(lambda: [b for b in browser.find_elements(By.CSS_SELECTOR,
-                                                                 '#webcam-input button')
-                               if 'Webcam' in b.text])
-    access[0].click()
-    capture = wait_for(lambda: browser.find_elements(
-        By.CSS_SELECTOR, '#webcam-input button[aria-label="capture photo"]'))
-    time.sleep(2)                                   # let the fake camera deliver frames
-    capture[0].click()
-    time.sleep(1)
-    browser.find_element(By.ID, 'webcam-run').click()
-    table = wait_for(lambda: '%' in text_of(browser, 'webcam-table') and
-                     text_of(browser, 'webcam-table'))
-    assert 'male' in table or 'female' in table
-    screenshot(browser, 'webcam')
-
-
-def test_feature_maps_and_about_tabs(server, browser):
-    browser.get(server['url'])
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'button[role=tab]'))
-    open_tab(browser, 'Feature maps')
-    upload(browser, 'features-file', a_portrait())
-    time.sleep(1)
-    browser.find_element(By.ID, 'features-run').click()
-    note = wait_for(lambda: 'maps of' in text_of(browser, 'features-note') and
-                    text_of(browser, 'features-note'))
-    assert 'layer conv1: 32 maps of 80x80' in note
-    assert browser.find_elements(By.CSS_SELECTOR, '#features-maps img')
-    screenshot(browser, 'feature-maps')
-    open_tab(browser, 'About the model')
-    about = wait_for(lambda: text_of(browser, 'about'))
-    assert 'eval accuracy' in about and 'race' in about
-    screenshot(browser, 'about')
