@@ -22,6 +22,7 @@ TEMPLATE_EYE_TO_MOUTH = 0.395
 # Nose tip between the eye line (0) and the mouth line (1) in a frontal face, on the same chips.
 FRONTAL_NOSE_FRACTION = 0.57
 DETECT_MAX_SIDE = 640      # photos are detected on a copy no larger than this
+ONET_LANDMARKS = ('left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right')   # mtcnn's order
 
 
 @dataclasses.dataclass
@@ -56,6 +57,24 @@ class MtcnnDetector:
             if found:
                 return found
         return []
+
+    def landmarks_in_box(self, rgb, box):
+        """The 5 landmarks of the face in the square `box` (x, y, side) of `rgb`, from
+        MTCNN's last stage (O-Net) alone: a few ms, against a full detection's hundreds.
+        Returns a Face, or None when O-Net sees no face there."""
+        from mtcnn.utils.images import load_images_batch, standarize_batch
+        x, y, side = box
+        images, _, _ = standarize_batch(load_images_batch([rgb]), normalize=True)
+        rows = np.array([[0, x, y, x + side, y + side, 1.0]], dtype=np.float64)
+        onet = self._mtcnn.get_stage(stage_id=3)
+        out = onet(images_normalized=images, bboxes_batch=rows, threshold_onet=0.5)
+        if not len(out):
+            return None
+        # Row: image, x1, y1, x2, y2, confidence, 5 landmark x, 5 landmark y (unrounded;
+        # mtcnn's own JSON output rounds them to whole pixels).
+        row = np.asarray(out[0], dtype=np.float64)
+        marks = {name: (row[6 + i], row[11 + i]) for i, name in enumerate(ONET_LANDMARKS)}
+        return Face((row[1], row[2], row[3] - row[1], row[4] - row[2]), float(row[5]), marks)
 
     def _detect(self, rgb, max_side, pad):
         height, width = rgb.shape[:2]
@@ -161,18 +180,34 @@ def refine(rgb, face, detector):
     """The face with its landmarks found again on an upright crop, mapped back to the photo.
 
     MTCNN places landmarks better on upright faces: on the shared portraits this
-    second look brings the eye line of every accepted face within 1.4 degrees of
-    level (re-measured by the detector), against up to 2.1 degrees without it.
+    second look brings the eye line of every accepted face within 1.5 degrees of
+    level (re-measured by the detector), against up to 2.2 degrees without it.
+    Only the landmark stage (O-Net) runs again, twice: on the face's box carried
+    into the crop, then on O-Net's own tighter box; about 10x cheaper than
+    detecting the crop afresh, which a detector without `landmarks_in_box` does.
     """
     matrix = alignment_matrix(face, REFINE_SIZE)
     crop = cv2.warpAffine(rgb, matrix, (REFINE_SIZE, REFINE_SIZE), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    found = detector.detect(crop)
-    if not found:
+    again = None
+    if hasattr(detector, 'landmarks_in_box'):
+        x, y, w, h = face.box
+        cx, cy = matrix @ np.array([x + w / 2, y + h / 2, 1.0])
+        side = max(w, h) * math.hypot(matrix[0, 0], matrix[0, 1])
+        again = detector.landmarks_in_box(crop, (cx - side / 2, cy - side / 2, side))
+        if again is not None:
+            # Once more on O-Net's own, tighter box: the landmarks follow the box's quality.
+            bx, by, bw, bh = again.box
+            side = max(bw, bh)
+            again = detector.landmarks_in_box(
+                crop, (bx + bw / 2 - side / 2, by + bh / 2 - side / 2, side)) or again
+    else:
+        found = detector.detect(crop)
+        centre = REFINE_SIZE / 2
+        again = min(found, default=None, key=lambda f: math.hypot(
+            f.box[0] + f.box[2] / 2 - centre, f.box[1] + f.box[3] / 2 - centre))
+    if again is None:
         return face
-    centre = REFINE_SIZE / 2
-    again = min(found, key=lambda f: math.hypot(f.box[0] + f.box[2] / 2 - centre,
-                                                f.box[1] + f.box[3] / 2 - centre))
     inverse = cv2.invertAffineTransform(matrix)
     marks = {k: tuple(float(v) for v in inverse @ np.array([x, y, 1.0]))
              for k, (x, y) in again.landmarks.items()}
