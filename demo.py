@@ -85,6 +85,9 @@ class Demo:
         else:
             self.info = None
             self.backend = CheckpointBackend(cfg)
+        if cfg.detect == 'on':
+            from data import faces
+            faces.get_detector()          # load MTCNN now, not on the first upload
 
     def check_file(self, path):
         return check_upload(path, self.cfg.max_upload_mb)
