@@ -259,8 +259,12 @@ def build_page(demo):
 
 def serve(cfg):
     """Starts the demo and blocks until Ctrl-C."""
+    import signal
+    import sys
     temp = tempfile.mkdtemp(prefix='facecnn-demo-')
     atexit.register(shutil.rmtree, temp, ignore_errors=True)
+    # A plain `kill` ends the server like Ctrl-C does, so the temporary folder goes too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     os.environ['GRADIO_TEMP_DIR'] = temp            # uploads and outputs stay in here
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
     import logging
@@ -270,7 +274,7 @@ def serve(cfg):
     page = build_page(demo)
     page.queue(default_concurrency_limit=1)
     print(f'{cfg.net} demo on http://{cfg.host}:{cfg.port} (serving {demo.backend.source}); '
-          'Ctrl-C stops it', flush=True)
+          f'Ctrl-C stops it; uploads go to {temp} (removed at exit)', flush=True)
     page.launch(server_name=cfg.host, server_port=cfg.port, share=False, show_error=True,
                 allowed_paths=[os.path.abspath(EXAMPLES)] if examples() else None,
                 max_file_size=f'{cfg.max_upload_mb * 4:g}mb', quiet=True)

@@ -3,6 +3,7 @@
 Screenshots of every tab are kept in test-artifacts/ (git-ignored).
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -63,6 +64,10 @@ def server(trained):
     yield {'url': url, 'proc': proc}
     proc.terminate()
     proc.wait(timeout=30)
+    # Nothing stays behind: the uploads folder is removed, nothing was written in the repo.
+    temp = re.search(r'uploads go to (\S+) \(removed at exit\)', proc.stdout.read()).group(1)
+    assert not os.path.exists(temp)
+    assert not os.path.exists(os.path.join(REPO, '.gradio'))
 
 
 @pytest.fixture(scope='module')
