@@ -85,9 +85,13 @@ class Demo:
         else:
             self.info = None
             self.backend = CheckpointBackend(cfg)
+        # Warm up now (load MTCNN, trace its functions, first session run), not on the
+        # first upload: it cost the first photo about a second.
+        face = np.full((cfg.face_size or 100, cfg.face_size or 100, 3), 128, np.uint8)
+        self.backend.probabilities(face)
         if cfg.detect == 'on':
             from data import faces
-            faces.get_detector()          # load MTCNN now, not on the first upload
+            faces.get_detector().detect(np.full((480, 640, 3), 128, np.uint8))
 
     def check_file(self, path):
         return check_upload(path, self.cfg.max_upload_mb)
