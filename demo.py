@@ -63,24 +63,15 @@ class SavedModelBackend:
         return None
 
 
-def config_for_saved_model(cfg, export_dir):
-    """Classes and face framing come from the export's model.json."""
-    with open(os.path.join(export_dir, 'model.json')) as f:
-        info = json.load(f)
-    cfg.classes = info['classes']
-    cfg.num_classes = len(cfg.classes)
-    cfg.face_size = info.get('face_size') or cfg.face_size
-    cfg.margin = info.get('margin', cfg.margin)
-    return info
-
-
 class Demo:
     """Everything the page does, without the page: testable on its own."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         if cfg.saved_model:
-            self.info = config_for_saved_model(cfg, cfg.saved_model)
+            # config.resolve took classes, sizes and face framing from this model.json.
+            with open(os.path.join(cfg.saved_model, 'model.json')) as f:
+                self.info = json.load(f)
             self.backend = SavedModelBackend(cfg.saved_model)
         else:
             self.info = None

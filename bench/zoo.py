@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -113,14 +114,13 @@ def train_entry(name, task, data_dir, flags_of_net):
     start = time.time()
     log = run(['runner.py', *flags_of_net, f'--data_dir={data_dir}', f'--train_dir={train_dir}',
                '--fresh', '--lr_schedule=cosine', f'--max_minutes={FLAGS.minutes}',
-               '--epochs=1000', f'--seed={FLAGS.seed}'], os.path.join(train_dir + '.log'))
+               '--epochs=1000', f'--seed={FLAGS.seed}'], train_dir + '.log')
     wall = time.time() - start
     rate = float(re.search(r'Trained \d+ steps in .*? \((\d+) img/s\)', log).group(1))
     steps = int(re.search(r'Trained (\d+) steps', log).group(1))
     report = json.load(open(os.path.join(train_dir, 'best', 'eval.json')))
     export_dir = os.path.join(train_dir, 'export_zoo')
     if os.path.isdir(export_dir):
-        import shutil
         shutil.rmtree(export_dir)
     run(['runner.py', '--mode=export', *flags_of_net, f'--train_dir={train_dir}',
          f'--export_dir={export_dir}'])
