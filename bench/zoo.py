@@ -126,9 +126,8 @@ def train_entry(name, task, data_dir, flags_of_net):
          f'--export_dir={export_dir}'])
     face = sorted(glob.glob(os.path.join(SHARED_UTKFACE, '*.jpg')))[0]
     params, size_mb, ms = saved_model_figures(export_dir, face)
-    race = report['groups'].get('race', {})
-    worst = min(((n, r['accuracy']) for n, r in race.items() if r['count'] >= 20),
-                key=lambda r: r[1], default=(None, None))
+    from core.groups import worst_group
+    worst = worst_group(report['groups'], 'race') or (None, None)
     entry = {'name': name, 'task': task, 'flags': flags_of_net, 'accuracy': report['accuracy'],
              'recall': {c: r['recall'] for c, r in report['per_class'].items()},
              'worst_race': worst[0], 'worst_race_accuracy': worst[1],
