@@ -341,7 +341,8 @@ def find_faces(rgb, cfg):
     if cfg.detect == 'off':
         return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)]
     from data import faces
-    found = faces.get_detector().detect(rgb)
+    found = faces.get_detector().detect(
+        rgb, min_face=faces.DETECTABLE_FACE if cfg.detect == 'check' else cfg.smallest_face)
     if cfg.detect == 'check':
         return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)] if found else []
     found = sorted(found, key=lambda f: f.box[0])

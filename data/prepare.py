@@ -86,7 +86,11 @@ def face_crop(rgb, settings):
     whole = lambda: cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     if settings.detect == 'off':
         return whole(), '', {}
-    found = faces.get_detector().detect(rgb)
+    # Crops to check are looked at in full; photos for faces down to half the smallest kept,
+    # so that a face under the limit is reported as too small rather than not found.
+    min_face = (faces.DETECTABLE_FACE if settings.detect == 'check'
+                else max(faces.DETECTABLE_FACE, settings.min_face // 2))
+    found = faces.get_detector().detect(rgb, min_face=min_face)
     if settings.detect == 'check':
         if not found:
             return None, 'no face found', {'faces': 0}
@@ -242,14 +246,21 @@ def build_report(src, settings, results, unlabelled, exact, near, meta):
 
 
 def _reason_kind(reason):
-    """'roll 7.1 deg beyond +-5.0' -> 'roll'; 'too small: 1x1 ...' -> 'too small'."""
+    """The reason without its measurements: 'roll 7.1 deg beyond +-5.0' -> 'roll',
+    'low detector confidence 0.83 < 0.9' -> 'low detector confidence',
+    'too small: 1x1 ...' -> 'too small', '2 faces (...)' -> 'several faces'."""
     head = reason.split(':')[0].split('(')[0].strip()
     words = head.split()
-    if words and words[0] in ('roll', 'yaw', 'pitch'):
-        return words[0]
     if words and words[0].isdigit():
         return 'several faces'
-    return head
+    kind = []
+    for word in words:
+        try:
+            float(word)
+            break
+        except ValueError:
+            kind.append(word)
+    return ' '.join(kind)
 
 
 def report_text(report, max_rows=None):

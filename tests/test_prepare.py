@@ -37,9 +37,13 @@ def test_accepted_portraits_have_level_eyes(portraits):
         crop = np.asarray(Image.open(os.path.join(out, 'faces', FaceSettings(face_size=300).key(),
                                                   name)).convert('RGB'))
         assert crop.shape == (300, 300, 3)
-        found = detector.detect(crop)
+        found = detector.detect(crop, min_face=faces.DETECTABLE_FACE)   # at full resolution
         assert found, f'{name}: no face found again in the aligned crop'
-        angles.append(faces.eye_line_angle(found[0]))
+        # Landmarks unrounded (mtcnn rounds its own to whole pixels: +-0.7 degrees here).
+        x, y, w, h = found[0].box
+        side = max(w, h)
+        again = detector.landmarks_in_box(crop, (x + w / 2 - side / 2, y + h / 2 - side / 2, side))
+        angles.append(faces.eye_line_angle(again or found[0]))
     print('eye-line angles after alignment:', np.round(angles, 2).tolist())
     assert max(abs(a) for a in angles) <= 2.0
 
@@ -177,3 +181,25 @@ def test_one_command_prepares_a_photo_folder_then_trains(tmp_path):
     second = run_cli(*args)
     assert '40 of 40 photos reused from the cache' in second.stdout
     assert 'Resuming from step 3' in second.stdout
+
+
+def test_the_compiled_detector_finds_what_the_eager_one_finds():
+    """The detector runs mtcnn's stages as tf.functions (twice as fast); they must find the
+    same faces and landmarks as mtcnn's own eager stages, and still be there after an
+    mtcnn upgrade (they replace a private attribute of mtcnn 1.0.0)."""
+    import tensorflow as tf
+    from data.images import load_rgb
+    need_shared(PORTRAITS)
+    compiled = faces.get_detector()
+    assert all(isinstance(stage._model, tf.types.experimental.PolymorphicFunction)
+               for stage in compiled._mtcnn.stages)
+    eager = faces.MtcnnDetector(compiled=False)
+    for folder in ('man', 'woman'):
+        for name in sorted(os.listdir(os.path.join(PORTRAITS, folder)))[:2]:
+            rgb = load_rgb(os.path.join(PORTRAITS, folder, name))
+            ours, theirs = compiled.detect(rgb), eager.detect(rgb)
+            assert len(ours) == len(theirs) >= 1, name
+            for a, b in zip(ours, theirs):
+                np.testing.assert_allclose(a.box, b.box, atol=1.0)
+                for key in faces.ONET_LANDMARKS:
+                    np.testing.assert_allclose(a.landmarks[key], b.landmarks[key], atol=1.0)
