@@ -24,6 +24,7 @@ import tensorflow as tf
 from PIL import Image
 
 from core import calibration, checkpoints, config, groups, metrics, model, visualize
+from core import cluster as clusters
 from core.progress import format_duration
 from data import pipeline, preprocess, records
 from data.images import BadImage, load_rgb
@@ -77,32 +78,58 @@ def _eval_fetches(batch, cfg):
     return fetches
 
 
-def build_training(cfg, meta, steps_per_epoch):
+def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     """The training step in the current graph: batch, train_op, loss, accuracy, lr,
-    global_step, and start_input (run it once per session before training)."""
+    global_step, start_input (run it once per session before training), progress, and
+    the optimizer (a SyncReplicasOptimizer with `sync_replicas` workers to aggregate).
+
+    With cfg.num_clones > 1 the batch is split over that many towers sharing the
+    variables, whose gradients are averaged (batch-norm updates come from the first
+    tower, as slim's deployment did). `part`: this worker's share of the shards."""
     with model.on_cpu():
         train_ds = pipeline.make_dataset(cfg.data_dir, 'train', cfg.image_spec, cfg.batch_size,
-                                         True, cfg.cache_mb, cfg.seed, meta)
+                                         True, cfg.cache_mb, cfg.seed, meta, part)
         # Initializable, not one-shot: the OneShotIterator kernel can hold inter-op threads
         # and deadlock on small machines (tensorflow#10519).
         iterator = v1.data.make_initializable_iterator(train_ds)
         batch = iterator.get_next()
     global_step = v1.train.get_or_create_global_step()
-    logits, _ = model.build_network(batch['image'], cfg, is_training=True)
-    loss = model.loss_fn(logits, batch['label'], cfg)
-    accuracy = tf.reduce_mean(tf.cast(
-        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
     max_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     # Fraction of training done; the loop feeds the larger of steps and time under a budget.
+    # steps_per_epoch counts the samples a global step stands for (batch x aggregated
+    # workers), so the schedules follow samples seen, whatever the cluster.
     progress = v1.placeholder_with_default(
         tf.cast(global_step, tf.float32) / float(max(1, max_steps)), [], name='progress')
     lr = model.learning_rate(global_step, steps_per_epoch, cfg, progress)
-    with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
-        train_op = model.optimizer(lr, cfg).minimize(
-            loss, global_step, colocate_gradients_with_ops=True)
+    opt = model.optimizer(lr, cfg)
+    if sync_replicas:
+        opt = v1.train.SyncReplicasOptimizer(opt, replicas_to_aggregate=sync_replicas,
+                                             total_num_replicas=sync_replicas)
+    clones = cfg.num_clones
+    images = tf.split(batch['image'], clones) if clones > 1 else [batch['image']]
+    labels = tf.split(batch['label'], clones) if clones > 1 else [batch['label']]
+    losses, tower_grads, all_logits = [], [], []
+    for i in range(clones):
+        scope = f'clone_{i}' if clones > 1 else None
+        with v1.name_scope(scope):
+            logits, _ = model.build_network(images[i], cfg, is_training=True, reuse=i > 0,
+                                            device=model.clone_device(i, cfg))
+            tower_loss = model.loss_fn(logits, labels[i], cfg)
+            tower_grads.append(opt.compute_gradients(tower_loss,
+                                                     colocate_gradients_with_ops=True))
+        losses.append(tower_loss)
+        all_logits.append(logits)
+    loss = tf.add_n(losses) / clones if clones > 1 else losses[0]
+    logits = tf.concat(all_logits, 0) if clones > 1 else all_logits[0]
+    accuracy = tf.reduce_mean(tf.cast(
+        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
+    grads = model.average_gradients(tower_grads)
+    update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS, 'clone_0' if clones > 1 else None)
+    with tf.control_dependencies(update_ops):
+        train_op = opt.apply_gradients(grads, global_step)
     return types.SimpleNamespace(batch=batch, train_op=train_op, loss=loss, accuracy=accuracy,
                                  lr=lr, global_step=global_step, start_input=iterator.initializer,
-                                 progress=progress)
+                                 progress=progress, optimizer=opt)
 
 
 class _StopRequested(Exception):
@@ -110,6 +137,10 @@ class _StopRequested(Exception):
 
 
 def train(cfg):
+    cluster = clusters.from_config(cfg)
+    if cluster:
+        import distributed
+        return distributed.train(cfg, cluster)
     meta = records.read_meta(cfg.data_dir)
     if cfg.fresh:
         _start_fresh(cfg.train_dir)
@@ -167,7 +198,8 @@ def train(cfg):
             return result
         print(f'Training {cfg.net} on {n_train} images, {cfg.num_classes} classes, batch '
               f'{cfg.batch_size}, {steps_per_epoch} steps/epoch, to step {max_steps}, '
-              f'on {model.compute_device()}', flush=True)
+              + (f'in {cfg.num_clones} towers on {model.clone_device(0, cfg)}'
+                 if cfg.num_clones > 1 else f'on {model.compute_device()}'), flush=True)
         writer = v1.summary.FileWriter(cfg.train_dir, graph if step == 0 else None)
         window_loss, window_acc, window_start, window_steps = 0.0, 0.0, time.time(), 0
         run_start, start_step = time.time(), step

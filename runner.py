@@ -94,6 +94,18 @@ flags.DEFINE_integer('port', 7860, 'demo: port to listen on.')
 flags.DEFINE_float('max_upload_mb', 10.0, 'demo: uploads larger than this are refused.')
 flags.DEFINE_integer('inter_op_threads', 0, 'TensorFlow inter-op threads (0 = automatic).')
 flags.DEFINE_integer('intra_op_threads', 0, 'TensorFlow intra-op threads (0 = automatic).')
+# Scale out: a TensorFlow 1 ps/worker cluster (or TF_CONFIG), and towers in one process.
+flags.DEFINE_list('ps_hosts', None, 'Cluster: parameter servers, host:port,...')
+flags.DEFINE_list('worker_hosts', None, 'Cluster: workers, host:port,... (the first is the '
+                  'chief: it writes checkpoints and summaries).')
+flags.DEFINE_enum('job_name', None, ['ps', 'worker'], 'Cluster: the job of this process.')
+flags.DEFINE_integer('task_index', 0, 'Cluster: index of this process within its job.')
+flags.DEFINE_boolean('sync_replicas', False, 'Cluster: average every worker\'s gradients '
+                     'each step (default: asynchronous updates).')
+flags.DEFINE_float('cluster_timeout', 120.0, 'Cluster: seconds to wait for the other hosts.')
+flags.DEFINE_integer('num_clones', 1, 'Towers that split each batch and average their '
+                     'gradients (one per GPU).', lower_bound=1)
+flags.DEFINE_boolean('clone_on_cpu', False, 'Put the --num_clones towers on the CPU.')
 
 
 def main(argv):
@@ -103,6 +115,7 @@ def main(argv):
     # Session, and the face detector (MTCNN) runs eagerly beside them.
     import cnn
     from core import checkpoints, config
+    from core import cluster as clusters
     values = {name: FLAGS[name].value for name in FLAGS}
     explicit = {name for name in FLAGS if FLAGS[name].present}
     for key in ('face_size', 'margin'):     # unset: as the training faces were stored
@@ -118,7 +131,8 @@ def main(argv):
         if cfg.mode in ('predict', 'features') and not cfg.image:
             raise config.ConfigError(f'--mode={cfg.mode} needs --image=FILE_OR_FOLDER')
         cnn.run(cfg)
-    except (config.ConfigError, checkpoints.CheckpointError, FileNotFoundError,
+    except (config.ConfigError, checkpoints.CheckpointError, clusters.ClusterError,
+            FileNotFoundError,
             FileExistsError, FloatingPointError) as e:
         sys.exit(f'error: {e}')
 

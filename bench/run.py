@@ -29,7 +29,11 @@ flags.DEFINE_string('data_dir', None, 'TFRecords of faces (default: a UTKFace su
                     'converted into a temporary folder).')
 flags.DEFINE_string('train_dir', 'checkpoints/nn_gender', 'A trained nn_gender for the '
                     'predict-on-portraits figures (skipped when absent).')
-flags.DEFINE_string('vgg_input_size', '96x128', 'Input size vgg13_bn is measured at.')
+flags.DEFINE_string('vgg_input_size', '48', 'Input (and crop) size vgg13_bn is measured at '
+                    '(48: as bench/zoo.py trains it, batch 32).')
+flags.DEFINE_integer('rounds', None, 'Rounds of the ours/Keras pairs, alternating, each '
+                     'measurement in a fresh process; figures are medians over rounds '
+                     '(default 3, 1 with --quick).')
 flags.DEFINE_string('output_dir', HERE, 'Where results.json and results.md go.')
 FLAGS = flags.FLAGS
 
@@ -234,7 +238,8 @@ def measure(name, data_dir):
     if name == 'flops':
         return {'flops_forward': flops_per_image(nn), 'peak_flops': peak_flops()}
     if name == 'vgg':
-        vgg = platform_config('vgg13_bn', data_dir, input_size=FLAGS.vgg_input_size)
+        vgg = platform_config('vgg13_bn', data_dir, input_size=FLAGS.vgg_input_size,
+                              crop_size=FLAGS.vgg_input_size, batch_size=32)
         train, pipe = platform_training(vgg, slow=True)
         return {'vgg_train_ours': train, 'vgg_pipeline': pipe}
     if name == 'prepare':
@@ -249,36 +254,39 @@ def measure(name, data_dir):
 
 MEASUREMENTS = ('flops', 'infer_ours', 'infer_keras', 'train_ours', 'train_keras', 'vgg',
                 'prepare', 'predict')
+PAIRED = ('train_ours', 'train_keras', 'infer_ours', 'infer_keras')
 flags.DEFINE_enum('only', None, MEASUREMENTS, 'Run one measurement here and print it as JSON '
                   '(the full run starts one fresh process per measurement).')
 
 
 def main(argv):
     del argv
-    import subprocess
     data_dir = dataset_dir()
     if FLAGS.only:
         print('RESULT ' + json.dumps(measure(FLAGS.only, data_dir)))
         return
+    rounds = FLAGS.rounds or (1 if FLAGS.quick else 3)
     r = {'mode': 'quick' if FLAGS.quick else 'full', 'windows': windows(),
-         'vgg_input_size': FLAGS.vgg_input_size}
-    for name in MEASUREMENTS:
+         'vgg_input_size': FLAGS.vgg_input_size, 'rounds': rounds}
+    # The ours/Keras pairs run in alternating rounds, so that a slow minute of the
+    # machine falls on both sides; every other figure is measured once.
+    order = [name for _ in range(rounds) for name in PAIRED] + \
+        [name for name in MEASUREMENTS if name not in PAIRED]
+    per_round = {}
+    for name in order:
         if name == 'predict' and FLAGS.quick:
             continue
-        # A fresh process each: no input threads or caches left over from the last one.
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), f'--only={name}',
-                               f'--data_dir={data_dir}', f'--train_dir={FLAGS.train_dir}',
-                               f'--vgg_input_size={FLAGS.vgg_input_size}',
-                               '--quick' if FLAGS.quick else '--noquick'],
-                              capture_output=True, text=True)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith('RESULT ')]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f'measurement {name} failed:\n{proc.stderr[-2000:]}')
-        r.update(json.loads(lines[-1][len('RESULT '):]))
+        for key, value in run_fresh(name, data_dir).items():
+            per_round.setdefault(key, []).append(value)
         print(f'{name}: done', flush=True)
-    r['train_ratio'] = r['train_ours'] / r['train_keras']
+    r.update({key: float(np.median(values)) for key, values in per_round.items()})
+    r['per_round'] = {key: values for key, values in per_round.items() if len(values) > 1}
+    for ratio, ours, theirs in (('train_ratio', 'train_ours', 'train_keras'),
+                                ('infer_ratio', 'infer_ours', 'infer_keras')):
+        each = np.array(per_round[ours]) / np.array(per_round[theirs])
+        r[ratio], r[ratio + '_range'] = float(np.median(each)), [float(each.min()),
+                                                                  float(each.max())]
     r['pipeline_over_train'] = r['pipeline'] / r['train_ours']
-    r['infer_ratio'] = r['infer_ours'] / r['infer_keras']
     r['train_bound'] = r['peak_flops'] / (3 * r['flops_forward'])   # forward + backward ~ 3x
     r['infer_bound'] = r['peak_flops'] / r['flops_forward']
     r['train_of_bound'] = r['train_ours'] / r['train_bound']
@@ -292,18 +300,38 @@ def main(argv):
     print(table)
 
 
+def run_fresh(name, data_dir):
+    """One measurement in a fresh process: no input threads or caches left from the last."""
+    import subprocess
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), f'--only={name}',
+                           f'--data_dir={data_dir}', f'--train_dir={FLAGS.train_dir}',
+                           f'--vgg_input_size={FLAGS.vgg_input_size}',
+                           '--quick' if FLAGS.quick else '--noquick'],
+                          capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f'measurement {name} failed:\n{proc.stderr[-2000:]}')
+    return json.loads(lines[-1][len('RESULT '):])
+
+
 def markdown(r):
+    def ratio(key):
+        low, high = r[key + '_range']
+        spread = f' ({low:.2f}-{high:.2f})' if r['rounds'] > 1 else ''
+        return f'{r[key]:.2f}x{spread}'
+
     rows = [
-        ('nn_gender training, images/s', r['train_ours'], r['train_keras'], r['train_ratio']),
+        ('nn_gender training, images/s', r['train_ours'], r['train_keras'], ratio('train_ratio')),
         ('nn_gender inference (batch 64), images/s', r['infer_ours'], r['infer_keras'],
-         r['infer_ratio']),
+         ratio('infer_ratio')),
         ('nn_gender single-face latency, ms', r['latency_ours_ms'], r['latency_keras_ms'],
-         r['latency_keras_ms'] / r['latency_ours_ms']),
+         f'{r["latency_keras_ms"] / r["latency_ours_ms"]:.2f}x'),
     ]
     lines = [f'Speed benchmark ({r["mode"]} mode: warm-up, windows, steps per window = '
-             f'{r["windows"]})', '',
+             f'{r["windows"]}; medians over {r["rounds"]} alternating round(s), ratio range '
+             f'over rounds in brackets)', '',
              '| figure | ours | Keras | ours / Keras |', '| --- | ---: | ---: | ---: |']
-    lines += [f'| {name} | {a:.1f} | {b:.1f} | {c:.2f}x |' for name, a, b, c in rows]
+    lines += [f'| {name} | {a:.1f} | {b:.1f} | {c} |' for name, a, b, c in rows]
     lines += ['', '| figure | value |', '| --- | ---: |',
               f'| input pipeline alone, images/s | {r["pipeline"]:.0f} '
               f'({r["pipeline_over_train"]:.1f}x the training step rate) |',
@@ -314,7 +342,7 @@ def markdown(r):
               f'{r["train_of_bound"] * 100:.0f}% of {r["train_bound"]:.0f} images/s |',
               f'| nn_gender inference, share of the arithmetic bound | '
               f'{r["infer_of_bound"] * 100:.0f}% of {r["infer_bound"]:.0f} images/s |',
-              f'| vgg13_bn training at {r["vgg_input_size"]}, images/s | '
+              f'| vgg13_bn training at {r["vgg_input_size"]} (batch 32), images/s | '
               f'{r["vgg_train_ours"]:.1f} (input pipeline {r["vgg_pipeline"]:.0f}) |',
               f'| preparation (decode, detect, align, write), photos/s | '
               f'{r["prepare_1_worker"]:.2f} with 1 worker, {r["prepare_2_workers"]:.2f} with 2 '

@@ -74,6 +74,15 @@ class RunConfig:
     max_upload_mb: float = 10.0         # demo: larger uploads are refused
     inter_op_threads: int = 0
     intra_op_threads: int = 0
+    # Scale out (core/cluster.py): a ps/worker cluster, and towers in one process.
+    ps_hosts: list = None
+    worker_hosts: list = None
+    job_name: str = None
+    task_index: int = 0
+    sync_replicas: bool = False          # aggregate every worker's gradients per step
+    cluster_timeout: float = 120.0       # s to wait for the other hosts before giving up
+    num_clones: int = 1                  # towers splitting each batch
+    clone_on_cpu: bool = False           # towers on the CPU when there are no GPUs
 
     @property
     def image_spec(self):
@@ -209,6 +218,7 @@ def resolve(values, explicit):
     if any(c > i for c, i in zip(cfg.crop_size, cfg.input_size)):
         raise ConfigError(f'--crop_size={_show(cfg.crop_size)} is larger than '
                           f'--input_size={_show(cfg.input_size)}')
+    _check_towers(cfg)
     _face_geometry_from_dataset(cfg)
     if cfg.num_classes is None and cfg.classes:
         cfg.num_classes = len(cfg.classes)
@@ -217,6 +227,19 @@ def resolve(values, explicit):
                           'classes from: train first, or give --data_dir / --train_dir')
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
     return cfg
+
+
+def _check_towers(cfg):
+    if cfg.num_clones <= 1 or cfg.mode != 'train':
+        return
+    if cfg.batch_size % cfg.num_clones:
+        raise ConfigError(f'--batch_size={cfg.batch_size} does not split into '
+                          f'--num_clones={cfg.num_clones} equal towers')
+    import tensorflow as tf
+    gpus = len(tf.config.list_physical_devices('GPU'))
+    if not cfg.clone_on_cpu and gpus < cfg.num_clones:
+        raise ConfigError(f'--num_clones={cfg.num_clones} needs as many GPUs (this machine has '
+                          f'{gpus}); add --clone_on_cpu to run the towers on the CPU')
 
 
 def _face_geometry_from_dataset(cfg):

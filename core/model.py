@@ -14,10 +14,33 @@ def compute_device():
     return '/gpu:0' if tf.config.list_physical_devices('GPU') else '/cpu:0'
 
 
-def build_network(images, cfg, is_training, reuse=False):
+def clone_device(index, cfg):
+    """The device of tower `index`: its own GPU, or the CPU with --clone_on_cpu."""
+    if cfg.num_clones > 1 and not cfg.clone_on_cpu:
+        gpus = len(tf.config.list_physical_devices('GPU'))
+        if index >= gpus:
+            raise ValueError(f'--num_clones={cfg.num_clones} needs as many GPUs (this machine '
+                             f'has {gpus}), or --clone_on_cpu')
+        return f'/gpu:{index}'
+    return '/cpu:0' if cfg.clone_on_cpu else compute_device()
+
+
+def average_gradients(tower_grads):
+    """[(gradient, variable)] averaged over towers (each a list from compute_gradients)."""
+    if len(tower_grads) == 1:
+        return tower_grads[0]
+    averaged = []
+    for pairs in zip(*tower_grads):
+        grads = [g for g, _ in pairs if g is not None]
+        grad = tf.add_n(grads) / float(len(grads)) if grads else None
+        averaged.append((grad, pairs[0][1]))
+    return averaged
+
+
+def build_network(images, cfg, is_training, reuse=False, device=None):
     """(logits, end_points) of cfg.net; all variables live under the 'net' scope."""
     net = networks.get(cfg.net)
-    with tf.device(compute_device()), v1.variable_scope(NET_SCOPE, reuse=reuse):
+    with tf.device(device or compute_device()), v1.variable_scope(NET_SCOPE, reuse=reuse):
         logits, end_points = net.fn(images, cfg.num_classes, is_training=is_training,
                                     keep_prob=cfg.keep_prob if is_training else 1.0,
                                     weight_decay=cfg.weight_decay, **(cfg.net_options or {}))

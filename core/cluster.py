@@ -1,0 +1,136 @@
+"""Where this process sits in a TensorFlow 1 ps/worker cluster, and its gRPC server.
+
+The cluster comes from the classic flags or, equally, from TF_CONFIG:
+
+    python runner.py ... --ps_hosts=a:2222 --worker_hosts=b:2222,c:2222 --job_name=worker --task_index=0
+    TF_CONFIG='{"cluster": {"ps": ["a:2222"], "worker": ["b:2222", "c:2222"]},
+                "task": {"type": "worker", "index": 0}}' python runner.py ...
+
+Parameter servers hold the variables; workers run the model; worker 0 is the
+chief (a TF_CONFIG "chief" job counts as worker 0, its workers after it).
+"""
+import dataclasses
+import json
+import os
+import socket
+import time
+
+import tensorflow as tf
+
+v1 = tf.compat.v1
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class Cluster:
+    ps: list
+    workers: list
+    job_name: str          # 'ps' | 'worker'
+    task_index: int
+
+    @property
+    def is_chief(self):
+        return self.job_name == 'worker' and self.task_index == 0
+
+    @property
+    def num_workers(self):
+        return len(self.workers)
+
+    @property
+    def spec(self):
+        return tf.train.ClusterSpec({'ps': self.ps, 'worker': self.workers})
+
+    @property
+    def worker_device(self):
+        return f'/job:worker/task:{self.task_index}'
+
+    @property
+    def name(self):
+        return f'{self.job_name} {self.task_index}'
+
+    def session_config(self, base=None):
+        """Device filters: a worker talks to the parameter servers and itself only, so it
+        neither waits for the other workers to start nor stalls when one of them dies."""
+        config = v1.ConfigProto()
+        if base is not None:
+            config.CopyFrom(base)
+        if self.job_name == 'worker':
+            config.device_filters[:] = ['/job:ps', self.worker_device]
+        return config
+
+
+def from_settings(ps_hosts, worker_hosts, job_name, task_index, tf_config=None):
+    """The Cluster of this process, or None to train in one process as usual."""
+    if job_name or ps_hosts or worker_hosts:
+        missing = [name for name, value in (('--ps_hosts', ps_hosts), ('--worker_hosts',
+                   worker_hosts), ('--job_name', job_name)) if not value]
+        if missing:
+            raise ClusterError(f'a cluster needs {", ".join(missing)} as well')
+        cluster = Cluster(list(ps_hosts), list(worker_hosts), job_name, int(task_index))
+    elif tf_config:
+        cluster = _from_tf_config(tf_config)
+    else:
+        return None
+    hosts = cluster.ps if cluster.job_name == 'ps' else cluster.workers
+    if not 0 <= cluster.task_index < len(hosts):
+        raise ClusterError(f'--task_index={cluster.task_index} but the {cluster.job_name} job '
+                           f'has {len(hosts)} host(s)')
+    return cluster
+
+
+def _from_tf_config(text):
+    try:
+        config = json.loads(text)
+        spec, task = config['cluster'], config['task']
+        chief = list(spec.get('chief', []))
+        workers = chief + list(spec.get('worker', []))
+        kind, index = task['type'], int(task.get('index', 0))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ClusterError(f'cannot read TF_CONFIG ({e}): want {{"cluster": {{"ps": [...], '
+                           f'"worker": [...]}}, "task": {{"type": ..., "index": ...}}}}') from None
+    if kind == 'chief':
+        kind, index = 'worker', 0
+    elif kind == 'worker':
+        index += len(chief)
+    if kind not in ('ps', 'worker'):
+        raise ClusterError(f'TF_CONFIG task type {kind!r}: this platform runs ps, chief and '
+                           'worker tasks')
+    if not spec.get('ps'):
+        raise ClusterError('TF_CONFIG has no "ps" job: the variables need a parameter server')
+    return Cluster(list(spec['ps']), workers, kind, index)
+
+
+def from_config(cfg):
+    return from_settings(cfg.ps_hosts, cfg.worker_hosts, cfg.job_name, cfg.task_index,
+                         os.environ.get('TF_CONFIG'))
+
+
+def start_server(cluster, config=None):
+    return tf.distribute.Server(cluster.spec, job_name=cluster.job_name,
+                                task_index=cluster.task_index,
+                                config=cluster.session_config(config), start=True)
+
+
+def wait_for(hosts, timeout, who):
+    """Blocks until every host:port accepts a TCP connection; a clear error after `timeout`
+    seconds instead of TensorFlow's endless "CreateSession still waiting"."""
+    deadline = time.time() + timeout
+    for host in hosts:
+        name, _, port = host.rpartition(':')
+        announced = False
+        while True:
+            try:
+                socket.create_connection((name, int(port)), timeout=2).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise ClusterError(
+                        f'cannot reach {who} {host} after {timeout:.0f} s: is its process '
+                        'started, the address right and the port open? (--cluster_timeout)')
+                if not announced:
+                    print(f'waiting for {who} {host} ...', flush=True)
+                    announced = True
+                time.sleep(0.5)
