@@ -12,6 +12,7 @@ summaries. A worker that dies and is started again rejoins the running job.
 """
 import dataclasses
 import math
+import threading
 import time
 
 import tensorflow as tf
@@ -70,6 +71,8 @@ def train(cfg, cluster):
           f'updates, {len(cluster.ps)} parameter server(s)): {cfg.net}, batch {cfg.batch_size}, '
           f'to global step {max_steps}', flush=True)
     result = {'worker': cluster.task_index, 'steps': 0}
+    if replicas:
+        _quiet_cancelled_queue_runners()
     start = time.time()
     try:   # creating the session waits for the parameter servers and the chief
         session_config = cluster.session_config(model.session_config(cfg))
@@ -79,7 +82,11 @@ def train(cfg, cluster):
                     master=server.target, is_chief=True, checkpoint_dir=cfg.train_dir,
                     scaffold=scaffold, hooks=hooks, save_checkpoint_steps=eval_every,
                     save_summaries_steps=cfg.log_every, log_step_count_steps=0,
-                    config=session_config)
+                    config=session_config,
+                    # In sync mode the gradient queue's runner thread is blocked at the end
+                    # (the last round misses the gradients of workers already done);
+                    # TensorFlow waits 120 s for it before cancelling.
+                    stop_grace_period_secs=3)
             else:
                 session = v1.train.MonitoredSession(_WorkerSessionCreator(
                     scaffold, server.target, session_config, cfg.cluster_timeout), hooks)
@@ -137,3 +144,14 @@ class _WorkerSessionCreator(v1.train.SessionCreator):
             graph=v1.get_default_graph(), recovery_wait_secs=1)
         return manager.wait_for_session(self.master, config=self.config,
                                         max_wait_secs=self.max_wait_secs)
+
+
+def _quiet_cancelled_queue_runners():
+    """The sync optimizer's queue-runner thread is cancelled when the chief's session
+    closes, which is the normal end of a synchronous run: no traceback for that."""
+    default = threading.excepthook
+
+    def hook(args):
+        if not issubclass(args.exc_type, tf.errors.CancelledError):
+            default(args)
+    threading.excepthook = hook
