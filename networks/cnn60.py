@@ -5,12 +5,10 @@ Three conv 3x3 + max-pool stages (32, 64, 128), FC 256 with dropout; a random
 
     python runner.py --net=cnn60 --data_dir=records/utkface_gender
 """
-import tensorflow as tf
 import tf_slim as slim
 
 import networks
-
-v1 = tf.compat.v1
+from networks.layers import plain_cnn_scope
 
 
 @networks.register('cnn60', networks.Defaults(
@@ -19,11 +17,7 @@ v1 = tf.compat.v1
 def cnn60(images, num_classes, is_training, keep_prob=0.5, weight_decay=0.0):
     """Returns (logits, end_points) for a batch of [N, 60, 60, 3] images."""
     end_points = {}
-    regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
-    with slim.arg_scope([slim.conv2d, slim.fully_connected], activation_fn=tf.nn.relu,
-                        weights_initializer=v1.glorot_uniform_initializer(),
-                        weights_regularizer=regularizer), \
-            slim.arg_scope([slim.conv2d, slim.max_pool2d], padding='SAME'):
+    with plain_cnn_scope(weight_decay):
         net = images
         for i, depth in enumerate((32, 64, 128), start=1):
             net = end_points[f'conv{i}'] = slim.conv2d(net, depth, [3, 3], scope=f'conv{i}')

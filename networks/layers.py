@@ -1,13 +1,28 @@
-"""Layers that tf-slim 1.1.0 no longer provides on current TensorFlow.
+"""Layers that tf-slim 1.1.0 no longer provides on current TensorFlow, and shared scopes.
 
 `slim.batch_norm` needs Keras-2 legacy layers that are gone, so batch norm is
 written here from `get_variable` and the fused kernel. Its moving averages are
 added to UPDATE_OPS, which the trainer runs with every step (the original
 vgg13_bn code never ran them, so eval used the initial zeros and ones).
 """
+import contextlib
+
 import tensorflow as tf
+import tf_slim as slim
 
 v1 = tf.compat.v1
+
+
+@contextlib.contextmanager
+def plain_cnn_scope(weight_decay=0.0):
+    """The arg scope of the small plain CNNs (cnn60, nn_gender_88): ReLU, Glorot-uniform
+    weights, L2 weight decay when asked, SAME padding for convolutions and pools."""
+    regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
+    with slim.arg_scope([slim.conv2d, slim.fully_connected], activation_fn=tf.nn.relu,
+                        weights_initializer=v1.glorot_uniform_initializer(),
+                        weights_regularizer=regularizer), \
+            slim.arg_scope([slim.conv2d, slim.max_pool2d], padding='SAME') as scope:
+        yield scope
 
 
 def batch_norm(inputs, is_training, decay=0.99, epsilon=1e-3, scope='BatchNorm'):

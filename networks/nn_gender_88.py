@@ -7,12 +7,10 @@ parameters, 6.3 MB of float32 weights).
 
     python runner.py --net=nn_gender_88 --data_dir=records/utkface_gender
 """
-import tensorflow as tf
 import tf_slim as slim
 
 import networks
-
-v1 = tf.compat.v1
+from networks.layers import plain_cnn_scope
 
 
 @networks.register('nn_gender_88', networks.Defaults(
@@ -21,11 +19,7 @@ v1 = tf.compat.v1
 def nn_gender_88(images, num_classes, is_training, keep_prob=0.5, weight_decay=0.0):
     """Returns (logits, end_points) for a batch of [N, 88, 88, 1] images."""
     end_points = {}
-    regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
-    with slim.arg_scope([slim.conv2d, slim.fully_connected], activation_fn=tf.nn.relu,
-                        weights_initializer=v1.glorot_uniform_initializer(),
-                        weights_regularizer=regularizer), \
-            slim.arg_scope([slim.conv2d, slim.max_pool2d], padding='SAME'):
+    with plain_cnn_scope(weight_decay):
         net = images
         for i, (depth, kernel) in enumerate(((32, 5), (64, 3), (128, 3), (256, 3)), start=1):
             net = end_points[f'conv{i}'] = slim.conv2d(net, depth, [kernel, kernel],
