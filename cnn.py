@@ -9,6 +9,7 @@ CPU), the network runs on the GPU when there is one. Launched by runner.py:
     python runner.py --net=nn_gender --mode=features --image=me.jpg
     python runner.py --net=nn_gender --mode=export
 """
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -110,8 +111,7 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     labels = tf.split(batch['label'], clones) if clones > 1 else [batch['label']]
     losses, tower_grads, all_logits = [], [], []
     for i in range(clones):
-        scope = f'clone_{i}' if clones > 1 else None
-        with v1.name_scope(scope):
+        with v1.name_scope(f'clone_{i}') if clones > 1 else contextlib.nullcontext():
             logits, _ = model.build_network(images[i], cfg, is_training=True, reuse=i > 0,
                                             device=model.clone_device(i, cfg))
             tower_loss = model.loss_fn(logits, labels[i], cfg)

@@ -15,14 +15,11 @@ def compute_device():
 
 
 def clone_device(index, cfg):
-    """The device of tower `index`: its own GPU, or the CPU with --clone_on_cpu."""
-    if cfg.num_clones > 1 and not cfg.clone_on_cpu:
-        gpus = len(tf.config.list_physical_devices('GPU'))
-        if index >= gpus:
-            raise ValueError(f'--num_clones={cfg.num_clones} needs as many GPUs (this machine '
-                             f'has {gpus}), or --clone_on_cpu')
-        return f'/gpu:{index}'
-    return '/cpu:0' if cfg.clone_on_cpu else compute_device()
+    """The device of tower `index`: its own GPU (config checks there are enough), or the
+    CPU with --clone_on_cpu; a single tower goes where build_network puts any net."""
+    if cfg.num_clones == 1:
+        return compute_device()
+    return '/cpu:0' if cfg.clone_on_cpu else f'/gpu:{index}'
 
 
 def average_gradients(tower_grads):
