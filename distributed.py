@@ -33,7 +33,7 @@ def train(cfg, cluster):
               'serving variables (stop it when the workers are done)', flush=True)
         server.join()
         return {}
-    who = f'worker {cluster.task_index}'
+    who = cluster.name
     clusters.wait_for(cluster.ps, cfg.cluster_timeout, 'parameter server')
     if not cluster.is_chief:
         clusters.wait_for(cluster.workers[:1], cfg.cluster_timeout, 'chief worker')

@@ -16,7 +16,7 @@ import core.quiet  # noqa: F401  (before TensorFlow)
 from absl import app, flags  # noqa: E402
 
 import networks  # noqa: E402
-from data import prepare  # noqa: E402
+from data import faces, prepare  # noqa: E402
 from data.sources import LAYOUTS, UTKFACE_LABELS  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -49,7 +49,7 @@ flags.DEFINE_boolean('eval_flip', False, 'Eval/predict/export: average the logit
                      'face and its mirror image (recorded at training, like --eval_crop).')
 flags.DEFINE_float('uncertain_below', 0.6, 'predict: a face whose calibrated confidence is '
                    'below this is printed as uncertain.')
-flags.DEFINE_integer('smallest_face', 48, 'predict/demo: smallest face looked for, px (short '
+flags.DEFINE_integer('smallest_face', faces.SMALLEST_FACE, 'predict/demo: smallest face looked for, px (short '
                      'side). Detection runs on a copy scaled to it: lower finds smaller faces, '
                      'slower.', lower_bound=1)
 flags.DEFINE_integer('batch_size', None, 'Images per step.')

@@ -12,6 +12,7 @@ import os
 
 import networks
 from data import preprocess
+from data.faces import SMALLEST_FACE
 
 RUN_FILE = 'run.json'
 # Settings the checkpoint depends on; the rest may change between runs.
@@ -64,7 +65,7 @@ class RunConfig:
     uncertain_below: float = 0.6        # predict: lower confidences are printed as uncertain
     annotate: str = None                # predict: folder for annotated copies of the photos
     detect: str = 'on'                  # predict/features: find faces (on) or take the image whole
-    smallest_face: int = 48             # predict/demo: px, smaller faces are not looked for
+    smallest_face: int = SMALLEST_FACE  # predict/demo: px, smaller faces are not looked for
     face_size: int = None               # side the faces are aligned at: as the training faces
     margin: float = None                # border around aligned faces: as the training faces
     export_dir: str = None

@@ -223,10 +223,7 @@ def _refine_once(rgb, face, detector):
         again = detector.landmarks_in_box(crop, (cx - side / 2, cy - side / 2, side))
         if again is not None:
             # Once more on O-Net's own, tighter box: the landmarks follow the box's quality.
-            bx, by, bw, bh = again.box
-            side = max(bw, bh)
-            again = detector.landmarks_in_box(
-                crop, (bx + bw / 2 - side / 2, by + bh / 2 - side / 2, side)) or again
+            again = detector.landmarks_in_box(crop, square_around(again.box)) or again
     else:
         found = detector.detect(crop)
         centre = REFINE_SIZE / 2
@@ -238,6 +235,14 @@ def _refine_once(rgb, face, detector):
     marks = {k: tuple(float(v) for v in inverse @ np.array([x, y, 1.0]))
              for k, (x, y) in again.landmarks.items()}
     return Face(face.box, face.confidence, marks)
+
+
+def square_around(box):
+    """(x, y, side): the square with the centre of the (x, y, width, height) box and its
+    longer side, as `landmarks_in_box` takes it."""
+    x, y, w, h = box
+    side = max(w, h)
+    return x + w / 2 - side / 2, y + h / 2 - side / 2, side
 
 
 def eye_line_angle(face):

@@ -2,7 +2,6 @@
 import json
 import re
 import signal
-import threading
 import time
 
 import pytest
@@ -49,7 +48,6 @@ class Task:
     def __init__(self, name, argv):
         self.name, self.argv, self.lines = name, argv, []
         self.proc = local_cluster.start(name, argv, out=self)
-        self.saw = threading.Event()
 
     def write(self, line):
         self.lines.append(line)

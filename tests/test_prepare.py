@@ -40,9 +40,7 @@ def test_accepted_portraits_have_level_eyes(portraits):
         found = detector.detect(crop, min_face=faces.DETECTABLE_FACE)   # at full resolution
         assert found, f'{name}: no face found again in the aligned crop'
         # Landmarks unrounded (mtcnn rounds its own to whole pixels: +-0.7 degrees here).
-        x, y, w, h = found[0].box
-        side = max(w, h)
-        again = detector.landmarks_in_box(crop, (x + w / 2 - side / 2, y + h / 2 - side / 2, side))
+        again = detector.landmarks_in_box(crop, faces.square_around(found[0].box))
         angles.append(faces.eye_line_angle(again or found[0]))
     print('eye-line angles after alignment:', np.round(angles, 2).tolist())
     assert max(abs(a) for a in angles) <= 2.0
