@@ -284,6 +284,8 @@ def train(cfg):
 def evaluate(cfg):
     meta = records.read_meta(cfg.data_dir)
     split = 'eval' if 'eval' in meta['splits'] else 'train'
+    if cfg.int8_model:
+        return _evaluate_int8(cfg, split)
     graph = tf.Graph()
     with graph.as_default():
         with model.on_cpu():
@@ -294,6 +296,28 @@ def evaluate(cfg):
     with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
         path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint)
         out = _evaluate_split(sess, iterator, fetches)
+    return _report(cfg, split, out, path)
+
+
+def _evaluate_int8(cfg, split):
+    """The same split, pipeline and report through an int8 model file; its report goes
+    beside that file, and the checkpoint's calibration is left alone (the file carries its
+    temperature already)."""
+    from core import quantize
+    net = quantize.Int8Network(cfg.int8_model)
+    parts = {}
+    for batch in quantize.split_batches(cfg, split, cfg.batch_size):
+        logits = net.logits(batch.pop('image'))
+        batch.update(logits=logits, prediction=logits.argmax(-1).astype(np.int32))
+        for k, v in batch.items():
+            parts.setdefault(k, []).append(v)
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    return _report(cfg, split, out, cfg.int8_model, suffix='_int8')
+
+
+def _report(cfg, split, out, path, suffix=''):
+    """Accuracy, groups (table + chart) and calibration of a split's logits, written beside
+    the model at `path` (a checkpoint; or an int8 file, with `suffix` on every file name)."""
     report = metrics.classification_report(out['label'], out['prediction'], cfg.classes)
     report.update(checkpoint=path, data_dir=cfg.data_dir, split=split, eval_crop=cfg.eval_crop,
                   eval_flip=cfg.eval_flip)
@@ -301,24 +325,28 @@ def evaluate(cfg):
     attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
     report['groups'] = groups.group_report(out['label'], out['prediction'], cfg.classes,
                                            attributes)
-    groups.bar_chart(report['groups'], os.path.join(folder, 'groups.png'), report['accuracy'])
+    groups.bar_chart(report['groups'], os.path.join(folder, f'groups{suffix}.png'),
+                     report['accuracy'])
     # "97%" should mean right 97% of the time: fit the temperature on this split.
     fitted = calibration.calibrate(out['logits'], out['label'], path)
-    records.write_json_atomic(calibration.path_for(path, cfg.eval_flip), fitted)
+    written = [f'groups{suffix}.png', f'reliability{suffix}.png']
+    if not suffix:
+        records.write_json_atomic(calibration.path_for(path, cfg.eval_flip), fitted)
+        written.insert(0, os.path.basename(calibration.path_for(path, cfg.eval_flip)))
     calibration.reliability_diagram(out['logits'], out['label'], fitted['temperature'],
-                                    os.path.join(folder, 'reliability.png'))
+                                    os.path.join(folder, f'reliability{suffix}.png'))
     report['calibration'] = fitted
-    json_path = os.path.join(folder, 'eval.json')
+    json_path = os.path.join(folder, f'eval{suffix}.json')
     records.write_json_atomic(json_path, report)
-    print(f'{cfg.net} checkpoint {path}, {split} split of {cfg.data_dir}'
+    kind = 'int8 model' if suffix else 'checkpoint'
+    print(f'{cfg.net} {kind} {path}, {split} split of {cfg.data_dir}'
           + (' (flip averaged)' if cfg.eval_flip else ''))
     print(metrics.format_report(report))
     print()
     print(groups.format_groups(report['groups']))
     print(f'\ncalibration: temperature {fitted["temperature"]:.3f}, expected calibration error '
           f'{fitted["ece_before"] * 100:.2f}% before, {fitted["ece_after"] * 100:.2f}% after')
-    print(f'written to {json_path}, {calibration.path_for(path, cfg.eval_flip)}, groups.png and '
-          f'reliability.png in {folder}')
+    print(f'written to {json_path}, {", ".join(written)} in {folder}')
     return report
 
 
@@ -359,8 +387,15 @@ class ImageModel:
             self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
             self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, path)
         self.graph.finalize()
+        self.int8 = None
+        if cfg.int8_model:
+            from core import quantize
+            self.int8 = quantize.Int8Network(cfg.int8_model)
 
     def probabilities_of(self, rgb):
+        if self.int8:   # preprocessing here, the network (and its temperature) in the file
+            net_input = self.sess.run(self.net_input, {self.image: rgb})
+            return calibration.softmax(self.int8.logits(net_input))[0]
         return self.sess.run(self.probabilities, {self.image: rgb})
 
     def layers_of(self, rgb):
@@ -539,12 +574,22 @@ def export(cfg):
             builder.save()
     with open(os.path.join(export_dir, 'labels.txt'), 'w') as f:
         f.writelines(f'{name}\n' for name in cfg.classes)
-    with open(os.path.join(export_dir, 'model.json'), 'w') as f:
-        json.dump(dict(cfg.graph_settings(), classes=cfg.classes, checkpoint=path,
-                       eval_crop=cfg.eval_crop, eval_flip=cfg.eval_flip,
-                       temperature=temperature, face_size=cfg.face_size, margin=cfg.margin),
-                  f, indent=1)
+    info = dict(cfg.graph_settings(), classes=cfg.classes, checkpoint=path,
+                eval_crop=cfg.eval_crop, eval_flip=cfg.eval_flip, temperature=temperature,
+                face_size=cfg.face_size, margin=cfg.margin)
     print(f'SavedModel of {path} written to {export_dir}\n'
           "  signature 'serving_default': images uint8 [N, H, W, 3] RGB -> probabilities "
           f'[N, {cfg.num_classes}] over {", ".join(cfg.classes)}')
+    if cfg.quantize == 'int8':
+        from core import quantize
+        info['int8'] = int8 = quantize.export(cfg, path, temperature, export_dir)
+        line = f'int8 model written to {os.path.join(export_dir, int8["file"])} ' \
+               f'({int8["megabytes"]:.1f} MB); use it with --int8_model'
+        if 'count' in int8:
+            line += (f'\n  on the {int8["count"]} faces of the eval split: int8 '
+                     f'{int8["int8_accuracy"] * 100:.2f}%, fp32 {int8["fp32_accuracy"] * 100:.2f}%'
+                     f', same class for {int8["agreement"] * 100:.2f}%')
+        print(line)
+    with open(os.path.join(export_dir, 'model.json'), 'w') as f:
+        json.dump(info, f, indent=1)
     return export_dir

@@ -69,6 +69,8 @@ class RunConfig:
     face_size: int = None               # side the faces are aligned at: as the training faces
     margin: float = None                # border around aligned faces: as the training faces
     export_dir: str = None
+    quantize: str = 'none'              # export: also write an int8 model (core/quantize.py)
+    int8_model: str = None              # eval/predict/demo: the network from this int8 file
     saved_model: str = None             # demo: serve this exported SavedModel, not a checkpoint
     host: str = '127.0.0.1'             # demo: address to listen on
     port: int = 7860                    # demo: port
