@@ -35,6 +35,8 @@ flags.DEFINE_integer('rounds', None, 'Rounds of the ours/Keras pairs, alternatin
                      'measurement in a fresh process; figures are medians over rounds '
                      '(default 3, 1 with --quick).')
 flags.DEFINE_string('output_dir', HERE, 'Where results.json and results.md go.')
+flags.DEFINE_string('int8_file', None, 'Internal: the int8 model the rounds measure (written '
+                    'once per run from --train_dir).')
 FLAGS = flags.FLAGS
 
 
@@ -124,6 +126,30 @@ def platform_inference(cfg):
         with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
             sess.run(init)
             results.append(timed_calls(lambda: sess.run(probs), batch_size))
+    return results[0][0], results[1][1]
+
+
+def int8_export(cfg):
+    """The trained nn_gender as an int8 model (core/quantize.py, as --quantize=int8 writes
+    it), and its accuracy against fp32 on the eval split."""
+    from core import calibration, checkpoints, quantize
+    path = checkpoints.choose(cfg.train_dir, 'best')
+    temperature = calibration.temperature_for(path)
+    with open(FLAGS.int8_file, 'wb') as f:
+        f.write(quantize.convert(cfg, path, temperature))
+    figures = quantize.compare(cfg, path, temperature, FLAGS.int8_file)
+    return {'int8_faces': figures['count'], 'int8_accuracy': figures['int8_accuracy'],
+            'fp32_accuracy': figures['fp32_accuracy'], 'int8_agreement': figures['agreement']}
+
+
+def int8_inference(cfg):
+    """Batch-64 images/s and batch-1 latency (ms) of the int8 model on LiteRT (XNNPACK)."""
+    from core import quantize
+    net = quantize.Int8Network(FLAGS.int8_file)
+    results = []
+    for batch_size in (64, 1):
+        x = np.random.rand(batch_size, *cfg.crop_size, cfg.channels).astype(np.float32) * 2 - 1
+        results.append(timed_calls(lambda: net.logits(x), batch_size))
     return results[0][0], results[1][1]
 
 
@@ -235,6 +261,15 @@ def measure(name, data_dir):
         model = nn_gender_keras(nn.crop_size[0], nn.channels, nn.num_classes, nn.keep_prob)
         rate, latency = keras_inference(model, nn)
         return {'infer_keras': rate, 'latency_keras_ms': latency}
+    if name in ('int8_export', 'infer_int8'):
+        if not os.path.isdir(FLAGS.train_dir):
+            return {}                              # no trained model to quantize
+        trained = platform_config('nn_gender', data_dir, mode='eval',
+                                  train_dir=FLAGS.train_dir)
+        if name == 'int8_export':
+            return int8_export(trained)
+        rate, latency = int8_inference(trained)
+        return {'infer_int8': rate, 'latency_int8_ms': latency}
     if name == 'flops':
         return {'flops_forward': flops_per_image(nn), 'peak_flops': peak_flops()}
     if name == 'vgg':
@@ -252,9 +287,9 @@ def measure(name, data_dir):
     raise ValueError(name)
 
 
-MEASUREMENTS = ('flops', 'infer_ours', 'infer_keras', 'train_ours', 'train_keras', 'vgg',
-                'prepare', 'predict')
-PAIRED = ('train_ours', 'train_keras', 'infer_ours', 'infer_keras')
+MEASUREMENTS = ('int8_export', 'flops', 'infer_ours', 'infer_keras', 'infer_int8', 'train_ours',
+                'train_keras', 'vgg', 'prepare', 'predict')
+PAIRED = ('train_ours', 'train_keras', 'infer_ours', 'infer_keras', 'infer_int8')
 flags.DEFINE_enum('only', None, MEASUREMENTS, 'Run one measurement here and print it as JSON '
                   '(the full run starts one fresh process per measurement).')
 
@@ -270,19 +305,25 @@ def main(argv):
          'vgg_input_size': FLAGS.vgg_input_size, 'rounds': rounds}
     # The ours/Keras pairs run in alternating rounds, so that a slow minute of the
     # machine falls on both sides; every other figure is measured once.
-    order = [name for _ in range(rounds) for name in PAIRED] + \
-        [name for name in MEASUREMENTS if name not in PAIRED]
+    FLAGS.int8_file = os.path.join(tempfile.mkdtemp(), 'model_int8.tflite')
+    order = ['int8_export'] + [name for _ in range(rounds) for name in PAIRED] + \
+        [name for name in MEASUREMENTS if name not in PAIRED and name != 'int8_export']
     per_round = {}
     for name in order:
         if name == 'predict' and FLAGS.quick:
             continue
+        if name == 'infer_int8' and 'int8_faces' not in per_round:
+            continue                               # no trained model: nothing quantized
         for key, value in run_fresh(name, data_dir).items():
             per_round.setdefault(key, []).append(value)
         print(f'{name}: done', flush=True)
     r.update({key: float(np.median(values)) for key, values in per_round.items()})
     r['per_round'] = {key: values for key, values in per_round.items() if len(values) > 1}
-    for ratio, ours, theirs in (('train_ratio', 'train_ours', 'train_keras'),
-                                ('infer_ratio', 'infer_ours', 'infer_keras')):
+    pairs = [('train_ratio', 'train_ours', 'train_keras'),
+             ('infer_ratio', 'infer_ours', 'infer_keras')]
+    if 'infer_int8' in per_round:
+        pairs.append(('int8_ratio', 'infer_int8', 'infer_keras'))
+    for ratio, ours, theirs in pairs:
         each = np.array(per_round[ours]) / np.array(per_round[theirs])
         r[ratio], r[ratio + '_range'] = float(np.median(each)), [float(each.min()),
                                                                   float(each.max())]
@@ -306,6 +347,7 @@ def run_fresh(name, data_dir):
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), f'--only={name}',
                            f'--data_dir={data_dir}', f'--train_dir={FLAGS.train_dir}',
                            f'--vgg_input_size={FLAGS.vgg_input_size}',
+                           f'--int8_file={FLAGS.int8_file}',
                            '--quick' if FLAGS.quick else '--noquick'],
                           capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
@@ -327,6 +369,12 @@ def markdown(r):
         ('nn_gender single-face latency, ms', r['latency_ours_ms'], r['latency_keras_ms'],
          f'{r["latency_keras_ms"] / r["latency_ours_ms"]:.2f}x'),
     ]
+    if 'infer_int8' in r:
+        rows += [
+            ('nn_gender inference in int8 (LiteRT, batch 64) against Keras fp32, images/s',
+             r['infer_int8'], r['infer_keras'], ratio('int8_ratio')),
+            ('nn_gender single-face latency, int8 against Keras fp32, ms', r['latency_int8_ms'],
+             r['latency_keras_ms'], f'{r["latency_keras_ms"] / r["latency_int8_ms"]:.2f}x')]
     lines = [f'Speed benchmark ({r["mode"]} mode: warm-up, windows, steps per window = '
              f'{r["windows"]}; medians over {r["rounds"]} alternating round(s), ratio range '
              f'over rounds in brackets)', '',
@@ -347,6 +395,11 @@ def markdown(r):
               f'| preparation (decode, detect, align, write), photos/s | '
               f'{r["prepare_1_worker"]:.2f} with 1 worker, {r["prepare_2_workers"]:.2f} with 2 '
               f'({r["prepare_photos"]} portraits, process start-up included) |']
+    if 'int8_faces' in r:
+        lines.append(f'| int8 model of {FLAGS.train_dir}, accuracy on its eval split '
+                     f'({r["int8_faces"]:.0f} faces) | {r["int8_accuracy"] * 100:.2f}% (fp32 '
+                     f'{r["fp32_accuracy"] * 100:.2f}%; same class for '
+                     f'{r["int8_agreement"] * 100:.2f}%) |')
     if 'predict_ms_median' in r:
         lines.append(f'| predict on a portrait photo, end to end | median '
                      f'{r["predict_ms_median"]:.0f} ms, p90 {r["predict_ms_p90"]:.0f} ms |')
