@@ -304,7 +304,7 @@ def _evaluate_int8(cfg, split):
     beside that file, and the checkpoint's calibration is left alone (the file carries its
     temperature already)."""
     from core import quantize
-    net = quantize.Int8Network(cfg.int8_model)
+    net = quantize.Int8Network(cfg.int8_model).expect((*cfg.crop_size, cfg.channels))
     parts = {}
     for batch in quantize.split_batches(cfg, split, cfg.batch_size):
         logits = net.logits(batch.pop('image'))
@@ -390,7 +390,8 @@ class ImageModel:
         self.int8 = None
         if cfg.int8_model:
             from core import quantize
-            self.int8 = quantize.Int8Network(cfg.int8_model)
+            self.int8 = quantize.Int8Network(cfg.int8_model).expect(
+                (*cfg.crop_size, cfg.channels))
 
     def probabilities_of(self, rgb):
         if self.int8:   # preprocessing here, the network (and its temperature) in the file
@@ -554,6 +555,9 @@ def export(cfg):
     export_dir = cfg.export_dir or os.path.join(cfg.train_dir, 'export', step)
     if os.path.exists(export_dir):
         raise FileExistsError(f'{export_dir} exists already; give another --export_dir')
+    if cfg.quantize == 'int8':
+        from core import quantize
+        quantize.check(cfg)
     graph = tf.Graph()
     with graph.as_default():
         images = v1.placeholder(tf.uint8, [None, None, None, 3], name='images')
@@ -581,7 +585,6 @@ def export(cfg):
           "  signature 'serving_default': images uint8 [N, H, W, 3] RGB -> probabilities "
           f'[N, {cfg.num_classes}] over {", ".join(cfg.classes)}')
     if cfg.quantize == 'int8':
-        from core import quantize
         info['int8'] = int8 = quantize.export(cfg, path, temperature, export_dir)
         line = f'int8 model written to {os.path.join(export_dir, int8["file"])} ' \
                f'({int8["megabytes"]:.1f} MB); use it with --int8_model'

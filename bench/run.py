@@ -394,7 +394,7 @@ def markdown(r):
               f'{r["vgg_train_ours"]:.1f} (input pipeline {r["vgg_pipeline"]:.0f}) |',
               f'| preparation (decode, detect, align, write), photos/s | '
               f'{r["prepare_1_worker"]:.2f} with 1 worker, {r["prepare_2_workers"]:.2f} with 2 '
-              f'({r["prepare_photos"]} portraits, process start-up included) |']
+              f'({r["prepare_photos"]:.0f} portraits, process start-up included) |']
     if 'int8_faces' in r:
         lines.append(f'| int8 model of {FLAGS.train_dir}, accuracy on its eval split '
                      f'({r["int8_faces"]:.0f} faces) | {r["int8_accuracy"] * 100:.2f}% (fp32 '

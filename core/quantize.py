@@ -101,17 +101,24 @@ class Int8Network:
             raise FileNotFoundError(f'{path}: no int8 model here (write one with '
                                     '--mode=export --quantize=int8)')
         self.path = path
-        self.interpreter = Interpreter(model_path=path, num_threads=threads or os.cpu_count())
+        threads = threads or len(os.sched_getaffinity(0))
+        self.interpreter = Interpreter(model_path=path, num_threads=threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
-        self.input_shape = tuple(self.input['shape'][1:])
+        self.input_shape = tuple(int(d) for d in self.input['shape'][1:])
         self.batch_size = None
+
+    def expect(self, shape):
+        """Stops with one line when the file was made for other faces than `shape`."""
+        if tuple(shape) != self.input_shape:
+            from core.config import ConfigError
+            raise ConfigError(f'{self.path} takes faces of {self.input_shape}, not '
+                              f'{tuple(shape)}: it was exported from another net or --channels')
+        return self
 
     def logits(self, net_input):
         net_input = np.asarray(net_input, np.float32)
-        if net_input.shape[1:] != self.input_shape:
-            raise ValueError(f'{self.path} takes faces of {self.input_shape}, '
-                             f'not {net_input.shape[1:]}: another net or --channels?')
+        self.expect(net_input.shape[1:])
         if len(net_input) != self.batch_size:
             self.interpreter.resize_tensor_input(self.input['index'], net_input.shape)
             self.interpreter.allocate_tensors()
@@ -139,11 +146,17 @@ def compare(cfg, checkpoint_path, temperature, int8_path, split='eval'):
             'agreement': float(np.mean(fp32 == quantized))}
 
 
+def check(cfg):
+    """Before anything is written: calibration needs the training faces."""
+    if not cfg.data_dir or not os.path.isdir(cfg.data_dir):
+        from core.config import ConfigError
+        raise ConfigError('--quantize=int8 calibrates on training faces: give --data_dir '
+                          f'(the TFRecords the model was trained on; {cfg.data_dir} is absent)')
+
+
 def export(cfg, checkpoint_path, temperature, export_dir):
     """Writes FILE_NAME into export_dir and measures it against fp32; returns the figures."""
-    if not cfg.data_dir:
-        from core.config import ConfigError
-        raise ConfigError('--quantize=int8 calibrates on training faces: give --data_dir')
+    check(cfg)
     blob = convert(cfg, checkpoint_path, temperature)
     path = os.path.join(export_dir, FILE_NAME)
     with open(path, 'wb') as f:

@@ -84,6 +84,14 @@ def test_predict_with_the_int8_model_agrees_with_fp32(int8_export):
     assert max(abs(a[k] - b[k]) for k in a) < 0.05
 
 
+def test_an_int8_model_for_other_faces_is_refused_with_the_reason(int8_export):
+    from core import config, quantize
+    net = quantize.Int8Network(str(int8_export['model']))
+    assert net.expect((80, 80, 1)) is net
+    with pytest.raises(config.ConfigError, match=r'takes faces of \(80, 80, 1\), not \(60, 60, 3\)'):
+        net.logits(np.zeros((2, 60, 60, 3), np.float32))
+
+
 def test_a_missing_int8_model_is_one_line(trained):
     proc = run_cli('runner.py', '--mode=eval', f'--train_dir={trained["train_dir"]}',
                    '--int8_model=nowhere/model_int8.tflite', check=False)
