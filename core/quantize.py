@@ -150,8 +150,9 @@ def check(cfg):
     """Before anything is written: calibration needs the training faces."""
     if not cfg.data_dir or not os.path.isdir(cfg.data_dir):
         from core.config import ConfigError
-        raise ConfigError('--quantize=int8 calibrates on training faces: give --data_dir '
-                          f'(the TFRecords the model was trained on; {cfg.data_dir} is absent)')
+        where = f'{cfg.data_dir} is absent' if cfg.data_dir else 'none is known'
+        raise ConfigError('--quantize=int8 calibrates on training faces: give --data_dir, '
+                          f'the TFRecords the model was trained on ({where})')
 
 
 def export(cfg, checkpoint_path, temperature, export_dir):
