@@ -49,9 +49,9 @@ flags.DEFINE_boolean('eval_flip', False, 'Eval/predict/export: average the logit
                      'face and its mirror image (recorded at training, like --eval_crop).')
 flags.DEFINE_float('uncertain_below', 0.6, 'predict: a face whose calibrated confidence is '
                    'below this is printed as uncertain.')
-flags.DEFINE_integer('smallest_face', faces.SMALLEST_FACE, 'predict/demo: smallest face looked for, px (short '
-                     'side). Detection runs on a copy scaled to it: lower finds smaller faces, '
-                     'slower.', lower_bound=1)
+flags.DEFINE_integer('smallest_face', faces.SMALLEST_FACE, 'predict/demo: smallest face '
+                     'looked for, px (short side). Detection runs on a copy scaled to it: '
+                     'lower finds smaller faces, slower.', lower_bound=1)
 flags.DEFINE_integer('batch_size', None, 'Images per step.')
 flags.DEFINE_enum('optimizer', None, ['adam', 'momentum', 'rmsprop', 'sgd'], 'Optimizer.')
 flags.DEFINE_float('learning_rate', None, 'Initial learning rate.')

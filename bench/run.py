@@ -35,8 +35,8 @@ flags.DEFINE_integer('rounds', None, 'Rounds of the ours/Keras pairs, alternatin
                      'measurement in a fresh process; figures are medians over rounds '
                      '(default 3, 1 with --quick).')
 flags.DEFINE_string('output_dir', HERE, 'Where results.json and results.md go.')
-flags.DEFINE_string('int8_file', None, 'Internal: the int8 model the rounds measure (written '
-                    'once per run from --train_dir).')
+flags.DEFINE_string('int8_dir', None, 'Internal: where the int8 model the rounds measure is '
+                    'written, once per run, from --train_dir.')
 FLAGS = flags.FLAGS
 
 
@@ -130,14 +130,12 @@ def platform_inference(cfg):
 
 
 def int8_export(cfg):
-    """The trained nn_gender as an int8 model (core/quantize.py, as --quantize=int8 writes
-    it), and its accuracy against fp32 on the eval split."""
+    """The trained nn_gender as an int8 model, exported as --quantize=int8 does it, and its
+    accuracy against fp32 on the eval split."""
     from core import calibration, checkpoints, quantize
     path = checkpoints.choose(cfg.train_dir, 'best')
-    temperature = calibration.temperature_for(path)
-    with open(FLAGS.int8_file, 'wb') as f:
-        f.write(quantize.convert(cfg, path, temperature))
-    figures = quantize.compare(cfg, path, temperature, FLAGS.int8_file)
+    quantize.check(cfg)
+    figures = quantize.export(cfg, path, calibration.temperature_for(path), FLAGS.int8_dir)
     return {'int8_faces': figures['count'], 'int8_accuracy': figures['int8_accuracy'],
             'fp32_accuracy': figures['fp32_accuracy'], 'int8_agreement': figures['agreement']}
 
@@ -145,7 +143,7 @@ def int8_export(cfg):
 def int8_inference(cfg):
     """Batch-64 images/s and batch-1 latency (ms) of the int8 model on LiteRT (XNNPACK)."""
     from core import quantize
-    net = quantize.Int8Network(FLAGS.int8_file)
+    net = quantize.Int8Network(os.path.join(FLAGS.int8_dir, quantize.FILE_NAME))
     results = []
     for batch_size in (64, 1):
         x = np.random.rand(batch_size, *cfg.crop_size, cfg.channels).astype(np.float32) * 2 - 1
@@ -305,7 +303,7 @@ def main(argv):
          'vgg_input_size': FLAGS.vgg_input_size, 'rounds': rounds}
     # The ours/Keras pairs run in alternating rounds, so that a slow minute of the
     # machine falls on both sides; every other figure is measured once.
-    FLAGS.int8_file = os.path.join(tempfile.mkdtemp(), 'model_int8.tflite')
+    FLAGS.int8_dir = tempfile.mkdtemp()
     order = ['int8_export'] + [name for _ in range(rounds) for name in PAIRED] + \
         [name for name in MEASUREMENTS if name not in PAIRED and name != 'int8_export']
     per_round = {}
@@ -347,7 +345,7 @@ def run_fresh(name, data_dir):
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), f'--only={name}',
                            f'--data_dir={data_dir}', f'--train_dir={FLAGS.train_dir}',
                            f'--vgg_input_size={FLAGS.vgg_input_size}',
-                           f'--int8_file={FLAGS.int8_file}',
+                           f'--int8_dir={FLAGS.int8_dir}',
                            '--quick' if FLAGS.quick else '--noquick'],
                           capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]

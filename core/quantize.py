@@ -156,8 +156,8 @@ def check(cfg):
 
 
 def export(cfg, checkpoint_path, temperature, export_dir):
-    """Writes FILE_NAME into export_dir and measures it against fp32; returns the figures."""
-    check(cfg)
+    """Writes FILE_NAME into export_dir and measures it against fp32; returns the figures.
+    Call check(cfg) first, before writing anything else."""
     blob = convert(cfg, checkpoint_path, temperature)
     path = os.path.join(export_dir, FILE_NAME)
     with open(path, 'wb') as f:
