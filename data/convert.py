@@ -21,9 +21,10 @@ import sys
 
 from absl import app, flags
 
-import core.quiet  # noqa: F401  (before TensorFlow)
+import common.quiet  # noqa: F401  (before TensorFlow)
 
-from core.progress import Progress
+from common.progress import Progress
+from common.settings import define_flags as define_settings_flags
 from data import sources
 from data.images import reencode
 
@@ -204,8 +205,25 @@ def _print_capped(lines, cap=20):
 
 
 def worker_pool(workers):
-    """A pool of `workers` fresh ('spawn') processes, or this process alone for 1."""
-    return multiprocessing.get_context('spawn').Pool(workers) if workers > 1 else _InProcess()
+    """A pool of `workers` fresh ('spawn') processes, or this process alone for 1. The
+    workers end with their parent, even when it is killed (kill -9) and cannot stop them."""
+    if workers <= 1:
+        return _InProcess()
+    return multiprocessing.get_context('spawn').Pool(workers, initializer=_end_with_parent,
+                                                     initargs=(os.getpid(),))
+
+
+def _end_with_parent(parent_pid):
+    """Linux: ask the kernel for SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)          # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return                                 # not Linux: the pool's own cleanup only
+    if os.getppid() != parent_pid:             # the parent died before the call
+        os._exit(1)
 
 
 class _InProcess:
@@ -275,9 +293,7 @@ def define_flags():
     flags.DEFINE_string('src', None, 'Folder of label folders, UTKFace chips (--layout=utkface) '
                         'or a CSV of path,label (--layout=csv).')
     flags.DEFINE_string('out', None, 'Output folder for the TFRecord shards and reports.')
-    flags.DEFINE_enum('layout', 'folders', sorted(sources.LAYOUTS), 'How labels are given.')
-    flags.DEFINE_enum('label', 'gender', sorted(sources.UTKFACE_LABELS),
-                      'UTKFace: gender (2 classes) or age_gender (male/female x age buckets).')
+    define_settings_flags(sources.SourceSettings)
     flags.DEFINE_list('age_buckets', sources.AGE_BUCKETS, 'UTKFace age_gender: lower bounds of '
                       'the age buckets; younger faces are left out.')
     flags.DEFINE_float('eval_fraction', 0.1, 'Share of each class held out for eval '

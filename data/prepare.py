@@ -26,8 +26,10 @@ import sys
 import numpy as np
 from absl import app, flags
 
-import core.quiet  # noqa: F401  (before TensorFlow)
-from core.progress import Progress
+import common.quiet  # noqa: F401  (before TensorFlow)
+from common.progress import Progress
+from common.settings import define_flags as define_settings_flags
+from common.settings import pick, setting
 from data import convert as converter
 from data import records, sources
 from data.images import BadImage, load_rgb
@@ -36,21 +38,55 @@ FLAGS = flags.FLAGS
 FACES_DIR = 'faces'
 
 
+# Face filters. Faces are aligned (rotated to level eyes), so roll costs nothing; the limits
+# of 'aligned' were set on real photos (the 100 shared portraits: yaw estimates reach 40-50
+# degrees on faces that are good training faces, only profiles go beyond 60). 'strict' is
+# the 2017 post's rule for faces that were not aligned.
+FILTER_PRESETS = {
+    'aligned': dict(min_confidence=0.9, min_face=48, max_roll=180.0, max_yaw=60.0,
+                    max_pitch=45.0),
+    'strict': dict(min_confidence=0.9, min_face=100, max_roll=5.0, max_yaw=10.0, max_pitch=10.0),
+}
+# The settings that decide a photo's face crop, and so name its cache.
+_CROP_KEYS = ('detect', 'face_size', 'margin', 'min_confidence', 'min_face', 'max_roll',
+              'max_yaw', 'max_pitch', 'multi_face')
+
+
 @dataclasses.dataclass(frozen=True)
 class FaceSettings:
-    detect: str = 'on'             # on | off (crops given, e.g. UTKFace) | check (crops, must hold a face)
-    face_size: int = 100
-    margin: float = 0.0
-    min_confidence: float = 0.9
-    min_face: int = 100            # px, short side of the detected face box
-    max_roll: float = 5.0          # degrees, as the 2017 post
-    max_yaw: float = 10.0
-    max_pitch: float = 10.0
-    multi_face: str = 'skip'       # skip photos with several faces, or take the 'largest'
+    """How faces are found, judged and framed: flags of data.prepare and runner.py. A limit
+    left at None comes from the --filters preset."""
+    detect: str = setting('on', 'Face detection: on (find, filter, align), off (the images '
+                          'are face crops already), check (crops that must hold a face).',
+                          choices=['on', 'off', 'check'])
+    face_size: int = setting(100, 'Side of the stored aligned face, px.', lower_bound=8)
+    margin: float = setting(0.0, 'Extra border around the face, as a share of the crop on '
+                            'every side (0 = framed like a UTKFace chip).')
+    filters: str = setting('aligned', 'Face filter preset: aligned (roll is corrected by '
+                           'alignment; yaw within 60, pitch within 45 degrees, faces of 48 px '
+                           'and up) or strict (the 2017 post: roll 5, yaw and pitch 10 degrees, '
+                           '100 px). The limit flags below override single values.',
+                           choices=sorted(FILTER_PRESETS))
+    min_confidence: float = setting(None, 'Lowest detector confidence kept (default: preset).')
+    min_face: int = setting(None, 'Smallest face kept: short side of its box, px (default: '
+                            'preset).')
+    max_roll: float = setting(None, 'Largest head roll kept, degrees (default: preset).')
+    max_yaw: float = setting(None, 'Largest head yaw kept, degrees (default: preset).')
+    max_pitch: float = setting(None, 'Largest head pitch kept, degrees (default: preset).')
+    multi_face: str = setting('skip', 'Photos with several faces: skip them, or keep the '
+                              'largest face.', choices=['skip', 'largest'])
+    near_duplicate_bits: int = setting(4, 'Faces whose perceptual hashes differ in at most '
+                                       'this many of 64 bits are near duplicates (-1: keep '
+                                       'them all).')
+
+    def __post_init__(self):
+        for name, value in FILTER_PRESETS[self.filters].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
     def key(self):
-        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True)
-                            .encode()).hexdigest()[:10]
+        crop = {name: getattr(self, name) for name in _CROP_KEYS}
+        return hashlib.sha1(json.dumps(crop, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def judge(found, s):
@@ -86,10 +122,13 @@ def face_crop(rgb, settings):
     whole = lambda: cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     if settings.detect == 'off':
         return whole(), '', {}
-    # Crops to check are looked at in full; photos for faces down to half the smallest kept,
-    # so that a face under the limit is reported as too small rather than not found.
+    # Crops to check are looked at in full; photos for faces down to half the smallest kept
+    # (a face under the limit is reported as too small rather than not found), but at no
+    # finer scale than predict looks (faces.SMALLEST_FACE): MTCNN's answer depends on the
+    # scale, and preparation should see the faces predict will see.
     min_face = (faces.DETECTABLE_FACE if settings.detect == 'check'
-                else max(faces.DETECTABLE_FACE, settings.min_face // 2))
+                else max(faces.DETECTABLE_FACE, settings.min_face // 2,
+                         min(settings.min_face, faces.SMALLEST_FACE)))
     found = faces.get_detector().detect(rgb, min_face=min_face)
     if settings.detect == 'check':
         if not found:
@@ -162,8 +201,8 @@ def drop_near_duplicates(accepted, max_bits):
 
 
 def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
-            age_buckets=sources.AGE_BUCKETS, near_duplicate_bits=4, eval_fraction=0.1, seed=0,
-            shard_size=1000, workers=2, limit=0):
+            age_buckets=sources.AGE_BUCKETS, eval_fraction=0.1, seed=0, shard_size=1000,
+            workers=2, limit=0):
     """Runs the whole preparation; returns the report (also in OUT/report.json)."""
     items, classes, unlabelled = sources.list_items(src, layout, label, age_buckets)
     if limit:
@@ -189,7 +228,7 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
         print(f'{reused} of {len(results)} photos reused from the cache in {cache_dir}')
 
     accepted = [(it, r) for it, r in results if r['status'] == 'accepted']
-    kept, near = drop_near_duplicates(accepted, near_duplicate_bits)
+    kept, near = drop_near_duplicates(accepted, settings.near_duplicate_bits)
     for pair in near[:20]:
         print(f'  skip {pair["dropped"]}: near duplicate of {pair["kept"]} ({pair["bits"]} bits)')
     index = os.path.join(out, FACES_DIR, f'{settings.key()}.csv')
@@ -291,29 +330,13 @@ def report_text(report, max_rows=None):
 
 
 def define_flags():
-    """Face flags, shared by `python -m data.prepare` and runner.py."""
-    d = FaceSettings()
-    flags.DEFINE_enum('detect', d.detect, ['on', 'off', 'check'], 'Face detection: on (find, '
-                      'filter, align), off (the images are face crops already), check (crops '
-                      'that must hold a face).')
-    flags.DEFINE_integer('face_size', d.face_size, 'Side of the stored aligned face, px.')
-    flags.DEFINE_float('margin', d.margin, 'Extra border around the face, as a share of the '
-                       'crop on every side (0 = framed like a UTKFace chip).')
-    flags.DEFINE_float('min_confidence', d.min_confidence, 'Lowest detector confidence kept.')
-    flags.DEFINE_integer('min_face', d.min_face, 'Smallest face kept: short side of its box, px.')
-    flags.DEFINE_float('max_roll', d.max_roll, 'Largest head roll kept, degrees.')
-    flags.DEFINE_float('max_yaw', d.max_yaw, 'Largest head yaw kept, degrees.')
-    flags.DEFINE_float('max_pitch', d.max_pitch, 'Largest head pitch kept, degrees.')
-    flags.DEFINE_enum('multi_face', d.multi_face, ['skip', 'largest'],
-                      'Photos with several faces: skip them, or keep the largest face.')
-    flags.DEFINE_integer('near_duplicate_bits', 4, 'Faces whose perceptual hashes differ in at '
-                         'most this many of 64 bits are near duplicates (-1: keep them all).')
+    """The face flags, shared by `python -m data.prepare` and runner.py."""
+    return define_settings_flags(FaceSettings)
 
 
-def settings_from_flags():
-    return FaceSettings(FLAGS.detect, FLAGS.face_size, FLAGS.margin, FLAGS.min_confidence,
-                        FLAGS.min_face, FLAGS.max_roll, FLAGS.max_yaw, FLAGS.max_pitch,
-                        FLAGS.multi_face)
+def settings_from(values):
+    """FaceSettings from a dict of flag values (names that are not face settings ignored)."""
+    return FaceSettings(**pick(FaceSettings, values))
 
 
 def main(argv):
@@ -321,9 +344,10 @@ def main(argv):
     if not FLAGS.src or not FLAGS.out:
         sys.exit('usage: python -m data.prepare --src=PHOTO_FOLDERS --out=RECORDS_DIR')
     try:
-        prepare(FLAGS.src, FLAGS.out, settings_from_flags(), FLAGS.layout, FLAGS.label,
-                [int(a) for a in FLAGS.age_buckets], FLAGS.near_duplicate_bits,
-                FLAGS.eval_fraction, FLAGS.seed, FLAGS.shard_size, FLAGS.workers, FLAGS.limit)
+        settings = settings_from({name: FLAGS[name].value for name in FLAGS})
+        prepare(FLAGS.src, FLAGS.out, settings, FLAGS.layout, FLAGS.label,
+                [int(a) for a in FLAGS.age_buckets], FLAGS.eval_fraction, FLAGS.seed,
+                FLAGS.shard_size, FLAGS.workers, FLAGS.limit)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:

@@ -7,6 +7,8 @@ import csv
 import dataclasses
 import os
 
+from common.settings import setting
+
 SPLIT_FOLDERS = {'train': 'train', 'eval': 'eval', 'validation': 'eval', 'val': 'eval'}
 UTKFACE_GENDERS = ('male', 'female')          # 0 = male, 1 = female in the file names
 UTKFACE_RACES = ('White', 'Black', 'Asian', 'Indian', 'Others')   # 0-4 in the file names
@@ -138,6 +140,16 @@ def csv_file(src):
 
 LAYOUTS = {'folders': label_folders, 'utkface': utkface, 'csv': csv_file}
 UTKFACE_LABELS = ('gender', 'age_gender')
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSettings:
+    """How the labels of a photo folder are given: the flags of data.convert, data.prepare
+    and runner.py."""
+    layout: str = setting('folders', 'How the photos are labelled: class folders, UTKFace '
+                          'file names, or a CSV of path,label.', choices=sorted(LAYOUTS))
+    label: str = setting('gender', 'UTKFace: gender (2 classes) or age_gender (male/female x '
+                         'age buckets).', choices=UTKFACE_LABELS)
 
 
 def list_items(src, layout='folders', label='gender', age_buckets=AGE_BUCKETS):

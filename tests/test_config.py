@@ -4,8 +4,7 @@ import os
 
 import pytest
 
-import cnn
-from core import config
+from core import checkpoints, config
 
 
 def values(**overrides):
@@ -60,21 +59,51 @@ def test_a_flag_that_contradicts_the_checkpoint_is_refused(tmp_path):
 
 
 def test_a_new_input_size_keeps_the_crop_ratio():
-    cfg = config.resolve(values(mode='train', input_size='50', num_classes=2,
+    cfg = config.resolve(values(mode='eval', input_size='50', num_classes=2,
                                 train_dir='/nonexistent'), explicit={'input_size'})
     assert cfg.crop_size == (40, 40)
 
 
-def test_no_model_and_no_data_is_explained(tmp_path):
-    with pytest.raises(config.ConfigError, match='train first'):
+def test_no_model_and_no_data_says_what_training_needs(tmp_path):
+    with pytest.raises(config.ConfigError, match='Training needs --data_dir: a folder of class '
+                       'folders of photos.*python runner.py --net=nn_gender --data_dir='):
         config.resolve(values(train_dir=str(tmp_path)), explicit=set())
+    with pytest.raises(config.ConfigError, match='--mode=train needs --data_dir'):
+        config.resolve(values(mode='train', train_dir=str(tmp_path)), explicit=set())
+
+
+def test_a_setting_that_nothing_reads_is_refused_not_dropped():
+    with pytest.raises(config.ConfigError, match='no setting is called learning_rat'):
+        config.resolve(values(learning_rat=0.1, num_classes=2, train_dir='/nonexistent'),
+                       explicit=set())
+
+
+def test_every_flag_of_runner_is_a_setting_with_its_default_written_once():
+    """runner.py defines its flags from the settings' fields: same names, same defaults."""
+    import dataclasses
+    import runner
+    from common.settings import flag_fields
+    from data.prepare import FaceSettings
+    from data.sources import SourceSettings
+    fields = {f.name: f for cls in (config.RunConfig, FaceSettings, SourceSettings)
+              for f in flag_fields(cls)}
+    assert set(runner.FLAG_NAMES) == set(fields)
+    for name in runner.FLAG_NAMES:
+        default = runner.FLAGS[name].default
+        assert default == fields[name].default or (default, fields[name].default) == ([], None), name
+    # Nothing but the fields: no second list of modes, layouts or defaults to keep in step.
+    from core import modes
+    from data import sources
+    assert runner.FLAGS['mode'].parser.enum_values == modes.names()
+    assert runner.FLAGS['layout'].parser.enum_values == sorted(sources.LAYOUTS)
+    assert dataclasses.fields(config.RunConfig)
 
 
 def test_fresh_moves_the_old_run_aside_instead_of_deleting_it(tmp_path):
     run = tmp_path / 'nn_gender'
     run.mkdir()
     (run / 'model.ckpt-10.index').write_text('x')
-    cnn._start_fresh(str(run))
+    checkpoints.start_fresh(str(run))
     aside = [p for p in os.listdir(tmp_path) if p.startswith('nn_gender.old-')]
     assert not run.exists() and len(aside) == 1
     assert (tmp_path / aside[0] / 'model.ckpt-10.index').read_text() == 'x'

@@ -65,13 +65,17 @@ def test_align_keeps_colour_and_size():
 
 
 def test_the_filter_names_its_reason_and_values():
-    settings = FaceSettings()
+    settings = FaceSettings(filters='strict')         # the 2017 post's limits
     assert judge([], settings)[1] == 'no face found'
     big = (0, 0, 150, 180)
     face, reason, values = judge([face_with(FRONTAL, box=big)], settings)
     assert face is not None and reason == '' and values['face_px'] == 150
     _, reason, values = judge([face_with(rotated(FRONTAL, 9), box=big)], settings)
     assert reason.startswith('roll 9.0') and values['roll'] == 9.0
+    # Aligned faces (the default filters): roll is corrected, so it rejects nothing.
+    face, reason, _ = judge([face_with(rotated(FRONTAL, 40), box=big)], FaceSettings())
+    assert face is not None and reason == ''
+    assert FaceSettings(max_roll=20).max_roll == 20 and FaceSettings(max_roll=20).max_yaw == 60
     _, reason, _ = judge([face_with(FRONTAL, box=(0, 0, 60, 70))], settings)
     assert reason.startswith('face too small')
     _, reason, _ = judge([face_with(FRONTAL, box=big, confidence=0.5)], settings)

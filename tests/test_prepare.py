@@ -13,28 +13,39 @@ from data import faces, records
 from data.prepare import FaceSettings, prepare
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
+STRICT = FaceSettings(face_size=300, filters='strict')
 
 
 @pytest.fixture(scope='module')
 def portraits(tmp_path_factory):
-    """All 100 shared portraits prepared with the post's filter, faces stored at 300 px so
-    that the eye line can be re-measured finely."""
+    """All 100 shared portraits prepared with the post's filter (--filters=strict), faces
+    stored at 300 px so that the eye line can be re-measured finely."""
     need_shared(PORTRAITS)
     out = str(tmp_path_factory.mktemp('portraits'))
-    report = prepare(PORTRAITS, out, FaceSettings(face_size=300), workers=2)
+    report = prepare(PORTRAITS, out, STRICT, workers=2)
     return out, report
+
+
+def test_default_filters_keep_the_faces_a_classifier_can_use(tmp_path):
+    """Faces are aligned, so roll is no reason to reject; 90 of the 100 portraits or more
+    are kept, and every rejection says why."""
+    need_shared(PORTRAITS)
+    report = prepare(PORTRAITS, str(tmp_path), FaceSettings(), workers=2)
+    assert report['final_images'] >= 90, report['rejected']
+    assert all(r['reason'] for r in report['rejected'])
+    assert not any(r['reason'].startswith('roll') for r in report['rejected'])
 
 
 def test_accepted_portraits_have_level_eyes(portraits):
     out, report = portraits
     assert report['accepted'] >= 10
     detector = faces.get_detector()
-    crops = [f for f in os.listdir(os.path.join(out, 'faces', FaceSettings(face_size=300).key()))
+    crops = [f for f in os.listdir(os.path.join(out, 'faces', STRICT.key()))
              if f.endswith('.png')]
     assert len(crops) == report['accepted']
     angles = []
     for name in crops:
-        crop = np.asarray(Image.open(os.path.join(out, 'faces', FaceSettings(face_size=300).key(),
+        crop = np.asarray(Image.open(os.path.join(out, 'faces', STRICT.key(),
                                                   name)).convert('RGB'))
         assert crop.shape == (300, 300, 3)
         found = detector.detect(crop, min_face=faces.DETECTABLE_FACE)   # at full resolution
@@ -68,7 +79,7 @@ def test_rejected_portraits_carry_reasons_and_measurements(portraits):
 def test_a_rerun_reuses_every_finished_photo(portraits, capsys):
     out, report = portraits
     capsys.readouterr()
-    again = prepare(PORTRAITS, out, FaceSettings(face_size=300), workers=1)
+    again = prepare(PORTRAITS, out, STRICT, workers=1)
     assert '100 of 100 photos reused from the cache' in capsys.readouterr().out
     assert again['accepted'] == report['accepted']
 
@@ -168,7 +179,7 @@ def test_one_command_prepares_a_photo_folder_then_trains(tmp_path):
     names = sorted(os.listdir(UTKFACE))
     for gender, folder in (('0', 'male'), ('1', 'female')):
         (tmp_path / 'photos' / folder).mkdir(parents=True)
-        for n in [n for n in names if n.split('_')[1] == gender][:20]:
+        for n in [n for n in names if n.split('_')[1] == gender][:125]:
             shutil.copy(os.path.join(UTKFACE, n), tmp_path / 'photos' / folder / n)
     args = ('runner.py', f'--data_dir={tmp_path / "photos"}', '--detect=off',
             f'--prepared_dir={tmp_path / "prepared"}', f'--train_dir={tmp_path / "run"}',
@@ -177,7 +188,7 @@ def test_one_command_prepares_a_photo_folder_then_trains(tmp_path):
     assert 'Preparing the photos' in first.stdout and 'step 3/3' in first.stdout
     assert os.path.isfile(tmp_path / 'prepared' / 'dataset.json')
     second = run_cli(*args)
-    assert '40 of 40 photos reused from the cache' in second.stdout
+    assert '250 of 250 photos reused from the cache' in second.stdout
     assert 'Resuming from step 3' in second.stdout
 
 

@@ -1,0 +1,52 @@
+"""The modes of runner.py: one registry, so a new mode is one module and one entry here.
+
+A mode is a function `run(cfg) -> result` in some module, imported only when it runs
+(so a mode's heavy imports, Gradio for the demo, cost nothing to the others).
+"""
+import dataclasses
+import importlib
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    name: str
+    target: str                  # 'module:function'
+    help: str
+    needs: tuple = ()            # settings it cannot run without: 'data_dir', 'image'
+    trains: bool = False         # writes the training folder (--fresh, --init_from apply)
+    reads_data: bool = False     # learns the classes from --data_dir when no model records them
+
+
+MODES = {m.name: m for m in (
+    Mode('train', 'cnn:train', 'train, or resume, on --data_dir', needs=('data_dir',),
+         trains=True, reads_data=True),
+    Mode('eval', 'cnn:evaluate', 'accuracy, per-group report and calibration on the eval split',
+         reads_data=True),
+    Mode('predict', 'core.predict:predict', 'the class of every face in --image',
+         needs=('image',)),
+    Mode('features', 'core.features:features', 'feature maps of the face in --image',
+         needs=('image',)),
+    Mode('export', 'core.export:export', 'a SavedModel (and an int8 model with --quantize)'),
+    Mode('demo', 'demo:serve', 'a web page: upload, webcam, feature maps'),
+)}
+
+# What each need is and how to give it, for the one-line error when it is missing.
+NEEDS = {
+    'data_dir': '--data_dir: a folder of class folders of photos (my_photos/man/*.jpg, '
+                'my_photos/woman/*.jpg), or records made by python -m data.convert',
+    'image': '--image: a photo, or a folder of photos',
+}
+
+
+def names():
+    return list(MODES)
+
+
+def get(name):
+    return MODES[name]
+
+
+def run(cfg):
+    """Runs cfg.mode; returns what that mode produced (for callers and tests)."""
+    module, function = MODES[cfg.mode].target.split(':')
+    return getattr(importlib.import_module(module), function)(cfg)

@@ -1,0 +1,41 @@
+"""A folder of labelled photos given as --data_dir: prepared into a dataset (faces found,
+filtered, aligned) the first time, the preparation reused after that, whatever the mode."""
+import os
+
+from data import prepare
+from data.records import META_FILE
+from common.settings import pick
+from core.config import ConfigError
+from data.sources import SourceSettings
+
+
+def is_photo_folder(path, layout):
+    """True for raw photos (to prepare), False for a dataset made by data.convert/prepare."""
+    return layout == 'csv' or (os.path.isdir(path)
+                               and not os.path.isfile(os.path.join(path, META_FILE)))
+
+
+def prepared_dir(src, prepared=None):
+    return prepared or os.path.join('records', os.path.basename(os.path.normpath(src)))
+
+
+def dataset_for(values):
+    """The dataset folder for the flag `values`: --data_dir itself, or its preparation."""
+    src = values.get('data_dir')
+    source = SourceSettings(**pick(SourceSettings, values))
+    if not src or not is_photo_folder(src, source.layout):
+        return src
+    out = prepared_dir(src, values.get('prepared_dir'))
+    print(f'Preparing the photos of {src} into {out} (cached: a rerun reuses finished work)',
+          flush=True)
+    try:
+        report = prepare.prepare(src, out, prepare.settings_from(values), source.layout,
+                                 source.label)
+    except ValueError as e:            # no class folders, an unreadable CSV, ...
+        raise ConfigError(str(e)) from None
+    if not report['final_images']:
+        reasons = ', '.join(f'{n} {kind}' for kind, n in report['rejected_by_reason'].items())
+        raise ConfigError(f'{src}: none of its {report["photos"]} photos gave a usable face'
+                          + (f' (rejected: {reasons})' if reasons else '')
+                          + f'; see {os.path.join(out, "report.txt")} and rejected.png')
+    return out
