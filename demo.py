@@ -24,6 +24,20 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'share
                         'portraits')
 
 
+PHOTO_SIDE = 800       # px: an annotated photo is shown at most this long, whole
+FACE_SIDE = 200        # px: each face crop beside it
+
+
+def fit(rgb, side, enlarge=False):
+    """The image scaled so that its longer side is `side` (never enlarged unless asked)."""
+    from PIL import Image
+    scale = side / max(rgb.shape[:2])
+    if scale >= 1 and not enlarge:
+        return rgb
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS))
+
+
 def check_upload(path, limit_mb):
     """The decoded photo, or BadImage with the reason (size limit first, before decoding)."""
     size = os.path.getsize(path)
@@ -36,8 +50,8 @@ class CheckpointBackend:
     """The chosen checkpoint: calibrated probabilities and the layers of a face."""
 
     def __init__(self, cfg):
-        import cnn
-        self.net = cnn.ImageModel(cfg)
+        from core.inference import ImageModel
+        self.net = ImageModel(cfg)
         self.source = self.net.checkpoint
 
     def probabilities(self, face):
@@ -89,20 +103,11 @@ class Demo:
 
     def analyse(self, rgb):
         """(annotated photo, rows, faces) for one decoded photo."""
-        import cnn
-        from cnn import describe
-        found = cnn.find_faces(rgb, self.cfg)
-        rows, labels, faces = [], [], []
-        for i, (box, face) in enumerate(found, start=1):
-            probs = self.backend.probabilities(face)
-            text = describe(probs, self.cfg.classes, self.cfg.uncertain_below)
-            best = int(np.argmax(probs))
-            short = f'{self.cfg.classes[best]}{"?" if probs[best] < self.cfg.uncertain_below else ""}'
-            labels.append((box, f'{i}: {short} {probs[best] * 100:.0f}%'))
-            x, y, w, h = (round(v) for v in box)
-            rows.append([i, text, f'{x},{y},{w},{h}'])
-            faces.append(face)
-        return cnn.draw_boxes(rgb, labels), rows, faces
+        from core.inference import draw_boxes, label_faces
+        found = label_faces(rgb, self.cfg, self.backend.probabilities)
+        rows = [[face.number, face.text, face.box_text] for face in found]
+        labels = [(face.box, f'{face.number}: {face.short}') for face in found]
+        return draw_boxes(rgb, labels), rows, [face.face for face in found]
 
     def photos(self, paths):
         """Upload tab: [(annotated photo, caption)], table rows, a message in markdown."""
@@ -115,11 +120,14 @@ class Demo:
                 notes.append(f'**{name}**: {e}')
                 continue
             start = time.perf_counter()
-            annotated, rows, _ = self.analyse(rgb)
+            annotated, rows, faces = self.analyse(rgb)
             ms = (time.perf_counter() - start) * 1000
             if not rows:
                 notes.append(f'**{name}**: no face found')
-            gallery.append((annotated, f'{name}: {len(rows)} face(s)'))
+            # The whole photo, small enough to fit the view, then each face with its label.
+            gallery.append((fit(annotated, PHOTO_SIDE), f'{name}: {len(rows)} face(s)'))
+            gallery += [(fit(face, FACE_SIDE, enlarge=True), f'{name} face {row[0]}: {row[1]}')
+                        for face, row in zip(faces, rows)]
             table += [[name, *row] for row in rows]
             notes.append(f'{name}: {len(rows)} face(s) in {ms:.0f} ms')
         return gallery, table, '\n\n'.join(notes) or 'Upload one or more photos.'
@@ -219,8 +227,8 @@ def build_page(demo):
             files = gr.File(label='Photos', file_count='multiple', type='filepath',
                             elem_id='upload-files')
             run_upload = gr.Button('Classify', variant='primary', elem_id='upload-run')
-            gallery = gr.Gallery(label='Faces found', columns=3, height=420, object_fit='contain',
-                                 elem_id='upload-gallery')
+            gallery = gr.Gallery(label='Faces found', columns=4, height=520, object_fit='contain',
+                                 preview=False, elem_id='upload-gallery')
             table = gr.Dataframe(headers=table_headers, label='Results', elem_id='upload-table')
             note = gr.Markdown(elem_id='upload-note')
             run_upload.click(demo.photos, files, [gallery, table, note])

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import core.quiet  # noqa: E402,F401  (before TensorFlow)
+import common.quiet  # noqa: E402,F401  (before TensorFlow)
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -31,7 +31,7 @@ TRUTH = {'man': 'male', 'woman': 'female'}
 
 def main(argv):
     del argv
-    import cnn
+    from core import inference
     from core import config
     from data.images import load_rgb
     from data.prepare import FaceSettings, prepare
@@ -41,15 +41,15 @@ def main(argv):
     run = json.load(open(os.path.join(FLAGS.train_dir, config.RUN_FILE)))
     cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir},
                          explicit=set())
-    net = cnn.ImageModel(cfg)
+    net = inference.ImageModel(cfg)
     photos = sorted((os.path.join(folder, name), TRUTH[folder])
                     for folder in TRUTH for name in os.listdir(os.path.join(FLAGS.portraits, folder)))
-    cnn.find_faces(load_rgb(os.path.join(FLAGS.portraits, photos[0][0])), cfg)   # warm-up
+    inference.find_faces(load_rgb(os.path.join(FLAGS.portraits, photos[0][0])), cfg)   # warm-up
     times, correct, no_face, rows = [], 0, 0, []
     for rel, truth in photos:
         start = time.perf_counter()
         rgb = load_rgb(os.path.join(FLAGS.portraits, rel))
-        found = cnn.find_faces(rgb, cfg)
+        found = inference.find_faces(rgb, cfg)
         answer = None
         if found:
             box, face = max(found, key=lambda f: f[0][2] * f[0][3])

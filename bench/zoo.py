@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import core.quiet  # noqa: E402,F401  (before TensorFlow)
+import common.quiet  # noqa: E402,F401  (before TensorFlow)
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402

@@ -3,6 +3,8 @@
 train_dir/model.ckpt-N      the last few checkpoints (resume from the newest)
 train_dir/best/model.ckpt-N the best by eval accuracy, with best/best.json
 """
+import datetime
+import glob
 import json
 import os
 
@@ -70,3 +72,43 @@ def check_compatible(path, variables):
             f'checkpoint {path} does not fit this network and these flags '
             f'(another --net, --num_classes, size or --optimizer?): {problems[0]}'
             + (f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''))
+
+
+def start_fresh(train_dir):
+    """--fresh: the old run is moved aside, never deleted."""
+    if os.path.isdir(train_dir) and os.listdir(train_dir):
+        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+        aside = f'{train_dir.rstrip(os.sep)}.old-{stamp}'
+        os.rename(train_dir, aside)
+        print(f'--fresh: moved the previous run to {aside}')
+
+
+def clear_leftovers(train_dir):
+    """What a killed run can leave behind: the half-written files of a checkpoint save
+    (`*_temp*` or `*tempstate*`, tens of MB each) and checkpoints that the `checkpoint`
+    index no longer lists (the Saver forgot them when the process died). Returns what
+    was removed."""
+    removed = []
+    for folder in (train_dir, os.path.join(train_dir, BEST_DIR)):
+        if not os.path.isdir(folder):
+            continue
+        names = os.listdir(folder)
+        stale = [n for n in names if n.startswith('model.ckpt') and
+                 ('tempstate' in n or '_temp' in n)]
+        state = tf.train.get_checkpoint_state(folder)
+        if state is not None:
+            listed = {os.path.basename(p) for p in state.all_model_checkpoint_paths}
+            listed.add(os.path.basename(state.model_checkpoint_path))
+            stale += [n for n in names if n.startswith('model.ckpt-') and n not in stale and
+                      n.split('.data-')[0].split('.index')[0].split('.meta')[0] not in listed]
+        for name in stale:
+            path = os.path.join(folder, name)
+            if os.path.isdir(path):
+                import shutil
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.exists(path):
+                os.remove(path)
+            removed.append(path)
+    if removed:
+        print(f'removed {len(removed)} leftover file(s) of an interrupted run in {train_dir}')
+    return removed

@@ -7,8 +7,14 @@ The cluster comes from the classic flags or, equally, from TF_CONFIG:
                 "task": {"type": "worker", "index": 0}}' python runner.py ...
 
 Parameter servers hold the variables; workers run the model; worker 0 is the
-chief (a TF_CONFIG "chief" job counts as worker 0, its workers after it).
+chief (a TF_CONFIG "chief" job counts as worker 0, its workers after it): it
+initialises or restores the variables, evaluates, keeps the best checkpoint and
+writes summaries. A worker that dies and is started again rejoins the running job.
+To try it on one machine:
+
+    python -m core.local_cluster --workers=2 -- --net=nn_gender --data_dir=records/utkface_gender
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -134,3 +140,22 @@ def wait_for(hosts, timeout, who):
                     print(f'waiting for {who} {host} ...', flush=True)
                     announced = True
                 time.sleep(0.5)
+
+
+def serve_variables(cluster, cfg):
+    """A parameter server's whole job: hold the variables until it is stopped."""
+    from core import model
+    server = start_server(cluster, model.session_config(cfg))
+    print(f'parameter server {cluster.task_index} at {cluster.ps[cluster.task_index]}: '
+          'serving variables (stop it when the workers are done)', flush=True)
+    server.join()
+    return {}
+
+
+def device_scope(cluster):
+    """Variables on the parameter servers (round-robin), the rest on this worker; nothing
+    special on one machine."""
+    if cluster is None:
+        return contextlib.nullcontext()
+    return v1.device(v1.train.replica_device_setter(worker_device=cluster.worker_device,
+                                                    cluster=cluster.spec))

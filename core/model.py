@@ -60,6 +60,26 @@ def inference_logits(images, cfg, reuse=False, temperature=1.0):
     return (plain + mirrored) / (2.0 * temperature), first_half
 
 
+def trainable(cfg):
+    """The variables training changes: all trainable ones, or those in --trainable_scopes."""
+    variables = v1.trainable_variables()
+    if not cfg.trainable_scopes:
+        return variables
+    chosen = [v for v in variables
+              if any(v.op.name.startswith(scope.rstrip('/') + '/') for scope in cfg.trainable_scopes)]
+    if not chosen:
+        from core.config import ConfigError
+        raise ConfigError(f'--trainable_scopes={",".join(cfg.trainable_scopes)} matches no '
+                          f'variable (they are named like {variables[0].op.name})')
+    return chosen
+
+
+def all_finite(variables):
+    """A scalar bool: every float variable holds finite values only."""
+    checks = [tf.reduce_all(tf.math.is_finite(v)) for v in variables if v.dtype.base_dtype.is_floating]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+
 def loss_fn(logits, labels, cfg):
     """Softmax cross-entropy (optionally label-smoothed) plus any weight decay."""
     onehot = tf.one_hot(labels, cfg.num_classes)

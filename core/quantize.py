@@ -18,7 +18,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from core import checkpoints, model
+from core import checkpoints, model, saved_model
 from data import pipeline, records
 
 v1 = tf.compat.v1
@@ -43,13 +43,8 @@ def network(cfg, checkpoint_path, temperature):
 def _network_savedmodel(cfg, checkpoint_path, temperature, out_dir):
     graph, sess, net_input, logits = network(cfg, checkpoint_path, temperature)
     with graph.as_default(), sess:
-        builder = v1.saved_model.Builder(out_dir)
-        signature = v1.saved_model.predict_signature_def(
-            inputs={'net_input': net_input}, outputs={'logits': logits})
-        builder.add_meta_graph_and_variables(
-            sess, [v1.saved_model.tag_constants.SERVING], clear_devices=True,
-            signature_def_map={'serving_default': signature})
-        builder.save()
+        saved_model.save(sess, out_dir, {'net_input': net_input}, {'logits': logits},
+                   clear_devices=True)
 
 
 def split_batches(cfg, split, batch_size=64, limit=None):
@@ -59,16 +54,15 @@ def split_batches(cfg, split, batch_size=64, limit=None):
     with graph.as_default(), model.on_cpu():
         ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, batch_size, False,
                                    cfg.cache_mb)
-        batch = v1.data.make_one_shot_iterator(ds).get_next()
+        iterator = v1.data.make_initializable_iterator(ds)
+        batch = iterator.get_next()
     seen = 0
     with v1.Session(graph=graph) as sess:
-        while limit is None or seen < limit:
-            try:
-                out = sess.run(batch)
-            except tf.errors.OutOfRangeError:
-                return
-            seen += len(out['label'])
+        for out in pipeline.run_split(sess, iterator, batch):
             yield out
+            seen += len(out['label'])
+            if limit is not None and seen >= limit:
+                return
 
 
 def convert(cfg, checkpoint_path, temperature, count=CALIBRATION_FACES):

@@ -4,6 +4,7 @@
 """
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from data import preprocess, records
@@ -29,6 +30,8 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
 
     Decoded, resized images are cached in memory when they fit in `cache_mb`,
     so later epochs skip JPEG decoding; augmentation stays random every epoch.
+    With a `seed` the whole stream (order and augmentation) is the same in every run;
+    without one it differs from run to run.
     `part=(i, n)`: only the i-th of n disjoint parts (a worker's share in a
     cluster): every n-th shard file, or every n-th record when there are fewer
     files than parts.
@@ -44,27 +47,49 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     if parts > 1:
         count = math.ceil(count / parts)
 
+    # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
+    # the same run twice.
+    ordered = not training or seed is not None
+    if training and seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**31)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
-                       num_parallel_calls=AUTOTUNE, deterministic=not training)
+                       num_parallel_calls=AUTOTUNE, deterministic=ordered)
     if parts > 1 and not by_file:
         ds = ds.shard(parts, index)
     ds = ds.map(lambda s: _decode(s, spec, attribute_names), num_parallel_calls=AUTOTUNE,
-                deterministic=not training)
+                deterministic=ordered)
     image_bytes = spec.input_size[0] * spec.input_size[1] * spec.channels
     if count * image_bytes <= cache_mb * 2**20:
         ds = ds.cache()
     if training:
         buffer = max(1000, min(count, 10000, (256 * 2**20) // image_bytes))
         ds = ds.shuffle(buffer, seed=seed).repeat()
+        # Each example's augmentation seed: (the run's seed, its position in the stream).
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.counter()))
 
-        def augment(example):
-            return dict(example, image=preprocess.train_view(example['image'], spec))
-        ds = ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=False)
+        def augment(example, position):
+            example_seed = tf.stack([tf.constant(seed, tf.int64), position])
+            return dict(example, image=preprocess.train_view(example['image'], spec,
+                                                             example_seed))
+        ds = ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=ordered)
         ds = ds.batch(batch_size, drop_remainder=True)
     else:
         ds = ds.batch(batch_size)
         ds = ds.map(lambda ex: dict(ex, image=preprocess.eval_view(ex['image'], spec)))
     return ds.prefetch(AUTOTUNE)
+
+
+def run_split(sess, iterator, fetches):
+    """Yields `fetches` (a dict of batch tensors fed by `iterator`) batch by batch over one
+    pass of a split: the one way every mode walks a split. `iterator` is initializable,
+    never one-shot: the OneShotIterator kernel can hold inter-op threads and deadlock on
+    small machines (tensorflow#10519)."""
+    sess.run(iterator.initializer)
+    while True:
+        try:
+            yield sess.run(fetches)
+        except tf.errors.OutOfRangeError:
+            return

@@ -36,16 +36,20 @@ def normalize(images01):
     return images01 * 2.0 - 1.0
 
 
-def train_view(image, spec):
-    """One resized [h, w, c] uint8 image -> an augmented float crop."""
+def train_view(image, spec, seed):
+    """One resized [h, w, c] uint8 image -> an augmented float crop. The augmentation is a
+    function of `seed` (an int [2] tensor, one per example): stateless random ops, so that
+    parallel workers cannot draw in a different order from run to run."""
+    crop, flip, brightness, contrast = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
     image = tf.image.convert_image_dtype(image, tf.float32)
-    image = tf.image.random_crop(image, [*spec.crop_size, spec.channels])
+    image = tf.image.stateless_random_crop(image, [*spec.crop_size, spec.channels], crop)
     if spec.flip:
-        image = tf.image.random_flip_left_right(image)
+        image = tf.image.stateless_random_flip_left_right(image, flip)
     if spec.brightness:
-        image = tf.image.random_brightness(image, spec.brightness)
+        image = tf.image.stateless_random_brightness(image, spec.brightness, brightness)
     if spec.contrast:
-        image = tf.image.random_contrast(image, 1 - spec.contrast, 1 + spec.contrast)
+        image = tf.image.stateless_random_contrast(image, 1 - spec.contrast, 1 + spec.contrast,
+                                                   contrast)
     return normalize(tf.clip_by_value(image, 0.0, 1.0))
 
 

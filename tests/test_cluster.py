@@ -1,5 +1,7 @@
 """Scaling out: cluster settings, a real loopback ps/worker cluster, towers in one process."""
+import contextlib
 import json
+import os
 import re
 import signal
 import time
@@ -65,9 +67,22 @@ class Task:
         raise AssertionError(f'{self.name}: no {pattern!r} in {timeout} s:\n' + ''.join(self.lines))
 
 
+@contextlib.contextmanager
+def cluster_tasks(jobs):
+    """Starts every task of `jobs`; whatever still runs at the end is stopped."""
+    tasks = {name: Task(name, argv) for name, argv in jobs.items()}
+    try:
+        yield tasks
+    finally:
+        for task in tasks.values():
+            if task.proc.poll() is None:
+                task.proc.terminate()
+                task.proc.wait()
+
+
 def losses(lines):
-    return [float(m.group(1)) for m in (re.search(r'global step \d+/\d+ loss ([\d.]+)', line)
-                                        for line in lines) if m]
+    return [float(m.group(1)) for m in (re.search(r'worker \d: step \d+/\d+ epoch [\d.]+ '
+                                                  r'loss ([\d.]+)', line) for line in lines) if m]
 
 
 def test_a_loopback_cluster_trains_survives_a_worker_restart_and_its_checkpoint_evaluates(
@@ -76,30 +91,59 @@ def test_a_loopback_cluster_trains_survives_a_worker_restart_and_its_checkpoint_
     jobs = local_cluster.commands(1, 2, [*SMALL, f'--data_dir={utk_records}',
                                          f'--train_dir={train_dir}', '--max_steps=300',
                                          '--eval_every=100', '--seed=1'])
-    tasks = {name: Task(name, argv) for name, argv in jobs.items()}
-    try:
-        tasks['worker1'].wait_for(r'worker 1: global step')
+    with cluster_tasks(jobs) as tasks:
+        tasks['worker1'].wait_for(r'worker 1: step \d+/300')
         tasks['worker1'].proc.send_signal(signal.SIGKILL)      # a worker dies mid-run ...
         tasks['worker1'].proc.wait()
         before = len(tasks['worker1'].lines)
         tasks['worker1'] = again = Task('worker1', jobs['worker1'])   # ... and comes back
         for name in ('worker0', 'worker1'):
             assert tasks[name].proc.wait(timeout=300) == 0, ''.join(tasks[name].lines)
-    finally:
-        for task in tasks.values():
-            if task.proc.poll() is None:
-                task.proc.terminate()
-                task.proc.wait()
     chief = ''.join(tasks['worker0'].lines)
     assert before > 0 and losses(again.lines), 'the restarted worker trained again:\n' + \
         ''.join(again.lines)
     chief_losses = losses(tasks['worker0'].lines)
     assert chief_losses[-1] < chief_losses[0] - 0.02, chief
-    assert re.search(r'model\.ckpt-3\d\d', chief), chief      # the run reached its last step
+    assert any(re.fullmatch(r'model\.ckpt-3\d\d\.index', name)       # it reached its last step
+               for name in os.listdir(train_dir)), os.listdir(train_dir)
+    # The chief evaluates as one machine does and keeps the best checkpoint.
+    assert re.search(r'eval at step \d+: accuracy', chief), chief
+    best = json.load(open(train_dir / 'best' / 'best.json'))
+    assert best['step'] > 0 and (train_dir / 'best' / 'eval.json').is_file()
     # The chief's checkpoint evaluates in a single process, like any training's.
     proc = run_cli('runner.py', '--net=nn_gender', '--mode=eval', f'--train_dir={train_dir}',
                    '--checkpoint=last')
     assert re.search(r'accuracy \d+\.\d+% on \d+ images', proc.stdout)
+
+
+def test_a_cluster_keeps_the_time_budget_and_stops_on_sigterm_with_a_checkpoint(utk_records,
+                                                                                tmp_path):
+    train_dir = tmp_path / 'budget'
+    jobs = local_cluster.commands(1, 2, [*SMALL, f'--data_dir={utk_records}',
+                                         f'--train_dir={train_dir}', '--max_steps=100000',
+                                         '--max_minutes=0.25', '--eval_every=100000'])
+    with cluster_tasks(jobs) as tasks:
+        for name in ('worker0', 'worker1'):
+            assert tasks[name].proc.wait(timeout=300) == 0, ''.join(tasks[name].lines)
+    chief = ''.join(tasks['worker0'].lines)
+    assert 'Time budget of 0.25 minutes used up' in chief, chief
+    assert 'Time budget of 0.25 minutes used up' in ''.join(tasks['worker1'].lines)
+    step = int(re.search(r'used up at step (\d+)', chief).group(1))
+    assert 0 < step < 100000 and os.path.isfile(train_dir / f'model.ckpt-{step}.index')
+    assert re.search(r'eval at step \d+: accuracy', chief), chief   # the last step is evaluated
+
+    # A SIGTERM stops a worker cleanly; the chief saves a checkpoint where it stopped.
+    jobs = local_cluster.commands(1, 1, [*SMALL, f'--data_dir={utk_records}',
+                                         f'--train_dir={tmp_path / "term"}',
+                                         '--max_steps=100000', '--eval_every=100000'])
+    with cluster_tasks(jobs) as tasks:
+        tasks['worker0'].wait_for(r'worker 0: step \d+/100000')
+        tasks['worker0'].proc.send_signal(signal.SIGTERM)
+        assert tasks['worker0'].proc.wait(timeout=120) == 0, ''.join(tasks['worker0'].lines)
+    chief = ''.join(tasks['worker0'].lines)
+    assert 'Interrupted at step' in chief and 'Traceback' not in chief, chief
+    step = int(re.search(r'Interrupted at step (\d+)', chief).group(1))
+    assert os.path.isfile(tmp_path / 'term' / f'model.ckpt-{step}.index')
 
 
 def test_two_towers_follow_the_loss_curve_of_one_with_the_same_total_batch(utk_records,
@@ -134,7 +178,7 @@ def test_averaged_tower_gradients_equal_the_gradient_of_the_whole_batch():
     import tensorflow as tf
     from core import config, model
     v1 = tf.compat.v1
-    cfg = config.resolve({'mode': 'train', 'net': 'nn_gender', 'num_classes': 2,
+    cfg = config.resolve({'mode': 'eval', 'net': 'nn_gender', 'num_classes': 2,
                           'input_size': '40', 'keep_prob': 1.0, 'train_dir': '/nonexistent'},
                          explicit={'num_classes', 'input_size', 'keep_prob'})
     rng = np.random.default_rng(0)

@@ -32,7 +32,12 @@ def test_the_demo_serves_an_exported_saved_model(trained, tmp_path):
                           'train_dir': str(tmp_path / 'none')}, explicit={'saved_model'})
     page = demo.Demo(cfg)
     gallery, rows, note = page.photos([a_portrait()])
-    assert len(gallery) == 1 and rows and re.search(r'(male|female) \d+\.\d%', rows[0][2]), rows
+    assert rows and re.search(r'(male|female) \d+\.\d%', rows[0][2]), rows
+    # The whole photo fitted to the view, then each face with its label.
+    photo, caption = gallery[0]
+    assert max(photo.shape[:2]) <= demo.PHOTO_SIDE and caption.endswith(f'{len(rows)} face(s)')
+    assert len(gallery) == 1 + len(rows) and gallery[1][1].endswith(rows[0][2])
+    assert max(gallery[1][0].shape[:2]) == demo.FACE_SIDE
     assert page.feature_maps(a_portrait(), 'conv1')[2].startswith('Feature maps need a checkpoint')
     assert 'exported from checkpoint' in page.about()
 

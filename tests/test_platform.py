@@ -1,4 +1,5 @@
 """End to end through runner.py, as a user runs it: train, resume, eval, predict, features, export."""
+import csv
 import json
 import os
 import re
@@ -70,7 +71,7 @@ def test_predict_prints_a_class_and_a_percentage_per_image(trained, tmp_path):
     x, y, w, h = (int(v) for v in match['box'].split(','))
     assert w > 50 and h > 50 and x + w <= 210 and y + h <= 210     # a face in the 200 px chip
     assert (out.read_text().splitlines()[0] ==
-            'file,face,box,class,probability,uncertain,p_male,p_female,error')
+            'file,face,box_x_y_w_h,class,probability,uncertain,p_male,p_female,error')
     # Below --uncertain_below a face is called uncertain, not given a class outright.
     proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
                    f'--image={a_face()}', '--uncertain_below=1.0')
@@ -113,8 +114,9 @@ def test_exported_model_answers_like_predict_in_a_fresh_process(trained, tmp_pat
     '''))
     served = json.loads(run_cli(str(script)).stdout.strip().splitlines()[-1])
     for i, probs in enumerate(served):
-        row = open(tmp_path / f'p{i}.csv').read().splitlines()[1].split(',')
-        np.testing.assert_allclose(probs, [float(row[6]), float(row[7])], atol=1e-4)
+        row = next(csv.DictReader(open(tmp_path / f'p{i}.csv')))
+        np.testing.assert_allclose(probs, [float(row['p_male']), float(row['p_female'])],
+                                   atol=1e-4)
     assert 'male' in predicted.stdout or 'female' in predicted.stdout
     assert (export_dir / 'labels.txt').read_text() == 'male\nfemale\n'
 

@@ -1,0 +1,40 @@
+"""--mode=features: what each conv layer of the network makes of the face in a photo.
+
+    python runner.py --net=nn_gender --mode=features --image=face.jpg --output=maps/
+"""
+import os
+
+import numpy as np
+
+from core import visualize
+from core.inference import ImageModel, label_faces, list_images
+from data.images import load_rgb
+
+
+def features(cfg):
+    files = list_images(cfg.image)
+    if len(files) != 1:
+        raise FileNotFoundError('--mode=features takes one image file in --image')
+    path = files[0]
+    net = ImageModel(cfg)
+    found = label_faces(load_rgb(path), cfg, net.probabilities_of)
+    if not found:
+        raise FileNotFoundError(f'{path}: no face found (use --detect=off for a face crop)')
+    net_input, layers, _ = net.layers_of(found[0].face)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    out_dir = cfg.output or os.path.join(cfg.train_dir, 'features', stem)
+    os.makedirs(out_dir, exist_ok=True)
+    visualize.save_grid((net_input + 1.0) / 2.0, os.path.join(out_dir, '00_input.png'))
+    np.save(os.path.join(out_dir, '00_input.npy'), net_input)
+    written = {'00_input.png': net_input.shape}
+    conv_layers = [name for name, v in layers.items() if v.ndim == 3 and name.startswith('conv')]
+    for i, name in enumerate(conv_layers, start=1):
+        base = f'{i:02d}_{name}'
+        visualize.save_grid(layers[name], os.path.join(out_dir, f'{base}.png'))
+        np.save(os.path.join(out_dir, f'{base}.npy'), layers[name])
+        written[f'{base}.png'] = layers[name].shape
+    print(f'{path}: {found[0].text}')
+    print(f'feature maps of {len(conv_layers)} layers (+ the input) written to {out_dir}:')
+    for name, shape in written.items():
+        print(f'  {name}  {shape}')
+    return {'dir': out_dir, 'files': list(written)}

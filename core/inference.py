@@ -1,0 +1,155 @@
+"""A trained network answering photos: faces found and aligned, each labelled through the
+one eval preprocessing. Shared by predict, features and the demo.
+
+    model = ImageModel(cfg)                      # the best checkpoint of cfg.train_dir
+    for face in label_faces(rgb, cfg, model.probabilities_of):
+        print(face.box, face.text)
+"""
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from core import calibration, checkpoints, model
+from data import preprocess
+
+v1 = tf.compat.v1
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
+
+
+def list_images(target):
+    """A file, or every image-looking file below a folder (sorted); extension-less files count."""
+    if os.path.isfile(target):
+        return [target]
+    if not os.path.isdir(target):
+        raise FileNotFoundError(f'--image={target} does not exist')
+    found = []
+    for root, dirs, names in os.walk(target):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        for name in sorted(names):
+            ext = os.path.splitext(name)[1].lower()
+            if not name.startswith('.') and (ext in IMAGE_EXTENSIONS or not ext):
+                found.append(os.path.join(root, name))
+    if not found:
+        raise FileNotFoundError(f'--image={target} holds no image files '
+                                f'({", ".join(IMAGE_EXTENSIONS)})')
+    return found
+
+
+class ImageModel:
+    """A restored network answering single images through the shared eval preprocessing."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.image = v1.placeholder(tf.uint8, [None, None, 3], name='image')
+            self.net_input = preprocess.eval_pipeline(self.image[None], cfg.image_spec)
+            path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
+            self.temperature = calibration.temperature_for(path, cfg.eval_flip)
+            logits, end_points = model.inference_logits(self.net_input, cfg,
+                                                        temperature=self.temperature)
+            self.probabilities = tf.nn.softmax(logits)[0]
+            self.layers = (self.net_input[0], {k: v[0] for k, v in end_points.items()},
+                           self.probabilities)
+            self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
+            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, path)
+        self.graph.finalize()
+        self.int8 = None
+        if cfg.int8_model:
+            from core import quantize
+            self.int8 = quantize.Int8Network(cfg.int8_model).expect(
+                (*cfg.crop_size, cfg.channels))
+
+    def probabilities_of(self, rgb):
+        if self.int8:   # preprocessing here, the network (and its temperature) in the file
+            net_input = self.sess.run(self.net_input, {self.image: rgb})
+            return calibration.softmax(self.int8.logits(net_input))[0]
+        return self.sess.run(self.probabilities, {self.image: rgb})
+
+    def layers_of(self, rgb):
+        """(network input, {layer name: activations}, probabilities) of one image, in one run."""
+        return self.sess.run(self.layers, {self.image: rgb})
+
+
+def find_faces(rgb, cfg):
+    """[(box, aligned face)] of a photo, left to right; the whole image when --detect=off.
+    Boxes are (x, y, width, height) in the photo's pixels."""
+    if cfg.detect == 'off':
+        return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)]
+    from data import faces
+    found = faces.get_detector().detect(
+        rgb, min_face=faces.DETECTABLE_FACE if cfg.detect == 'check' else cfg.smallest_face)
+    if cfg.detect == 'check':
+        return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)] if found else []
+    found = sorted(found, key=lambda f: f.box[0])
+    detector = faces.get_detector()
+    return [(f.box, faces.align(rgb, faces.refine(rgb, f, detector), cfg.face_size, cfg.margin))
+            for f in found]
+
+
+@dataclasses.dataclass
+class LabelledFace:
+    number: int                # 1, 2, ... left to right
+    box: tuple                 # (x, y, width, height), whole pixels
+    face: np.ndarray           # the aligned face the network saw
+    probabilities: np.ndarray
+    classes: list
+    uncertain_below: float
+
+    @property
+    def best(self):
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def label(self):
+        return self.classes[self.best]
+
+    @property
+    def confidence(self):
+        return float(self.probabilities[self.best])
+
+    @property
+    def uncertain(self):
+        return self.confidence < self.uncertain_below
+
+    @property
+    def text(self):
+        """'female 97.3%', or 'uncertain (female 55.1%)' below the confidence threshold."""
+        text = f'{self.label} {self.confidence * 100:.1f}%'
+        return f'uncertain ({text})' if self.uncertain else text
+
+    @property
+    def short(self):
+        """'female 97%', 'female? 55%' when uncertain: the label drawn on the photo."""
+        return f'{self.label}{"?" if self.uncertain else ""} {self.confidence * 100:.0f}%'
+
+    @property
+    def box_text(self):
+        return ','.join(str(v) for v in self.box)
+
+
+def label_faces(rgb, cfg, probabilities_of):
+    """[LabelledFace] of every face of a photo, left to right."""
+    return [LabelledFace(i, tuple(round(v) for v in box), face, probabilities_of(face),
+                         cfg.classes, cfg.uncertain_below)
+            for i, (box, face) in enumerate(find_faces(rgb, cfg), start=1)]
+
+
+def draw_boxes(rgb, labels):
+    """A copy of the photo with a box and a label per face: labels = [((x, y, w, h), text)]."""
+    import cv2
+    image = np.ascontiguousarray(rgb.copy())
+    thick = max(2, round(max(image.shape[:2]) / 300))
+    for (x, y, w, h), text in labels:
+        p1, p2 = (round(x), round(y)), (round(x + w), round(y + h))
+        colour = (230, 60, 140) if 'female' in text else (40, 120, 230)
+        cv2.rectangle(image, p1, p2, colour, thick)
+        scale = thick / 2.5
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        top = max(p1[1] - th - 2 * thick, 0)
+        cv2.rectangle(image, (p1[0], top), (p1[0] + tw + 2 * thick, top + th + 2 * thick), colour, -1)
+        cv2.putText(image, text, (p1[0] + thick, top + th + thick), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return image

@@ -1,0 +1,48 @@
+"""The evaluation report of a model on a split: accuracy, confusion, per-group accuracy
+(table and chart), calibration (temperature, reliability diagram), written beside it."""
+import os
+
+from core import calibration, groups, metrics
+from data import records
+
+
+def write(cfg, split, out, path, suffix=''):
+    """Reports the split's logits `out` of the model at `path` (a checkpoint; or an int8
+    file, with `suffix` on every file name) and returns the report."""
+    report = metrics.classification_report(out['label'], out['prediction'], cfg.classes)
+    report.update(checkpoint=path, data_dir=cfg.data_dir, split=split, eval_crop=cfg.eval_crop,
+                  eval_flip=cfg.eval_flip)
+    folder = os.path.dirname(path)
+    # On data the model was not trained on the report gets its own name, and the model's
+    # calibration (fitted on its own eval split) is left alone.
+    own_data = not cfg.trained_on or os.path.abspath(cfg.trained_on) == os.path.abspath(
+        cfg.data_dir)
+    if not own_data:
+        suffix += '_' + os.path.basename(os.path.normpath(cfg.data_dir))
+    attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
+    report['groups'] = groups.group_report(out['label'], out['prediction'], cfg.classes,
+                                           attributes)
+    groups.bar_chart(report['groups'], os.path.join(folder, f'groups{suffix}.png'),
+                     report['accuracy'])
+    # "97%" should mean right 97% of the time: fit the temperature on this split.
+    fitted = calibration.calibrate(out['logits'], out['label'], path)
+    written = [f'groups{suffix}.png', f'reliability{suffix}.png']
+    if not suffix and own_data:
+        records.write_json_atomic(calibration.path_for(path, cfg.eval_flip), fitted)
+        written.insert(0, os.path.basename(calibration.path_for(path, cfg.eval_flip)))
+    calibration.reliability_diagram(out['logits'], out['label'], fitted['temperature'],
+                                    os.path.join(folder, f'reliability{suffix}.png'))
+    report['calibration'] = fitted
+    json_path = os.path.join(folder, f'eval{suffix}.json')
+    records.write_json_atomic(json_path, report)
+    kind = 'int8 model' if cfg.int8_model else 'checkpoint'
+    print(f'{cfg.net} {kind} {path}, {split} split of {cfg.data_dir}'
+          + (' (flip averaged)' if cfg.eval_flip else ''))
+    print(metrics.format_report(report))
+    print()
+    print(groups.format_groups(report['groups']))
+    print(f'\ncalibration: temperature {fitted["temperature"]:.3f}, expected calibration error '
+          f'{fitted["ece_before"] * 100:.2f}% before, {fitted["ece_after"] * 100:.2f}% after'
+          + (f' ({fitted["note"]})' if fitted.get('note') else ''))
+    print(f'written to {json_path}, {", ".join(written)} in {folder}')
+    return report

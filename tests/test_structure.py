@@ -1,0 +1,75 @@
+"""The project's shape: no import circle anywhere, data/ stands without core/, cnn.py stays
+the platform's heart and not a home for every job."""
+import ast
+import os
+
+from conftest import REPO
+
+PACKAGES = ('common', 'core', 'data', 'networks', 'bench')
+
+
+def project_modules():
+    """{module name: file} of every Python module of the project (tests aside)."""
+    found = {}
+    for root, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if not d.startswith('.') and d not in ('tests', 'records',
+                                                                          'checkpoints')]
+        for name in files:
+            if name.endswith('.py'):
+                rel = os.path.relpath(os.path.join(root, name), REPO)[:-3].replace(os.sep, '.')
+                found[rel.removesuffix('.__init__')] = os.path.join(root, name)
+    return found
+
+
+def imports_of(path, modules):
+    """The project modules a file imports, at the top or inside functions alike."""
+    names = set()
+    for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f'{node.module}.{alias.name}' for alias in node.names)
+    return {n for n in names if n in modules}
+
+
+def test_no_module_imports_itself_back_through_others():
+    modules = project_modules()
+    graph = {name: imports_of(path, modules) - {name} for name, path in modules.items()}
+    # A package's __init__ is loaded by its modules; an edge to it is not a circle of ours.
+    graph = {name: {d for d in deps if d not in PACKAGES} for name, deps in graph.items()}
+    state, cycles = {}, []
+
+    def visit(node, trail):
+        state[node] = 'open'
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 'open':
+                cycles.append(trail[trail.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep, trail + [dep])
+        state[node] = 'done'
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, 'import circles: ' + '; '.join(' -> '.join(c) for c in cycles)
+
+
+def test_the_data_side_needs_nothing_from_core_or_the_platform():
+    modules = project_modules()
+    for name, path in modules.items():
+        if name.startswith('data.') or name.startswith('common.'):
+            bad = {d for d in imports_of(path, modules)
+                   if d.split('.')[0] in ('core', 'cnn', 'demo', 'runner')}
+            assert not bad, f'{name} imports {sorted(bad)}'
+
+
+def test_the_demo_uses_inference_not_the_training_module():
+    modules = project_modules()
+    assert 'cnn' not in imports_of(modules['demo'], modules)
+    assert 'distributed' not in modules          # one training loop: cnn.train
+
+
+def test_cnn_stays_the_heart_only():
+    lines = open(os.path.join(REPO, 'cnn.py'), encoding='utf-8').read().splitlines()
+    assert len(lines) <= 350, len(lines)
