@@ -54,15 +54,28 @@ def expected_calibration_error(probabilities, labels, bins=15):
     return float(sum(r[2] * abs(r[3] - r[4]) for r in rows) / total) if total else 0.0
 
 
-def calibrate(logits, labels, checkpoint):
-    """Fits T and returns the record stored with the checkpoint."""
+def calibrate(logits, labels, checkpoint, min_count=None):
+    """Fits T and returns the record stored with the checkpoint. T is kept only when it
+    was fitted on `min_count` faces or more and lowers the expected calibration error;
+    otherwise T = 1 and 'note' says why (with the T that was fitted)."""
+    from core.guards import MIN_EVAL_FACES
+    min_count = MIN_EVAL_FACES if min_count is None else min_count
     labels = np.asarray(labels)
-    temperature = fit_temperature(logits, labels)
-    before, after = softmax(logits), softmax(logits, temperature)
-    return {'checkpoint': checkpoint, 'temperature': temperature, 'count': int(len(labels)),
-            'ece_before': expected_calibration_error(before, labels),
-            'ece_after': expected_calibration_error(after, labels),
-            'nll_before': nll(logits, labels), 'nll_after': nll(logits, labels, temperature)}
+    fitted = fit_temperature(logits, labels)
+    ece_before = expected_calibration_error(softmax(logits), labels)
+    ece_fitted = expected_calibration_error(softmax(logits, fitted), labels)
+    temperature, note = fitted, ''
+    if len(labels) < min_count:
+        temperature, note = 1.0, (f'not calibrated: {len(labels)} eval faces, at least '
+                                  f'{min_count} wanted')
+    elif ece_fitted >= ece_before:
+        temperature, note = 1.0, (f'not calibrated: the fitted temperature {fitted:.3f} would '
+                                  f'not lower the error ({ece_fitted * 100:.2f}% with it)')
+    return {'checkpoint': checkpoint, 'temperature': temperature, 'fitted_temperature': fitted,
+            'count': int(len(labels)), 'ece_before': ece_before,
+            'ece_after': expected_calibration_error(softmax(logits, temperature), labels),
+            'nll_before': nll(logits, labels), 'nll_after': nll(logits, labels, temperature),
+            'note': note}
 
 
 def path_for(checkpoint, flip=False):

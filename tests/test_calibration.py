@@ -62,3 +62,18 @@ def test_flip_averaged_logits_have_their_own_temperature(tmp_path):
         json.dump({'checkpoint': ckpt, 'temperature': 0.7}, f)
     assert calibration.temperature_for(ckpt, flip=True) == 0.7
     assert calibration.temperature_for(ckpt) == 1.0
+
+
+def test_a_temperature_that_would_not_lower_the_error_is_not_applied():
+    """A model already calibrated (75% sure, right 3 times in 4): T = 1 stays, and why."""
+    logits = np.tile([[np.log(3.0), 0.0]], (400, 1))
+    labels = np.array([0, 0, 0, 1] * 100)
+    record = calibration.calibrate(logits, labels, '/x/best/model.ckpt-7')
+    assert record['temperature'] == 1.0 and 'would not lower the error' in record['note']
+    assert record['ece_after'] == record['ece_before']
+
+
+def test_too_few_faces_give_no_temperature():
+    logits, labels = overconfident()
+    record = calibration.calibrate(logits[:20], labels[:20], '/x/best/model.ckpt-7')
+    assert record['temperature'] == 1.0 and 'not calibrated: 20 eval faces' in record['note']

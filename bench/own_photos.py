@@ -1,0 +1,162 @@
+"""A person's own photos, the whole way through runner.py: a base model, fine-tuned on
+their photos, judged on photos that neither model was trained on.
+
+    python bench/own_photos.py --base=checkpoints/base_cnn60
+    python bench/own_photos.py --base=checkpoints/base_cnn60 --photos=my_photos --folds=2
+
+The photo folder (class folders, default: the 100 shared portraits) is split in
+`--folds` parts, class by class; each part is judged by a model fine-tuned on the
+others, so every photo is judged by a model that never saw it. End to end means
+predict on the photo file: a photo whose face is not found counts as wrong, a
+photo's answer is its largest face. Folders man/woman are read as male/female.
+Prints the figures and writes them to --output (JSON).
+
+The base (one command, README "Your own photos"):
+    python runner.py --net=cnn60 --data_dir=../shared/datasets/utkface --layout=utkface \
+        --prepared_dir=records/utkface_faces --multi_face=largest \
+        --train_dir=checkpoints/base_cnn60 --lr_schedule=cosine --max_minutes=45 --epochs=1000
+"""
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+flags.DEFINE_string('base', 'checkpoints/base_cnn60', 'The base model (a train_dir).')
+flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'datasets',
+                                           'portraits'), 'Class folders of photos.')
+flags.DEFINE_integer('folds', 2, 'Parts the photos are split in (each judged by a model '
+                     'fine-tuned on the others).', lower_bound=2)
+flags.DEFINE_integer('seed', 0, 'Seed of the split into parts.')
+flags.DEFINE_list('finetune_flags', [], 'More runner.py flags for fine-tuning, e.g. '
+                  'epochs=20,learning_rate=1e-4 (without the dashes).')
+flags.DEFINE_string('output', 'bench/own_photos.json', 'Where the figures go.')
+FLAGS = flags.FLAGS
+SYNONYMS = {'man': 'male', 'woman': 'female'}
+
+
+def runner(*args):
+    """runner.py as a user runs it; returns its stdout (stops the bench on failure)."""
+    proc = subprocess.run([sys.executable, os.path.join(REPO, 'runner.py'), *args], cwd=REPO,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f'runner.py {" ".join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr}')
+    return proc.stdout
+
+
+def split(photos, folds, seed):
+    """[{class: [file, ...]}] per fold, each class spread evenly over the folds."""
+    parts = [dict() for _ in range(folds)]
+    for cls in sorted(os.listdir(photos)):
+        folder = os.path.join(photos, cls)
+        if not os.path.isdir(folder):
+            continue
+        names = sorted(os.listdir(folder))
+        random.Random(seed).shuffle(names)
+        for i, name in enumerate(names):
+            parts[i % folds].setdefault(cls, []).append(os.path.join(folder, name))
+    return parts
+
+
+def link_folder(root, classes):
+    """A folder of class folders holding symbolic links to the photos."""
+    for cls, files in classes.items():
+        os.makedirs(os.path.join(root, cls), exist_ok=True)
+        for path in files:
+            os.symlink(os.path.abspath(path), os.path.join(root, cls, os.path.basename(path)))
+    return root
+
+
+def end_to_end(train_dir, test_root, out_csv):
+    """{file: (truth, answer or None)} from predict on every photo of test_root."""
+    runner('--mode=predict', f'--train_dir={train_dir}', f'--image={test_root}',
+           f'--output={out_csv}')
+    answers = {}
+    with open(out_csv) as f:
+        for row in csv.DictReader(f):
+            truth = os.path.basename(os.path.dirname(row['file']))
+            best = answers.get(row['file'], (truth, None, -1.0))
+            area = -1.0
+            if row['class']:
+                _, _, w, h = (float(v) for v in row['box_x_y_w_h'].split(','))
+                area = w * h
+            if area > best[2]:
+                best = (truth, row['class'] or None, area)
+            answers[row['file']] = best
+    return {k: v[:2] for k, v in answers.items()}
+
+
+def accuracy(answers):
+    """Overall and per-class share of photos answered with their own class."""
+    def right(truth, answer):
+        return answer is not None and SYNONYMS.get(truth, truth) == SYNONYMS.get(answer, answer)
+    per_class = {}
+    for truth, answer in answers.values():
+        per_class.setdefault(truth, []).append(right(truth, answer))
+    overall = [x for v in per_class.values() for x in v]
+    return {'accuracy': sum(overall) / len(overall), 'count': len(overall),
+            'no_face': sum(a is None for _, a in answers.values()),
+            'per_class': {c: sum(v) / len(v) for c, v in per_class.items()}}
+
+
+def eval_accuracy(log):
+    import re
+    found = re.search(r'accuracy (\d+\.\d+)% on (\d+) images', log)
+    return (float(found.group(1)) / 100, int(found.group(2))) if found else (None, 0)
+
+
+def main(argv):
+    del argv
+    parts = split(FLAGS.photos, FLAGS.folds, FLAGS.seed)
+    base_answers, tuned_answers, folds = {}, {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(FLAGS.folds):
+            train = {}
+            for j, part in enumerate(parts):
+                if j != k:
+                    for cls, files in part.items():
+                        train.setdefault(cls, []).extend(files)
+            train_root = link_folder(os.path.join(tmp, f'fold{k}', 'photos'), train)
+            test_root = link_folder(os.path.join(tmp, f'fold{k}', 'test'), parts[k])
+            prepared, tuned = (os.path.join(tmp, f'fold{k}', name) for name in ('records', 'run'))
+            start = time.time()
+            log = runner(f'--data_dir={train_root}', f'--prepared_dir={prepared}',
+                         f'--train_dir={tuned}', f'--init_from={FLAGS.base}',
+                         *[f'--{f}' for f in FLAGS.finetune_flags])
+            seconds = time.time() - start
+            report = json.load(open(os.path.join(prepared, 'report.json')))
+            base_eval = eval_accuracy(runner('--mode=eval', f'--train_dir={FLAGS.base}',
+                                             f'--data_dir={prepared}'))
+            tuned_eval = eval_accuracy(runner('--mode=eval', f'--train_dir={tuned}'))
+            base_answers.update(end_to_end(FLAGS.base, test_root, os.path.join(tmp, 'b.csv')))
+            tuned_answers.update(end_to_end(tuned, test_root, os.path.join(tmp, 't.csv')))
+            folds.append({'photos': report['photos'], 'faces_kept': report['final_images'],
+                          'finetune_seconds': seconds, 'base_eval': base_eval,
+                          'tuned_eval': tuned_eval})
+            print(f'fold {k + 1}/{FLAGS.folds}: {report["final_images"]} of {report["photos"]} '
+                  f'photos kept as faces; fine-tuned in {seconds:.0f} s (with preparation); '
+                  f'eval split ({base_eval[1]} faces): base {base_eval[0] * 100:.1f}%, '
+                  f'fine-tuned {tuned_eval[0] * 100:.1f}%', flush=True)
+    result = {'base': FLAGS.base, 'photos': FLAGS.photos, 'folds': folds,
+              'base_end_to_end': accuracy(base_answers),
+              'tuned_end_to_end': accuracy(tuned_answers)}
+    for name in ('base', 'tuned'):
+        r = result[f'{name}_end_to_end']
+        print(f'{name:5s} end to end on {r["count"]} photos it never trained on: '
+              f'{r["accuracy"] * 100:.1f}% (' + ', '.join(
+                  f'{c} {v * 100:.1f}%' for c, v in r['per_class'].items())
+              + f'; no face found on {r["no_face"]})')
+    os.makedirs(os.path.dirname(FLAGS.output) or '.', exist_ok=True)
+    with open(FLAGS.output, 'w') as f:
+        json.dump(result, f, indent=1)
+    print(f'written to {FLAGS.output}')
+
+
+if __name__ == '__main__':
+    app.run(main)

@@ -1,0 +1,43 @@
+"""Floors that keep a person from being handed a useless model without a word.
+
+- Training faces per class: below MIN_FACES_PER_CLASS a network learns little from
+  scratch (FINETUNE_FACES_PER_CLASS when starting from a base model, --init_from).
+- Evaluation: a "best" checkpoint and a calibration temperature are chosen only on
+  MIN_EVAL_FACES eval faces or more; below that the last checkpoint is used, T = 1.
+"""
+from core.config import ConfigError
+
+MIN_FACES_PER_CLASS = 100        # from scratch
+FINETUNE_FACES_PER_CLASS = 10    # from a base model
+MIN_EVAL_FACES = 30              # to pick a best checkpoint or fit a temperature
+MIN_EVAL_INTERVAL = 20           # steps: no eval line on every step when an epoch is one step
+
+
+def check_dataset(cfg, meta):
+    """Stops with one line when the training split cannot give a useful model."""
+    per_class = meta['splits'].get('train', {}).get('per_class', {})
+    present = {name: count for name, count in per_class.items() if count}
+    where = cfg.data_dir
+    if not present:
+        raise ConfigError(f'{where} has no training faces: nothing to learn from')
+    if len(present) < 2:
+        raise ConfigError(f'{where} has training faces of one class only ({", ".join(present)}):'
+                          ' a classifier needs two or more classes')
+    floor = FINETUNE_FACES_PER_CLASS if cfg.init_from else MIN_FACES_PER_CLASS
+    few = {name: count for name, count in per_class.items() if count < floor}
+    if few:
+        counts = ', '.join(f'{name} {count}' for name, count in per_class.items())
+        hint = ('add photos' if cfg.init_from else
+                'start from a base model trained on a large face set with --init_from=DIR '
+                '(README: "Your own photos"), or add photos')
+        raise ConfigError(f'{where} has too few training faces per class ({counts}; at least '
+                          f'{floor} each wanted): {hint}')
+
+
+def describe_best(best, eval_count):
+    if best.get('step'):
+        return f'best eval accuracy {best["accuracy"] * 100:.2f}% at step {best["step"]}'
+    if eval_count < MIN_EVAL_FACES:
+        return (f'no best checkpoint: {eval_count} eval faces are too few to pick one '
+                f'(at least {MIN_EVAL_FACES}), so the last checkpoint is used')
+    return 'no evaluation yet'

@@ -1,0 +1,121 @@
+"""Your own photos: fine-tuning from a base model, and the guards that keep a person from
+being handed a useless model without a word (real runs on real faces)."""
+import dataclasses
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import UTKFACE, need_shared, run_cli
+from core import classes, config, finetune, model
+
+v1 = tf.compat.v1
+
+
+@pytest.fixture(scope='module')
+def few_faces(tmp_path_factory):
+    """60 real UTKFace faces: too few to train from scratch, enough to fine-tune on."""
+    need_shared(UTKFACE)
+    out = tmp_path_factory.mktemp('few') / 'utk60'
+    run_cli('-m', 'data.convert', f'--src={UTKFACE}', '--layout=utkface', f'--out={out}',
+            '--limit=60', '--seed=7')
+    return str(out)
+
+
+def restored(cfg, chosen_classes=None):
+    """The network's variables after a fresh init and the fine-tuning restore."""
+    cfg = dataclasses.replace(cfg, classes=chosen_classes or cfg.classes)
+    with tf.Graph().as_default():
+        model.build_network(tf.zeros([1, *cfg.crop_size, cfg.channels]), cfg, is_training=True)
+        restore = finetune.init_fn(cfg)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            restore(sess)
+            return {v.op.name: sess.run(v) for v in v1.global_variables()}
+
+
+def test_the_base_is_restored_at_step_zero_except_the_excluded_scope(trained, few_faces):
+    base_path, _ = finetune.base_checkpoint(trained['train_dir'])
+    reader = tf.train.load_checkpoint(base_path)
+    cfg = config.resolve({'mode': 'train', 'net': 'nn_gender', 'data_dir': few_faces,
+                          'train_dir': '/nonexistent', 'init_from': trained['train_dir'],
+                          'exclude_scopes': ['net/fc1']}, explicit={'data_dir', 'init_from'})
+    values = restored(cfg)
+    assert values, 'nothing built'
+    for name, value in values.items():
+        if name.startswith('net/fc1/'):
+            assert not np.allclose(value, reader.get_tensor(name)), f'{name} was restored'
+        else:
+            np.testing.assert_array_equal(value, reader.get_tensor(name), err_msg=name)
+    # Classes in another order: the classifier layer's columns follow the names.
+    swapped = restored(dataclasses.replace(cfg, exclude_scopes=None), ['female', 'male'])
+    np.testing.assert_array_equal(swapped['net/logits/weights'],
+                                  reader.get_tensor('net/logits/weights')[:, ::-1])
+    assert cfg.learning_rate == pytest.approx(1e-4)         # a tenth of nn_gender's 1e-3
+
+
+def test_classes_match_by_name_or_map():
+    assert classes.mapping(['man', 'woman'], ['male', 'female']) == {0: 0, 1: 1}
+    assert classes.mapping(['Woman', 'man'], ['male', 'female']) == {0: 1, 1: 0}
+    assert classes.mapping(['cat', 'dog'], ['male', 'female']) == {}
+    assert classes.mapping(['a', 'b'], ['male', 'female'], ['a=female', 'b=male']) == {0: 1, 1: 0}
+    with pytest.raises(config.ConfigError, match='--class_map names cats'):
+        finetune.class_mapping(['a'], ['male', 'female'], ['a=cats'])
+
+
+def test_fine_tuning_trains_only_the_trainable_scopes_and_says_what_it_restored(
+        trained, few_faces, tmp_path):
+    base_path, _ = finetune.base_checkpoint(trained['train_dir'])
+    proc = run_cli('runner.py', f'--data_dir={few_faces}', f'--train_dir={tmp_path}',
+                   f'--init_from={trained["train_dir"]}', '--trainable_scopes=net/logits',
+                   '--max_steps=3', '--batch_size=16', '--log_every=1')
+    assert re.search(r'Fine-tuning from .*: \d+ variables restored, 0 fresh; classes mapped '
+                     r'male -> male, female -> female', proc.stdout), proc.stdout
+    base, tuned = (tf.train.load_checkpoint(p) for p in
+                   (base_path, tf.train.latest_checkpoint(str(tmp_path))))
+    np.testing.assert_array_equal(base.get_tensor('net/conv1/weights'),
+                                  tuned.get_tensor('net/conv1/weights'))
+    assert not np.array_equal(base.get_tensor('net/logits/weights'),
+                              tuned.get_tensor('net/logits/weights'))
+    # Guards on a small eval split: no "best", no temperature; both said.
+    assert re.search(r'no best checkpoint: \d+ eval faces are too few', proc.stdout), proc.stdout
+    assert not os.path.exists(tmp_path / 'best' / 'best.json')
+    assert re.search(r'not calibrated: \d+ eval faces', proc.stdout)
+    cal = json.load(open(tmp_path / 'calibration.json'))
+    assert cal['temperature'] == 1.0
+    # The same command again resumes, and says it does not start from the base again.
+    again = run_cli('runner.py', f'--data_dir={few_faces}', f'--train_dir={tmp_path}',
+                    f'--init_from={trained["train_dir"]}', '--trainable_scopes=net/logits',
+                    '--max_steps=4', '--batch_size=16')
+    assert 'holds a checkpoint already: resuming it' in again.stdout
+
+
+def one_line_error(proc):
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_a_base_of_another_geometry_is_one_line(trained, few_faces, tmp_path):
+    line = one_line_error(run_cli('runner.py', f'--data_dir={few_faces}', '--input_size=40',
+                                  f'--train_dir={tmp_path}', f'--init_from={trained["train_dir"]}',
+                                  '--max_steps=2', check=False))
+    assert 'was trained with --input_size=100x100, this run has --input_size=40x40' in line
+
+
+def test_too_few_faces_from_scratch_point_to_fine_tuning(few_faces, tmp_path):
+    line = one_line_error(run_cli('runner.py', f'--data_dir={few_faces}',
+                                  f'--train_dir={tmp_path}', check=False))
+    assert re.search(r'too few training faces per class \(male \d+, female \d+; at least 100 '
+                     r'each wanted\).*--init_from', line), line
+
+
+def test_a_training_folder_refuses_another_dataset(trained, few_faces):
+    line = one_line_error(run_cli('runner.py', f'--train_dir={trained["train_dir"]}',
+                                  f'--data_dir={few_faces}', '--max_steps=100', check=False))
+    assert f'holds a model trained on {trained["data_dir"]}, not on {few_faces}' in line
+    assert '--fresh' in line

@@ -1,0 +1,150 @@
+"""Broken on purpose: divergence, repeatability, bad folders, crash leftovers (real runs
+on a few hundred real faces, no mocks)."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from conftest import REPO, SHARED, need_shared, run_cli
+
+PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
+SMALL = ['--net=nn_gender', '--input_size=40', '--batch_size=32']
+
+
+def finite_checkpoint(path):
+    reader = tf.train.load_checkpoint(path)
+    return all(np.all(np.isfinite(reader.get_tensor(name)))
+               for name, _ in tf.train.list_variables(path)
+               if np.issubdtype(reader.get_tensor(name).dtype, np.floating))
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(utk_records, tmp_path):
+    run = ['runner.py', *SMALL, f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
+           '--eval_every=10', '--log_every=1']
+    run_cli(*run, '--max_steps=10')
+    good = open(tmp_path / 'best' / 'best.json').read()
+    proc = run_cli(*run, '--max_steps=60', '--learning_rate=1e8', check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert re.match(r'error: training diverged at step \d+: loss .* lower --learning_rate', line)
+    stopped = int(re.search(r'diverged at step (\d+)', line).group(1))
+    assert stopped < 60
+    # Nothing non-finite was written: the last checkpoint is the good one, the best unchanged.
+    latest = tf.train.latest_checkpoint(str(tmp_path))
+    assert latest.endswith('model.ckpt-10') and finite_checkpoint(latest)
+    assert open(tmp_path / 'best' / 'best.json').read() == good
+    assert finite_checkpoint(tf.train.latest_checkpoint(str(tmp_path / 'best')))
+
+
+def test_the_same_seed_gives_the_same_run(utk_records, tmp_path):
+    def trace(name):
+        proc = run_cli('runner.py', *SMALL, f'--data_dir={utk_records}',
+                       f'--train_dir={tmp_path / name}', '--max_steps=30', '--log_every=5',
+                       '--eval_every=15', '--seed=3')
+        # Losses, accuracies and evaluations; not the speed.
+        return [re.sub(r' \d+ img/s ETA .*', '', line) for line in proc.stdout.splitlines()
+                if line.startswith(('step ', 'eval at'))]
+    first, second = trace('a'), trace('b')
+    assert len(first) == 8 and first == second, (first, second)
+    other = run_cli('runner.py', *SMALL, f'--data_dir={utk_records}',
+                    f'--train_dir={tmp_path / "c"}', '--max_steps=10', '--log_every=5',
+                    '--seed=4').stdout
+    assert [line for line in other.splitlines() if line.startswith('step 5/')][0] \
+        .split(' img/s')[0].rsplit(' ', 1)[0] != first[0].rsplit(' ', 1)[0]
+
+
+def one_line_error(proc):
+    assert proc.returncode != 0, proc.stdout
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
+    return lines[0]
+
+
+def test_bad_folders_get_one_line_each(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    line = one_line_error(run_cli('runner.py', f'--data_dir={empty}',
+                                  f'--train_dir={tmp_path / "run"}', check=False))
+    assert str(empty) in line and 'no class folders' in line
+
+    # Photos in which no face can be found: the reasons, not a KeyError from training.
+    noise = tmp_path / 'noise'
+    rng = np.random.default_rng(0)
+    for cls in ('a', 'b'):
+        (noise / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(
+                noise / cls / f'{i}.png')
+    line = one_line_error(run_cli('runner.py', f'--data_dir={noise}',
+                                  f'--prepared_dir={tmp_path / "prep"}',
+                                  f'--train_dir={tmp_path / "run"}', check=False))
+    assert 'none of its 6 photos gave a usable face' in line and 'no face found' in line
+
+    # One class only.
+    need_shared(PORTRAITS)
+    single = tmp_path / 'single'
+    shutil.copytree(os.path.join(PORTRAITS, 'man'), single / 'man')
+    line = one_line_error(run_cli('runner.py', f'--data_dir={single}', '--detect=off',
+                                  f'--prepared_dir={tmp_path / "prep1"}',
+                                  f'--train_dir={tmp_path / "run"}', check=False))
+    assert 'one class only (man)' in line and 'needs two' in line
+
+    line = one_line_error(run_cli('runner.py', '--mode=predict', f'--image={empty}',
+                                  f'--train_dir={tmp_path / "run"}', '--num_classes=2',
+                                  check=False))
+    assert str(empty) in line and 'no image files' in line
+
+
+def test_a_killed_save_leaves_nothing_behind_after_the_next_start(utk_records, tmp_path):
+    run = ['runner.py', *SMALL, f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
+           '--eval_every=5', '--keep_checkpoints=2']
+    run_cli(*run, '--max_steps=15')
+    # What a process killed in the middle of Saver.save leaves: the data file under its
+    # temporary name, and the temporary folder of a sharded save.
+    data = [n for n in os.listdir(tmp_path) if n.startswith('model.ckpt-15.data')][0]
+    shutil.copy(tmp_path / data, tmp_path / 'model.ckpt-20.data-00000-of-00001.tempstate1234')
+    (tmp_path / 'model.ckpt-20_temp').mkdir()
+    (tmp_path / 'model.ckpt-20_temp' / 'part-00000-of-00001.index').write_text('half')
+    # ... and a checkpoint the index no longer lists (the Saver forgot it when it died).
+    for name in os.listdir(tmp_path):
+        if name.startswith('model.ckpt-15.'):
+            shutil.copy(tmp_path / name, tmp_path / name.replace('-15.', '-1.'))
+    proc = run_cli(*run, '--max_steps=30')
+    assert re.search(r'removed \d+ leftover file', proc.stdout), proc.stdout
+    names = os.listdir(tmp_path)
+    assert not [n for n in names if 'temp' in n], names
+    kept = sorted(int(m.group(1)) for m in map(re.compile(r'model\.ckpt-(\d+)\.index').match,
+                                               names) if m)
+    assert kept == [25, 30], names        # --keep_checkpoints=2 across the resume
+
+
+def test_preparation_workers_end_with_their_parent(tmp_path):
+    need_shared(PORTRAITS)
+    proc = subprocess.Popen([sys.executable, '-m', 'data.prepare', f'--src={PORTRAITS}',
+                             f'--out={tmp_path}', '--workers=2'], cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=REPO), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:                  # the workers are at work
+        if 'photos' in line and '/100' in line:
+            break
+    children = [int(p) for p in subprocess.run(['pgrep', '-P', str(proc.pid)],
+                                               capture_output=True, text=True).stdout.split()]
+    assert children, 'no worker processes'
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 60
+    while time.time() < deadline and any(os.path.exists(f'/proc/{pid}') and
+                                         'Z' not in open(f'/proc/{pid}/stat').read().split()[2]
+                                         for pid in children):
+        time.sleep(0.5)
+    alive = [pid for pid in children if os.path.exists(f'/proc/{pid}')
+             and open(f'/proc/{pid}/stat').read().split()[2] != 'Z']
+    assert not alive, f'workers {alive} outlived their killed parent'
