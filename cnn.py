@@ -82,16 +82,23 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS, 'clone_0' if clones > 1 else None)
     with tf.control_dependencies(update_ops):
         train_op = opt.apply_gradients(grads, global_step)
+    ema = model.moving_average(cfg, global_step)
+    if ema:
+        with tf.control_dependencies([train_op]):
+            train_op = ema.apply(v1.trainable_variables(model.NET_SCOPE))
     with tf.control_dependencies([train_op]):
         step_after = tf.identity(global_step.read_value())
     return types.SimpleNamespace(batch=batch, train_op=train_op, loss=loss, accuracy=accuracy,
                                  lr=lr, global_step=global_step, step_after=step_after,
                                  start_input=iterator.initializer, progress=progress,
-                                 optimizer=opt, max_steps=max_steps)
+                                 optimizer=opt, max_steps=max_steps, ema=ema)
 
 
-def _eval_fetches(batch, cfg):
-    logits, _ = model.inference_logits(batch['image'], cfg, reuse=v1.AUTO_REUSE)
+def _eval_fetches(batch, cfg, ema=None):
+    """The eval graph; with `ema` (training with --moving_average_decay) it runs on the
+    averaged weights, as every mode after training does."""
+    logits, _ = model.inference_logits(batch['image'], cfg, reuse=v1.AUTO_REUSE,
+                                       custom_getter=model.averaged_getter(ema) if ema else None)
     fetches = {'label': batch['label'], 'prediction': tf.argmax(logits, -1, output_type=tf.int32),
                'logits': logits, 'filename': batch['filename']}
     fetches.update({k: v for k, v in batch.items() if k.startswith('attr/')})
@@ -145,7 +152,7 @@ def train(cfg):
                     eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', cfg.image_spec,
                                                     cfg.batch_size, False, cfg.cache_mb, meta=meta)
                     eval_iterator = v1.data.make_initializable_iterator(eval_ds)
-                eval_fetches = _eval_fetches(eval_iterator.get_next(), cfg)
+                eval_fetches = _eval_fetches(eval_iterator.get_next(), cfg, t.ema)
             summaries = v1.summary.merge([
                 v1.summary.scalar('loss', t.loss), v1.summary.scalar('accuracy', t.accuracy),
                 v1.summary.scalar('learning_rate', t.lr),
@@ -307,7 +314,7 @@ def evaluate(cfg):
             iterator = v1.data.make_initializable_iterator(ds)
         fetches = _eval_fetches(iterator.get_next(), cfg)
     with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
-        path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint)
+        path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint, cfg.averaged)
         out = _concatenate(pipeline.run_split(sess, iterator, fetches))
     return report.write(cfg, split, out, path)
 

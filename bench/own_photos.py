@@ -34,8 +34,8 @@ flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'dat
 flags.DEFINE_integer('folds', 2, 'Parts the photos are split in (each judged by a model '
                      'fine-tuned on the others).', lower_bound=2)
 flags.DEFINE_integer('seed', 0, 'Seed of the split into parts.')
-flags.DEFINE_list('finetune_flags', [], 'More runner.py flags for fine-tuning, e.g. '
-                  'epochs=20,learning_rate=1e-4 (without the dashes).')
+flags.DEFINE_multi_string('finetune_flag', [], 'A runner.py flag for fine-tuning, e.g. '
+                          '--finetune_flag=--epochs=20 (repeat it for more).')
 flags.DEFINE_string('output', 'bench/own_photos.json', 'Where the figures go.')
 FLAGS = flags.FLAGS
 SYNONYMS = {'man': 'male', 'woman': 'female'}
@@ -128,7 +128,7 @@ def main(argv):
             start = time.time()
             log = runner(f'--data_dir={train_root}', f'--prepared_dir={prepared}',
                          f'--train_dir={tuned}', f'--init_from={FLAGS.base}',
-                         *[f'--{f}' for f in FLAGS.finetune_flags])
+                         *FLAGS.finetune_flag)
             seconds = time.time() - start
             report = json.load(open(os.path.join(prepared, 'report.json')))
             base_eval = eval_accuracy(runner('--mode=eval', f'--train_dir={FLAGS.base}',

@@ -46,22 +46,33 @@ def choose(train_dir, which='best'):
     return path
 
 
-def restore(sess, train_dir, which='best'):
+AVERAGE_SUFFIX = '/ExponentialMovingAverage'    # tf.train.ExponentialMovingAverage's shadows
+
+
+def restore(sess, train_dir, which='best', averaged=False):
     """Restores the chosen checkpoint into `sess`'s graph after checking that it fits;
-    returns its path. Call it inside that graph's context."""
+    returns its path. `averaged`: each variable takes its moving average's value where
+    the checkpoint holds one (--moving_average_decay). Call it inside that graph's context."""
     path = choose(train_dir, which)
     variables = sess.graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
-    check_compatible(path, variables)
-    tf.compat.v1.train.Saver(variables).restore(sess, path)
+    stored = dict(tf.train.list_variables(path))
+    names = {}
+    for var in variables:
+        name = var.op.name
+        names[name + AVERAGE_SUFFIX if averaged and name + AVERAGE_SUFFIX in stored
+              else name] = var
+    check_compatible(path, variables, names)
+    tf.compat.v1.train.Saver(names).restore(sess, path)
     return path
 
 
-def check_compatible(path, variables):
-    """Stops with a clear message when the checkpoint's variables do not fit the graph."""
+def check_compatible(path, variables, names=None):
+    """Stops with a clear message when the checkpoint's variables do not fit the graph
+    (`names`: {name in the checkpoint: variable}, by default the variables' own names)."""
     stored = dict(tf.train.list_variables(path))
     problems = []
-    for var in variables:
-        name = var.op.name
+    names = names or {var.op.name: var for var in variables}
+    for name, var in names.items():
         shape = var.shape.as_list()
         if name not in stored:
             problems.append(f'{name} is missing')

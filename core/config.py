@@ -89,6 +89,9 @@ class RunConfig:
     class_map: list = setting(None, 'With --init_from: this dataset\'s class names as the '
                               'base\'s, e.g. man=male,woman=female (default: same names, '
                               'case-insensitive, and man/woman as male/female).')
+    moving_average_decay: float = setting(None, 'Keep an exponential moving average of the '
+                                          'weights with this decay (e.g. 0.999): eval, '
+                                          'predict, export and int8 use the averaged weights.')
     seed: int = setting(None, 'Random seed of the graph, the shuffles and the augmentation: the '
                         'same seed and flags give the same run on the same machine.')
     # Bookkeeping
@@ -147,6 +150,11 @@ class RunConfig:
     def image_spec(self):
         return preprocess.ImageSpec(tuple(self.input_size), tuple(self.crop_size), self.channels,
                                     self.eval_crop, self.brightness, self.contrast, self.flip)
+
+    @property
+    def averaged(self):
+        """Inference uses the moving averages of the weights (--moving_average_decay)."""
+        return bool(self.moving_average_decay)
 
     def graph_settings(self):
         return {key: _plain(getattr(self, key)) for key in GRAPH_KEYS}
@@ -220,7 +228,8 @@ def write_run_file(cfg):
     record = cfg.graph_settings()
     record.update(classes=cfg.classes, data_dir=cfg.data_dir, eval_crop=cfg.eval_crop,
                   eval_flip=cfg.eval_flip,
-                  net_options=cfg.net_options, face_size=cfg.face_size, margin=cfg.margin)
+                  net_options=cfg.net_options, face_size=cfg.face_size, margin=cfg.margin,
+                  moving_average_decay=cfg.moving_average_decay)
     with open(os.path.join(cfg.train_dir, RUN_FILE), 'w') as f:
         json.dump(record, f, indent=1)
 
@@ -279,7 +288,8 @@ def resolve(values, explicit):
         if 'data_dir' not in explicit:
             cfg.data_dir = cfg.data_dir or recorded.get('data_dir')
         _check_same_data(cfg, recorded, mode)
-        for key in ('eval_crop', 'eval_flip', 'net_options', 'face_size', 'margin'):
+        for key in ('eval_crop', 'eval_flip', 'net_options', 'face_size', 'margin',
+                    'moving_average_decay'):
             if key not in explicit:
                 setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
 
@@ -389,7 +399,7 @@ def _fine_tuning_defaults(cfg, defaults):
 
 
 def _check_towers(cfg):
-    if cfg.num_clones <= 1 or cfg.mode != 'train':
+    if cfg.num_clones <= 1 or not modes.get(cfg.mode).trains:
         return
     if cfg.batch_size % cfg.num_clones:
         raise ConfigError(f'--batch_size={cfg.batch_size} does not split into '

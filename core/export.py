@@ -71,7 +71,7 @@ def _write_saved_model(cfg, path, export_dir):
         outputs = {'probabilities': tf.nn.softmax(logits, name='probabilities'),
                    'classes': tf.argmax(logits, -1, name='classes')}
         with v1.Session(graph=graph) as sess:
-            checkpoints.restore(sess, cfg.train_dir, path)
+            checkpoints.restore(sess, cfg.train_dir, path, cfg.averaged)
             saved_model.save(sess, export_dir, {'images': images}, outputs)
     with open(os.path.join(export_dir, 'labels.txt'), 'w') as f:
         f.writelines(f'{name}\n' for name in cfg.classes)

@@ -54,7 +54,7 @@ class ImageModel:
             self.layers = (self.net_input[0], {k: v[0] for k, v in end_points.items()},
                            self.probabilities)
             self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
-            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, path)
+            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, path, cfg.averaged)
         self.graph.finalize()
         self.int8 = None
         if cfg.int8_model:

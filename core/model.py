@@ -34,27 +34,47 @@ def average_gradients(tower_grads):
     return averaged
 
 
-def build_network(images, cfg, is_training, reuse=False, device=None):
+def build_network(images, cfg, is_training, reuse=False, device=None, custom_getter=None):
     """(logits, end_points) of cfg.net; all variables live under the 'net' scope."""
     net = networks.get(cfg.net)
-    with tf.device(device or compute_device()), v1.variable_scope(NET_SCOPE, reuse=reuse):
+    with tf.device(device or compute_device()), \
+            v1.variable_scope(NET_SCOPE, reuse=reuse, custom_getter=custom_getter):
         logits, end_points = net.fn(images, cfg.num_classes, is_training=is_training,
                                     keep_prob=cfg.keep_prob if is_training else 1.0,
                                     weight_decay=cfg.weight_decay, **(cfg.net_options or {}))
     return logits, end_points
 
 
-def inference_logits(images, cfg, reuse=False, temperature=1.0):
+def moving_average(cfg, global_step):
+    """The weights' exponential moving average (research/slim's --moving_average_decay),
+    its decay warmed up by the step count; None when off."""
+    if not cfg.moving_average_decay:
+        return None
+    return v1.train.ExponentialMovingAverage(cfg.moving_average_decay, num_updates=global_step)
+
+
+def averaged_getter(ema):
+    """A variable-scope getter that hands the network the averages instead of the weights."""
+    def getter(next_getter, name, *args, **kwargs):
+        var = next_getter(name, *args, **kwargs)
+        average = ema.average(var)
+        return var if average is None else average
+    return getter
+
+
+def inference_logits(images, cfg, reuse=False, temperature=1.0, custom_getter=None):
     """(logits, end_points) in eval mode, the one inference graph of eval, predict and export.
 
     With cfg.eval_flip the logits are the mean over the image and its mirror
     image (test-time flip averaging; end_points are those of the unflipped
     image). Logits are divided by the calibration `temperature`."""
     if not cfg.eval_flip:
-        logits, end_points = build_network(images, cfg, is_training=False, reuse=reuse)
+        logits, end_points = build_network(images, cfg, is_training=False, reuse=reuse,
+                                           custom_getter=custom_getter)
         return logits / temperature, end_points
     both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
-    logits, end_points = build_network(both, cfg, is_training=False, reuse=reuse)
+    logits, end_points = build_network(both, cfg, is_training=False, reuse=reuse,
+                                       custom_getter=custom_getter)
     plain, mirrored = tf.split(logits, 2, axis=0)
     first_half = {k: tf.split(v, 2, axis=0)[0] for k, v in end_points.items()}
     return (plain + mirrored) / (2.0 * temperature), first_half

@@ -36,7 +36,7 @@ def network(cfg, checkpoint_path, temperature):
                                    name='net_input')
         logits, _ = model.inference_logits(net_input, cfg, temperature=temperature)
         sess = v1.Session(graph=graph, config=model.session_config(cfg))
-        checkpoints.restore(sess, cfg.train_dir, checkpoint_path)
+        checkpoints.restore(sess, cfg.train_dir, checkpoint_path, cfg.averaged)
     return graph, sess, net_input, logits
 
 

@@ -102,7 +102,7 @@ def judge(found, s):
     checks = [
         (len(found) > 1 and s.multi_face == 'skip', f'{len(found)} faces (one per photo wanted)'),
         (face.confidence < s.min_confidence,
-         f'low detector confidence {face.confidence:.2f} < {s.min_confidence}'),
+         f'low detector confidence {face.confidence:.3f} < {s.min_confidence}'),
         (face.short_side < s.min_face, f'face too small: {face.short_side:.0f} px < {s.min_face} px'),
         (abs(roll) > s.max_roll, f'roll {roll:.1f} deg beyond +-{s.max_roll}'),
         (abs(yaw) > s.max_yaw, f'yaw {yaw:.1f} deg beyond +-{s.max_yaw}'),

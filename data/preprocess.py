@@ -14,13 +14,15 @@ import tensorflow as tf
 
 @dataclasses.dataclass(frozen=True)
 class ImageSpec:
+    """What the network sees; built from the run's settings (RunConfig.image_spec), which
+    hold the defaults."""
     input_size: tuple            # (h, w) after resizing
     crop_size: tuple             # (h, w) the network sees
     channels: int                # 1 or 3
-    eval_crop: str = 'center'    # 'center' crop, or 'resize' the whole input to the crop size
-    brightness: float = 0.2      # max delta on the [0, 1] scale
-    contrast: float = 0.3        # factor drawn from [1 - c, 1 + c]
-    flip: bool = True
+    eval_crop: str               # 'center' crop, or 'resize' the whole input to the crop size
+    brightness: float            # max delta on the [0, 1] scale
+    contrast: float              # factor drawn from [1 - c, 1 + c]
+    flip: bool
 
 
 def resize_for_network(images, spec):
