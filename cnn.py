@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.progress import format_duration
-from core import checkpoints, config, finetune, guards, model, report, sessions
+from core import auxiliary, checkpoints, config, finetune, guards, model, report, sessions
 from core import cluster as clusters
 from data import pipeline, records
 
@@ -62,14 +62,15 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
         opt = v1.train.SyncReplicasOptimizer(opt, replicas_to_aggregate=sync_replicas,
                                              total_num_replicas=sync_replicas)
     clones = cfg.num_clones
-    images = tf.split(batch['image'], clones) if clones > 1 else [batch['image']]
-    labels = tf.split(batch['label'], clones) if clones > 1 else [batch['label']]
+    towers = [batch] if clones == 1 else [
+        dict(zip(batch, parts)) for parts in zip(*(tf.split(v, clones) for v in batch.values()))]
     losses, tower_grads, all_logits = [], [], []
-    for i in range(clones):
+    for i, tower in enumerate(towers):
         with v1.name_scope(f'clone_{i}') if clones > 1 else contextlib.nullcontext():
-            logits, _ = model.build_network(images[i], cfg, is_training=True, reuse=i > 0,
-                                            device=model.clone_device(i, cfg))
-            tower_loss = model.loss_fn(logits, labels[i], cfg)
+            logits, end_points = model.build_network(tower['image'], cfg, is_training=True,
+                                                     reuse=i > 0, device=model.clone_device(i, cfg))
+            tower_loss = model.loss_fn(logits, tower['label'], cfg) + auxiliary.loss(
+                end_points, tower, cfg, model.NET_SCOPE, reuse=i > 0)
             tower_grads.append(opt.compute_gradients(tower_loss, var_list=model.trainable(cfg),
                                                      colocate_gradients_with_ops=True))
         losses.append(tower_loss)
@@ -118,6 +119,7 @@ def train(cfg):
     if cluster and cluster.job_name == 'ps':
         return clusters.serve_variables(cluster, cfg)
     meta = records.read_meta(cfg.data_dir)
+    auxiliary.check(cfg, meta)
     guards.check_dataset(cfg, meta)
     finetune.check(cfg)
     is_chief = cluster is None or cluster.is_chief

@@ -89,6 +89,11 @@ class RunConfig:
     class_map: list = setting(None, 'With --init_from: this dataset\'s class names as the '
                               'base\'s, e.g. man=male,woman=female (default: same names, '
                               'case-insensitive, and man/woman as male/female).')
+    aux_tasks: list = setting(None, 'Auxiliary heads on the shared features, learning '
+                              'attributes the records carry: age (decades), race (UTKFace). '
+                              'Their losses are added with --aux_weight; the main task is '
+                              'what is evaluated.')
+    aux_weight: float = setting(0.3, 'Weight of each auxiliary head\'s loss.')
     moving_average_decay: float = setting(None, 'Keep an exponential moving average of the '
                                           'weights with this decay (e.g. 0.999): eval, '
                                           'predict, export and int8 use the averaged weights.')

@@ -25,6 +25,7 @@ def cnn60(images, num_classes, is_training, keep_prob=0.5, weight_decay=0.0):
         net = slim.flatten(net)
         net = end_points['fc1'] = slim.fully_connected(net, 256, scope='fc1')
         net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout_fc1')
+        end_points['pre_logits'] = net
         logits = end_points['logits'] = slim.fully_connected(net, num_classes,
                                                              activation_fn=None, scope='logits')
     return logits, end_points

@@ -51,6 +51,7 @@ def nn_gender(images, num_classes, is_training, keep_prob=0.7, weight_decay=0.0,
         for name, width in (('fc1', 1024), ('fc2', 512), ('fc3', 128)):
             net = keep(name, slim.fully_connected(net, width, scope=name))
             net = slim.dropout(net, keep_prob, is_training=is_training, scope=f'dropout_{name}')
+        end_points['pre_logits'] = net
         logits = keep('logits', slim.fully_connected(net, num_classes, activation_fn=None,
                                                      scope='logits'))
     return logits, end_points

@@ -72,6 +72,7 @@ def resnet(images, num_classes, is_training, keep_prob=1.0, weight_decay=5e-5, d
             end_points[f'conv{stage}'] = net
     net = end_points['pool'] = tf.reduce_mean(net, [1, 2])
     net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout')
+    end_points['pre_logits'] = net
     logits = end_points['logits'] = slim.fully_connected(
         net, num_classes, activation_fn=None, weights_regularizer=regularizer, scope='logits')
     return logits, end_points

@@ -37,6 +37,7 @@ def vgg13_bn(images, num_classes, is_training, keep_prob=0.8, weight_decay=0.0):
         for name in ('fc1', 'fc2'):
             net = end_points[name] = slim.fully_connected(net, 256, scope=name)
             net = slim.dropout(net, keep_prob, is_training=is_training, scope=f'dropout_{name}')
+        end_points['pre_logits'] = net
         logits = end_points['logits'] = slim.fully_connected(net, num_classes,
                                                              activation_fn=None, scope='logits')
     return logits, end_points

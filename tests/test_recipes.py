@@ -1,0 +1,59 @@
+"""Recipe options on a few dozen steps of real faces: weight averaging, auxiliary heads."""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from conftest import run_cli
+
+
+def test_the_export_holds_the_averaged_weights_not_the_last_ones(utk_records, tmp_path):
+    train_dir, export_dir = tmp_path / 'run', tmp_path / 'export'
+    proc = run_cli('runner.py', '--net=nn_gender', '--input_size=40', '--batch_size=32',
+                   f'--data_dir={utk_records}', f'--train_dir={train_dir}', '--max_steps=20',
+                   '--eval_every=20', '--moving_average_decay=0.9')
+    assert 'eval at step 20' in proc.stdout
+    trained = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(train_dir)))
+    name = 'net/conv1/weights'
+    raw, average = (trained.get_tensor(name), trained.get_tensor(name + '/ExponentialMovingAverage'))
+    assert not np.allclose(raw, average)          # 20 steps: the average lags the weights
+    run_cli('runner.py', '--mode=export', f'--train_dir={train_dir}', '--checkpoint=last',
+            f'--export_dir={export_dir}')
+    exported = tf.train.load_checkpoint(os.path.join(export_dir, 'variables', 'variables'))
+    np.testing.assert_array_equal(exported.get_tensor(name), average)
+    # The setting is recorded: later modes need not repeat it.
+    proc = run_cli('runner.py', '--mode=eval', f'--train_dir={train_dir}', '--checkpoint=last')
+    assert 'accuracy' in proc.stdout
+
+
+def test_auxiliary_heads_add_their_loss_and_need_the_attribute(utk_records, tmp_path):
+    """Same seed, same data: with age and race heads the first loss carries their
+    cross-entropies (about 0.3 x (ln 8 + ln 5) more), and the heads are in the checkpoint."""
+    def first_loss(name, *extra):
+        proc = run_cli('runner.py', '--net=nn_gender', '--input_size=40', '--batch_size=32',
+                       f'--data_dir={utk_records}', f'--train_dir={tmp_path / name}',
+                       '--max_steps=2', '--log_every=1', '--seed=5', *extra)
+        return float(proc.stdout.split('step 1/2')[1].split('loss ')[1].split()[0])
+    plain = first_loss('plain')
+    with_heads = first_loss('aux', '--aux_tasks=age,race')
+    assert with_heads - plain > 0.5, (plain, with_heads)
+    stored = dict(tf.train.list_variables(str(tmp_path / 'aux')))
+    assert 'net/aux_age/logits/weights' in stored and stored['net/aux_race/logits/weights'][-1] == 5
+
+
+def test_an_auxiliary_head_without_its_attribute_is_one_line(tmp_path):
+    import shutil
+    from conftest import UTKFACE, need_shared
+    need_shared(UTKFACE)
+    names = sorted(os.listdir(UTKFACE))[:40]
+    for i, name in enumerate(names):
+        folder = tmp_path / 'photos' / ('a' if i % 2 else 'b')
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(UTKFACE, name), folder / name)
+    run_cli('-m', 'data.convert', f'--src={tmp_path / "photos"}', f'--out={tmp_path / "rec"}')
+    proc = run_cli('runner.py', f'--data_dir={tmp_path / "rec"}', f'--train_dir={tmp_path / "r"}',
+                   '--aux_tasks=age', check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --aux_tasks=age needs the attribute 'age' in the records of {tmp_path / 'rec'} "
+        "(they carry: none); UTKFace records made with --layout=utkface carry age and race"]
