@@ -227,8 +227,10 @@ def build_page(demo):
             files = gr.File(label='Photos', file_count='multiple', type='filepath',
                             elem_id='upload-files')
             run_upload = gr.Button('Classify', variant='primary', elem_id='upload-run')
-            gallery = gr.Gallery(label='Faces found', columns=4, height=520, object_fit='contain',
-                                 preview=False, elem_id='upload-gallery')
+            # Small tiles, each image whole inside its tile (a click enlarges it): the photo
+            # and, beside it, every face with its label.
+            gallery = gr.Gallery(label='Faces found', columns=4, height='auto',
+                                 object_fit='contain', preview=False, elem_id='upload-gallery')
             table = gr.Dataframe(headers=table_headers, label='Results', elem_id='upload-table')
             note = gr.Markdown(elem_id='upload-note')
             run_upload.click(demo.photos, files, [gallery, table, note])
