@@ -337,9 +337,9 @@ def resolve(values, explicit):
         raise ConfigError(f'--mode={cfg.mode} needs {modes.NEEDS[missing[0]]}')
     if cfg.num_classes is None:
         raise ConfigError(
-            f'no trained model in {cfg.train_dir} yet. Training needs {modes.NEEDS["data_dir"]}; '
-            f'then: python runner.py --net={cfg.net} --data_dir=my_photos '
-            '(or give --train_dir of a trained model)')
+            f'no trained model in {cfg.train_dir} yet (give --train_dir of a trained model, '
+            f'or train first). Training needs {modes.NEEDS["data_dir"]}'.replace('--net=NET',
+                                                                               f'--net={cfg.net}'))
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
     return cfg
 
