@@ -4,9 +4,9 @@ train_dir/model.ckpt-N      the last few checkpoints (resume from the newest)
 train_dir/best/model.ckpt-N the best by eval accuracy, with best/best.json
 """
 import datetime
-import glob
 import json
 import os
+import shutil
 
 import tensorflow as tf
 
@@ -115,7 +115,6 @@ def clear_leftovers(train_dir):
         for name in stale:
             path = os.path.join(folder, name)
             if os.path.isdir(path):
-                import shutil
                 shutil.rmtree(path, ignore_errors=True)
             elif os.path.exists(path):
                 os.remove(path)

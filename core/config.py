@@ -12,7 +12,7 @@ import os
 
 import networks
 from common.settings import pick, setting
-from core import modes
+from core import checkpoints, modes
 from data import preprocess
 from data.faces import SMALLEST_FACE
 from data.prepare import FaceSettings
@@ -213,7 +213,7 @@ def base_run(init_from):
     """The run.json of a training folder, or of the one holding a checkpoint path
     (train_dir/model.ckpt-N or train_dir/best/model.ckpt-N); None if there is none."""
     folder = init_from if os.path.isdir(init_from) else os.path.dirname(init_from)
-    if os.path.basename(os.path.normpath(folder)) == 'best':
+    if os.path.basename(os.path.normpath(folder)) == checkpoints.BEST_DIR:
         folder = os.path.dirname(os.path.normpath(folder))
     return read_run_file(folder) if os.path.isdir(folder) else None
 

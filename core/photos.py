@@ -5,6 +5,7 @@ import os
 from data import prepare
 from data.records import META_FILE
 from common.settings import pick
+from core import modes
 from core.config import ConfigError
 from data.sources import SourceSettings
 
@@ -26,6 +27,8 @@ def dataset_for(values):
     if not src or not is_photo_folder(src, source.layout):
         return src
     out = prepared_dir(src, values.get('prepared_dir'))
+    if not modes.get(values['mode']).trains and os.path.isfile(os.path.join(out, META_FILE)):
+        return out      # eval/predict/export use the preparation training made; no rewrite
     print(f'Preparing the photos of {src} into {out} (cached: a rerun reuses finished work)',
           flush=True)
     try:
