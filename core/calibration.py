@@ -83,15 +83,29 @@ def path_for(checkpoint, flip=False):
     return os.path.join(os.path.dirname(checkpoint), name)
 
 
-def temperature_for(checkpoint, flip=False):
-    """The temperature fitted for this checkpoint and view, or 1.0 (uncalibrated)."""
+def record_for(checkpoint, flip=False):
+    """The calibration record of this checkpoint and view, or None."""
     path = path_for(checkpoint, flip)
     if os.path.isfile(path):
         with open(path) as f:
             record = json.load(f)
         if os.path.basename(record.get('checkpoint', '')) == os.path.basename(checkpoint):
-            return float(record['temperature'])
-    return 1.0
+            return record
+    return None
+
+
+def temperature_for(checkpoint, flip=False):
+    """The temperature fitted for this checkpoint and view, or 1.0 (uncalibrated)."""
+    record = record_for(checkpoint, flip)
+    return float(record['temperature']) if record else 1.0
+
+
+def warning_for(checkpoint, flip=False):
+    """One line for predict when the model's percentages are not calibrated, else ''."""
+    record = record_for(checkpoint, flip)
+    if record is None:
+        return 'the model is not calibrated (no evaluation yet)'
+    return record.get('note', '')
 
 
 def reliability_diagram(logits, labels, temperature, path, bins=15):

@@ -10,6 +10,7 @@ import os
 
 from PIL import Image
 
+from core import calibration
 from core.inference import ImageModel, draw_boxes, label_faces, list_images
 from data.images import BadImage, load_rgb
 
@@ -19,6 +20,9 @@ BOX_COLUMN = 'box_x_y_w_h'
 def predict(cfg):
     files = list_images(cfg.image)
     net = ImageModel(cfg)
+    warning = calibration.warning_for(net.checkpoint, cfg.eval_flip)
+    if warning and not cfg.int8_model:
+        print(f'note: {warning}: the percentages below may be overconfident', flush=True)
     rows, annotated = [], []
     for path in files:
         try:
