@@ -44,7 +44,7 @@ TASKS = {'gender': 'data_dir', 'age_gender': 'age_gender_dir'}
 
 flags.DEFINE_string('data_dir', 'records/utkface_gender', 'TFRecords of the gender task.')
 flags.DEFINE_string('age_gender_dir', None, 'TFRecords of the 10-class age x gender task '
-                    '(python -m data.convert ... --label=age_gender); skipped when absent.')
+                    '(python -m data.convert ... --utkface_label=age_gender); skipped when absent.')
 flags.DEFINE_list('nets', list(ZOO), 'Zoo entries to train for the gender task.')
 flags.DEFINE_list('age_gender_nets', ['nn_gender'], 'Zoo entries for the age x gender task.')
 flags.DEFINE_float('minutes', 8.0, 'Training time budget of every entry.')

@@ -33,7 +33,7 @@ def dataset_for(values):
           flush=True)
     try:
         report = prepare.prepare(src, out, prepare.settings_from(values), source.layout,
-                                 source.label)
+                                 source.utkface_label)
     except ValueError as e:            # no class folders, an unreadable CSV, ...
         raise ConfigError(str(e)) from None
     if not report['final_images']:

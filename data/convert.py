@@ -309,7 +309,7 @@ def define_flags():
 
 def list_source():
     """(items, classes, unlabelled) for the --src/--layout/--label flags."""
-    return sources.list_items(FLAGS.src, FLAGS.layout, FLAGS.label,
+    return sources.list_items(FLAGS.src, FLAGS.layout, FLAGS.utkface_label,
                               [int(a) for a in FLAGS.age_buckets])
 
 

@@ -345,7 +345,7 @@ def main(argv):
         sys.exit('usage: python -m data.prepare --src=PHOTO_FOLDERS --out=RECORDS_DIR')
     try:
         settings = settings_from({name: FLAGS[name].value for name in FLAGS})
-        prepare(FLAGS.src, FLAGS.out, settings, FLAGS.layout, FLAGS.label,
+        prepare(FLAGS.src, FLAGS.out, settings, FLAGS.layout, FLAGS.utkface_label,
                 [int(a) for a in FLAGS.age_buckets], FLAGS.eval_fraction, FLAGS.seed,
                 FLAGS.shard_size, FLAGS.workers, FLAGS.limit)
     except (ValueError, FileNotFoundError) as e:

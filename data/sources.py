@@ -148,8 +148,8 @@ class SourceSettings:
     and runner.py."""
     layout: str = setting('folders', 'How the photos are labelled: class folders, UTKFace '
                           'file names, or a CSV of path,label.', choices=sorted(LAYOUTS))
-    label: str = setting('gender', 'UTKFace: gender (2 classes) or age_gender (male/female x '
-                         'age buckets).', choices=UTKFACE_LABELS)
+    utkface_label: str = setting('gender', 'UTKFace layout: gender (2 classes) or age_gender '
+                                 '(male/female x age buckets).', choices=UTKFACE_LABELS)
 
 
 def list_items(src, layout='folders', label='gender', age_buckets=AGE_BUCKETS):
