@@ -55,8 +55,9 @@ def moving_average(cfg, global_step):
 
 def averaged_getter(ema):
     """A variable-scope getter that hands the network the averages instead of the weights."""
-    def getter(next_getter, name, *args, **kwargs):
-        var = next_getter(name, *args, **kwargs)
+    # TensorFlow passes the next getter as `getter=` (get_variable) or first (slim).
+    def getter(getter, name, *args, **kwargs):
+        var = getter(name, *args, **kwargs)
         average = ema.average(var)
         return var if average is None else average
     return getter
