@@ -11,6 +11,7 @@ Launched by runner.py (the other modes: core/modes.py):
 """
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import signal
@@ -20,8 +21,9 @@ import types
 import numpy as np
 import tensorflow as tf
 
+import networks
 from common.progress import format_duration
-from core import auxiliary, checkpoints, config, finetune, guards, model, report, sessions
+from core import auxiliary, checkpoints, config, finetune, gan, guards, model, report, sessions
 from core import cluster as clusters
 from data import pipeline, records
 
@@ -40,8 +42,9 @@ class _StopRequested(Exception):
 def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     """The training step in the current graph: batch, train_op, loss, accuracy, lr,
     global_step, step_after (the global step once train_op has run), start_input (run
-    once per session), progress, and the optimizer (a SyncReplicasOptimizer aggregating
-    `sync_replicas` workers' gradients when that is > 0).
+    once per session), progress, the optimizer (a SyncReplicasOptimizer over `sync_replicas`
+    workers when > 0), summaries, and `log`: (name, tensor, is_percent) of the progress
+    line, the first the loss watched for divergence. core/gan.py builds the same for a GAN.
 
     With cfg.num_clones > 1 the batch is split over that many towers sharing the
     variables, whose gradients are averaged (batch-norm updates come from the first
@@ -89,10 +92,16 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
             train_op = ema.apply(v1.trainable_variables(model.NET_SCOPE))
     with tf.control_dependencies([train_op]):
         step_after = tf.identity(global_step.read_value())
+    summaries = v1.summary.merge([
+        v1.summary.scalar('loss', loss), v1.summary.scalar('accuracy', accuracy),
+        v1.summary.scalar('learning_rate', lr),
+        v1.summary.image('input', (batch['image'][:4] + 1.0) / 2.0, max_outputs=4)])
     return types.SimpleNamespace(batch=batch, train_op=train_op, loss=loss, accuracy=accuracy,
                                  lr=lr, global_step=global_step, step_after=step_after,
                                  start_input=iterator.initializer, progress=progress,
-                                 optimizer=opt, max_steps=max_steps, ema=ema)
+                                 optimizer=opt, max_steps=max_steps, ema=ema,
+                                 summaries=summaries,
+                                 log=[('loss', loss, False), ('acc', accuracy, True)])
 
 
 def _eval_fetches(batch, cfg, ema=None):
@@ -119,6 +128,7 @@ def train(cfg):
     if cluster and cluster.job_name == 'ps':
         return clusters.serve_variables(cluster, cfg)
     meta = records.read_meta(cfg.data_dir)
+    is_gan = networks.get(cfg.net).is_gan
     auxiliary.check(cfg, meta)
     guards.check_dataset(cfg, meta)
     finetune.check(cfg)
@@ -148,17 +158,19 @@ def train(cfg):
             v1.set_random_seed(cfg.seed + (cluster.task_index if cluster else 0))
         with clusters.device_scope(cluster):
             part = (cluster.task_index, cluster.num_workers) if cluster else (0, 1)
-            t = build_training(cfg, meta, steps_per_epoch, part, sync_replicas=replicas)
-            if n_eval and is_chief:
+            t = (gan.build_training if is_gan else build_training)(
+                cfg, meta, steps_per_epoch, part, sync_replicas=replicas)
+            check_in = None      # at each checkpoint the chief evaluates, or draws samples
+            if is_chief and is_gan:
+                check_in = gan.sampler(cfg, t)
+            elif is_chief and n_eval:
                 with model.on_cpu():
                     eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', cfg.image_spec,
                                                     cfg.batch_size, False, cfg.cache_mb, meta=meta)
                     eval_iterator = v1.data.make_initializable_iterator(eval_ds)
-                eval_fetches = _eval_fetches(eval_iterator.get_next(), cfg, t.ema)
-            summaries = v1.summary.merge([
-                v1.summary.scalar('loss', t.loss), v1.summary.scalar('accuracy', t.accuracy),
-                v1.summary.scalar('learning_rate', t.lr),
-                v1.summary.image('input', (t.batch['image'][:4] + 1.0) / 2.0, max_outputs=4)])
+                check_in = functools.partial(
+                    _evaluate_during_training, iterator=eval_iterator, cfg=cfg,
+                    fetches=_eval_fetches(eval_iterator.get_next(), cfg, t.ema))
             weights_finite = model.all_finite(v1.global_variables())
             saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints)
             best_saver = v1.train.Saver(max_to_keep=1)
@@ -204,7 +216,7 @@ def train(cfg):
                   flush=True)
             writer = v1.summary.FileWriter(cfg.train_dir, graph if step == 0 else None) \
                 if is_chief else None
-            window = types.SimpleNamespace(loss=0.0, acc=0.0, steps=0, start=time.time())
+            window = types.SimpleNamespace(sums=[0.0] * len(t.log), steps=0, start=time.time())
             run_start, start_step, first_loss = time.time(), step, None
             budget = cfg.max_minutes * 60.0
             out_of_time = False
@@ -213,13 +225,14 @@ def train(cfg):
                 while step < max_steps and not out_of_time:
                     result['steps'] += 1
                     summary_now = is_chief and result['steps'] % cfg.log_every == 0
-                    fetches = [t.step_after, t.loss, t.accuracy, t.lr]
+                    fetches = [t.step_after, t.lr, [tensor for _, tensor, _ in t.log]]
                     feed = None
                     if budget:
                         used = time.time() - run_start
                         feed = {t.progress: max(step / max_steps, used / budget)}
-                    out = sess.run(fetches + [summaries] if summary_now else fetches, feed)
-                    step, loss_value, acc_value, lr_value = int(out[0]), *out[1:4]
+                    out = sess.run(fetches + [t.summaries] if summary_now else fetches, feed)
+                    step, lr_value, values = int(out[0]), out[1], out[2]
+                    loss_value = values[0]
                     out_of_time = bool(budget) and time.time() - run_start >= budget
                     finished = step >= max_steps or out_of_time
                     log_now = result['steps'] % cfg.log_every == 0 or finished
@@ -230,11 +243,10 @@ def train(cfg):
                                        f'(it started at {first_loss:.4g}); lower --learning_rate '
                                        f'(now {cfg.learning_rate:g}). The last good checkpoint '
                                        'is kept.')
-                    window.loss += loss_value
-                    window.acc += acc_value
+                    window.sums = [a + b for a, b in zip(window.sums, values)]
                     window.steps += 1
                     if summary_now:
-                        writer.add_summary(out[4], step)
+                        writer.add_summary(out[3], step)
                     if log_now:
                         now = time.time()
                         rate = window.steps * cfg.batch_size / (now - window.start)
@@ -242,19 +254,22 @@ def train(cfg):
                         eta = (max_steps - step) * (now - run_start) / done
                         if budget:
                             eta = min(eta, max(0.0, budget - (now - run_start)))
+                        means = [total / window.steps for total in window.sums]
+                        shown = ' '.join(f'{name} {m * 100:.1f}%' if pct else f'{name} {m:.4f}'
+                                         for (name, _, pct), m in zip(t.log, means))
                         print(f'{who}step {step}/{max_steps} epoch {step / steps_per_epoch:.2f} '
-                              f'loss {window.loss / window.steps:.4f} '
-                              f'acc {window.acc / window.steps * 100:.1f}% lr {lr_value:.2e} '
+                              f'{shown} lr {lr_value:.2e} '
                               f'{rate:.0f} img/s ETA {format_duration(eta)}', flush=True)
-                        result['loss'] = window.loss / window.steps
+                        result['loss'] = means[0]
                         result.setdefault('first_loss', result['loss'])
-                        window = types.SimpleNamespace(loss=0.0, acc=0.0, steps=0, start=now)
+                        window = types.SimpleNamespace(sums=[0.0] * len(t.log), steps=0,
+                                                       start=now)
                     if is_chief and (step // eval_every > last_eval // eval_every or finished):
                         last_eval = step
                         save(sess, step)
-                        if n_eval:
-                            best = _evaluate_during_training(sess, eval_iterator, eval_fetches,
-                                                             writer, step, best, best_saver, cfg)
+                        if check_in:
+                            best = check_in(sess, step=step, writer=writer, best=best,
+                                            best_saver=best_saver)
             except (KeyboardInterrupt, _StopRequested):
                 step = int(sess.run(t.global_step))
                 save(sess, step)
@@ -274,10 +289,10 @@ def train(cfg):
     print(f'{who}Trained {done} steps in {format_duration(elapsed)} '
           f'({result["steps"] * cfg.batch_size / max(elapsed, 1e-9):.0f} img/s'
           + (' from this worker' if cluster else '') + ')'
-          + (f'; {guards.describe_best(best, n_eval)}; checkpoints in {cfg.train_dir}'
-             if is_chief else ''), flush=True)
+          + (f'; {gan.describe(cfg) if is_gan else guards.describe_best(best, n_eval)}; '
+             f'checkpoints in {cfg.train_dir}' if is_chief else ''), flush=True)
     result.update(step=int(step), best=best, seconds=elapsed)
-    if n_eval and is_chief and not result.get('interrupted'):
+    if n_eval and is_chief and not is_gan and not result.get('interrupted'):
         # The full report of the checkpoint predict will use: per group, calibrated, pictures.
         result['eval'] = evaluate(dataclasses.replace(cfg, mode='eval', checkpoint='best'))
     return result

@@ -1,7 +1,10 @@
-"""A web demo in the browser (Gradio): upload, webcam, feature maps, about the model.
+"""A web demo in the browser (Gradio): upload, webcam, feature maps, about the model, and
+with --generator_dir a "Make a face" tab (faces from a trained generator pair, each judged
+by the served classifier, downloaded to the visitor's own browser).
 
     python runner.py --mode=demo --net=nn_gender                     # http://127.0.0.1:7860
     python runner.py --mode=demo --net=nn_gender --port=8000 --saved_model=checkpoints/nn_gender/export/4290
+    python runner.py --mode=demo --train_dir=checkpoints/base_cnn60 --generator_dir=checkpoints/dcgan
 
 It serves the best checkpoint of the net (or an exported SavedModel) through
 the same face finding, alignment and preprocessing as `--mode=predict`.
@@ -26,6 +29,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'share
 
 PHOTO_SIDE = 800       # px: an annotated photo is shown at most this long, whole
 FACE_SIDE = 200        # px: each face crop beside it
+MADE_FACES = 8         # faces a click on "Make" shows
 
 
 def fit(rgb, side, enlarge=False):
@@ -97,6 +101,12 @@ class Demo:
         if cfg.detect == 'on':
             from data import faces
             faces.get_detector().detect(np.full((480, 640, 3), 128, np.uint8))
+        self.maker = None
+        if cfg.generator_dir:
+            from core import config
+            from core.generate import FaceGenerator
+            self.maker = FaceGenerator(config.resolve(
+                {'mode': 'generate', 'train_dir': cfg.generator_dir}, explicit=set()))
 
     def check_file(self, path):
         return check_upload(path, self.cfg.max_upload_mb)
@@ -141,6 +151,30 @@ class Demo:
         ms = (time.perf_counter() - start) * 1000
         note = f'{len(rows)} face(s) in {ms:.0f} ms' if rows else '**no face found**'
         return annotated, [['webcam', *row] for row in rows], note
+
+    def make_faces(self, label, seed, folder):
+        """Make-a-face tab: ([(face, what the classifier says)], the grid PNG written in
+        `folder` for the download button, message). No seed: a random one, shown."""
+        from core import gan
+        from core.generate import label_index
+        from core.inference import LabelledFace
+        from PIL import Image
+        if seed is None or seed == '':
+            seed = int(np.random.SeedSequence().entropy % 10**6)
+        seed = int(seed)
+        made = self.maker.make(label_index(self.maker.cfg, label), MADE_FACES, seed)
+        gallery, agree = [], 0
+        for i, face in enumerate(made, start=1):
+            judged = LabelledFace(i, (0, 0, *face.shape[1::-1]), face,
+                                  self.backend.probabilities(face), self.cfg.classes,
+                                  self.cfg.uncertain_below)
+            agree += judged.label.lower() == str(label).lower()
+            gallery.append((fit(face, FACE_SIDE, enlarge=True), f'{i}: {judged.text}'))
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f'{label}-seed{seed}.png')
+        Image.fromarray(gan.tile(made, MADE_FACES // 2)).save(path)
+        return gallery, path, (f'{MADE_FACES} {label} faces from seed {seed}: the classifier '
+                               f'calls {agree} of them {label}')
 
     def layer_names(self):
         net = getattr(self.backend, 'net', None)
@@ -257,6 +291,24 @@ def build_page(demo):
                 maps = gr.Image(label='Feature maps', elem_id='features-maps')
             maps_note = gr.Markdown(elem_id='features-note')
             run_maps.click(demo.feature_maps, [photo, layer], [seen, maps, maps_note])
+        if demo.maker:
+            with gr.Tab('Make a face'):
+                classes = demo.maker.cfg.classes
+                with gr.Row():
+                    wanted = gr.Dropdown(classes, value=classes[0], label='Class',
+                                         elem_id='make-class')
+                    seed = gr.Number(None, precision=0, label='Seed (empty: random)',
+                                     elem_id='make-seed')
+                make = gr.Button('Make', variant='primary', elem_id='make-run')
+                made = gr.Gallery(label='Made faces, with what the classifier says', columns=4,
+                                  height='auto', object_fit='contain', preview=False,
+                                  elem_id='make-gallery')
+                save = gr.DownloadButton('Save the faces (PNG)', elem_id='make-save')
+                made_note = gr.Markdown(elem_id='make-note')
+                folder = os.path.join(os.environ.get('GRADIO_TEMP_DIR', tempfile.gettempdir()),
+                                      'made')
+                make.click(lambda c, s: demo.make_faces(c, s, folder), [wanted, seed],
+                           [made, save, made_note])
         with gr.Tab('About the model'):
             gr.Markdown(demo.about(), elem_id='about')
     return page

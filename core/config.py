@@ -126,6 +126,11 @@ class RunConfig:
                               '(--mode=export --quantize=int8) instead of fp32.')
     saved_model: str = setting(None, 'demo: serve this exported SavedModel folder instead of '
                                'the best checkpoint.')
+    label: str = setting(None, 'generate: the class of the faces to make (default: every '
+                         'class).')
+    count: int = setting(16, 'generate: faces to make of each class.', lower_bound=1)
+    generator_dir: str = setting(None, 'demo: the training folder of a face generator '
+                                 '(--net=dcgan), for the "Make a face" tab.')
     host: str = setting('127.0.0.1', 'demo: address to listen on (0.0.0.0 = every network '
                         'interface; mind who can reach it).')
     port: int = setting(7860, 'demo: port to listen on.')
@@ -299,6 +304,7 @@ def resolve(values, explicit):
                 setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
 
     net = networks.get(cfg.net)          # the recorded one when --net was not given
+    _check_kind_of_net(net, mode, cfg)
     if cfg.data_dir and mode.reads_data and cfg.classes and not mode.trains and \
             not _same_path(cfg.data_dir, cfg.trained_on):
         _check_classes_of_other_data(cfg)
@@ -342,6 +348,21 @@ def resolve(values, explicit):
                                                                                f'--net={cfg.net}'))
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
     return cfg
+
+
+def _check_kind_of_net(net, mode, cfg):
+    kind = 'gan' if net.is_gan else 'classifier'
+    if net.is_gan and mode.trains:
+        for flag in ('num_clones', 'sync_replicas', 'aux_tasks', 'init_from', 'trainable_scopes'):
+            if getattr(cfg, flag) not in (None, False, 1, []):
+                raise ConfigError(f'--{flag} is for classifiers; {net.name} is a generator pair')
+    if mode.nets not in ('any', kind):
+        if net.is_gan:
+            raise ConfigError(f'{net.name} is a generator pair, not a classifier: --mode='
+                              f'{mode.name} is for classifiers (its modes: train, generate, '
+                              'features; its figures: python bench/gan.py)')
+        raise ConfigError(f'--mode={mode.name} needs a generator pair (--net=dcgan); '
+                          f'{net.name} is a classifier')
 
 
 def _same_path(a, b):

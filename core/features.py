@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+import networks
 from core import visualize
 from core.inference import ImageModel, label_faces, list_images
 from data.images import load_rgb
@@ -33,7 +34,11 @@ def features(cfg):
         visualize.save_grid(layers[name], os.path.join(out_dir, f'{base}.png'))
         np.save(os.path.join(out_dir, f'{base}.npy'), layers[name])
         written[f'{base}.png'] = layers[name].shape
-    print(f'{path}: {found[0].text}')
+    if networks.get(cfg.net).is_gan:     # a discriminator's logits are realness, not classes
+        print(f'{path}: the discriminator\'s realness (> 0 reads as real) as ' + ', '.join(
+            f'{name} {score:+.2f}' for name, score in zip(cfg.classes, layers['logits'])))
+    else:
+        print(f'{path}: {found[0].text}')
     print(f'feature maps of {len(conv_layers)} layers (+ the input) written to {out_dir}:')
     for name, shape in written.items():
         print(f'  {name}  {shape}')

@@ -15,19 +15,22 @@ class Mode:
     needs: tuple = ()            # settings it cannot run without: 'data_dir', 'image'
     trains: bool = False         # writes the training folder (--fresh, --init_from apply)
     reads_data: bool = False     # learns the classes from --data_dir when no model records them
+    nets: str = 'classifier'     # the networks it serves: classifier, gan (a pair), or any
 
 
 MODES = {m.name: m for m in (
     Mode('train', 'cnn:train', 'train, or resume, on --data_dir', needs=('data_dir',),
-         trains=True, reads_data=True),
+         trains=True, reads_data=True, nets='any'),
     Mode('eval', 'cnn:evaluate', 'accuracy, per-group report and calibration on the eval split',
          reads_data=True),
     Mode('predict', 'core.predict:predict', 'the class of every face in --image',
          needs=('image',)),
     Mode('features', 'core.features:features', 'feature maps of the face in --image',
-         needs=('image',)),
+         needs=('image',), nets='any'),
     Mode('export', 'core.export:export', 'a SavedModel (and an int8 model with --quantize)'),
-    Mode('demo', 'demo:serve', 'a web page: upload, webcam, feature maps'),
+    Mode('demo', 'demo:serve', 'a web page: upload, webcam, feature maps, made faces'),
+    Mode('generate', 'core.generate:generate', 'faces of --label made by a generator pair '
+         '(--net=dcgan): a grid and single PNGs', nets='gan'),
 )}
 
 # What each need is and how to give it, for the one-line error when it is missing.

@@ -3,7 +3,10 @@
 A network is one module in this package that calls `register` on a function
     net_fn(images, num_classes, is_training, keep_prob) -> (logits, end_points)
 together with its `Defaults`. Dropping a new module in here is all it takes:
-every module of the package is imported on first use.
+every module of the package is imported on first use. A generative pair registers its
+discriminator as `net_fn` (its logits: a realness score per class) and its
+    generator(noise, labels, num_classes, is_training) -> (images in [-1, 1], end_points)
+as `generator=`; the platform then trains the pair (core/gan.py).
 
     import networks
     net = networks.get('nn_gender')
@@ -33,18 +36,23 @@ class Network:
     name: str
     fn: object
     defaults: Defaults
+    generator: object = None     # set for a generator/discriminator pair
+
+    @property
+    def is_gan(self):
+        return self.generator is not None
 
 
 _REGISTRY = {}
 _loaded = False
 
 
-def register(name, defaults):
-    """Decorator: registers `fn` under `name`."""
+def register(name, defaults, generator=None):
+    """Decorator: registers `fn` under `name` (with its `generator` for a GAN pair)."""
     def wrap(fn):
         if name in _REGISTRY:
             raise ValueError(f'network {name!r} registered twice')
-        _REGISTRY[name] = Network(name, fn, defaults)
+        _REGISTRY[name] = Network(name, fn, defaults, generator)
         return fn
     return wrap
 

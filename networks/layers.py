@@ -54,3 +54,20 @@ def batch_norm(inputs, is_training, decay=0.99, epsilon=1e-3, scope='BatchNorm')
                                              variance=moving_variance, epsilon=epsilon,
                                              is_training=False)
         return y[:, 0, 0, :] if is_2d else y
+
+
+def spectral_normalized(weights, is_training, scope='spectral_norm'):
+    """`weights` divided by their largest singular value (Miyato et al. 2018), estimated by
+    one power iteration per training step; the iteration's vector `u` is a non-trainable
+    variable updated through UPDATE_OPS, so evaluation reuses the last estimate."""
+    with v1.variable_scope(scope):
+        matrix = tf.reshape(weights, [-1, weights.shape[-1]])          # [fan_in, out]
+        u = v1.get_variable('u', [1, matrix.shape[-1]], trainable=False,
+                            initializer=v1.random_normal_initializer())
+        v = tf.math.l2_normalize(tf.matmul(u, matrix, transpose_b=True))
+        u_next = tf.math.l2_normalize(tf.matmul(v, matrix))
+        u_next, v = tf.stop_gradient(u_next), tf.stop_gradient(v)
+        sigma = tf.squeeze(tf.matmul(tf.matmul(v, matrix), u_next, transpose_b=True))
+        if is_training:
+            v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign(u, u_next))
+        return weights / sigma

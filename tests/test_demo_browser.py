@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from conftest import BAD_INPUTS, REPO, SHARED, need_shared
+from conftest import BAD_INPUTS, REPO, SHARED, need_shared, run_cli
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
 ARTIFACTS = os.path.join(REPO, 'test-artifacts')
@@ -41,11 +41,21 @@ def free_port():
 
 
 @pytest.fixture(scope='module')
-def server(trained):
+def generator(utk_records, tmp_path_factory):
+    """A face generator pair trained a few steps on real faces (enough for the page)."""
+    train_dir = str(tmp_path_factory.mktemp('gan') / 'dcgan')
+    run_cli('runner.py', '--net=dcgan', f'--data_dir={utk_records}', f'--train_dir={train_dir}',
+            '--max_steps=4', '--batch_size=16', '--eval_every=4')
+    return train_dir
+
+
+@pytest.fixture(scope='module')
+def server(trained, generator):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
     proc = subprocess.Popen([sys.executable, 'runner.py', '--mode=demo',
-                             f'--train_dir={trained["train_dir"]}', f'--port={port}'],
+                             f'--train_dir={trained["train_dir"]}', f'--port={port}',
+                             f'--generator_dir={generator}'],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     url = f'http://127.0.0.1:{port}/'
@@ -85,7 +95,12 @@ def camera_file(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def browser(camera_file):
+def downloads(tmp_path_factory):
+    return str(tmp_path_factory.mktemp('downloads'))
+
+
+@pytest.fixture(scope='module')
+def browser(camera_file, downloads):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage',
@@ -93,7 +108,11 @@ def browser(camera_file):
                 '--use-fake-device-for-media-stream',
                 f'--use-file-for-fake-video-capture={camera_file}'):
         options.add_argument(arg)
+    options.add_experimental_option('prefs', {'download.default_directory': downloads,
+                                              'download.prompt_for_download': False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd('Page.setDownloadBehavior', {'behavior': 'allow',
+                                                        'downloadPath': downloads})
     yield driver
     driver.quit()
 
@@ -205,3 +224,29 @@ def test_feature_maps_and_about_tabs(server, browser):
     about = wait_for(lambda: text_of(browser, 'about'))
     assert 'eval accuracy' in about and 'race' in about
     screenshot(browser, 'about')
+
+
+def test_make_a_face_shows_judged_faces_and_saves_them_in_the_browser(server, browser,
+                                                                       downloads):
+    browser.get(server['url'])
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'button[role=tab]'))
+    open_tab(browser, 'Make a face')
+    seed = browser.find_element(By.CSS_SELECTOR, '#make-seed input')
+    seed.clear()
+    seed.send_keys('7')
+    browser.find_element(By.ID, 'make-run').click()
+    note = wait_for(lambda: 'seed 7' in text_of(browser, 'make-note') and
+                    text_of(browser, 'make-note'))
+    assert re.search(r'8 male faces from seed 7: the classifier calls \d of them male', note)
+    images = wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR,
+                                                        '#make-gallery img')) >= 8)
+    assert images
+    # Each face carries what the classifier says of it.
+    assert '%' in text_of(browser, 'make-gallery') or all(
+        '%' in (img.get_attribute('alt') or '')
+        for img in browser.find_elements(By.CSS_SELECTOR, '#make-gallery img'))
+    screenshot(browser, 'make-a-face')
+    browser.find_element(By.CSS_SELECTOR, '#make-save').click()
+    saved = wait_for(lambda: [n for n in os.listdir(downloads) if n.endswith('.png')], 60)
+    grid = Image.open(os.path.join(downloads, saved[0]))
+    assert saved[0] == 'male-seed7.png' and grid.size == (4 * 66 + 2, 2 * 66 + 2)

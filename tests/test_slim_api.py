@@ -26,8 +26,9 @@ def test_the_slim_functions_we_use_build_and_run():
             net = slim.flatten(net)
             net = slim.dropout(net, 0.5, is_training=True)
             net = slim.fully_connected(net, 3, activation_fn=None, scope='fc')
-        assert net.shape.as_list() == [2, 3]
+        up = slim.conv2d_transpose(x, 5, [4, 4], 2, scope='deconv')     # dcgan's generator
+        assert net.shape.as_list() == [2, 3] and up.shape.as_list() == [2, 16, 16, 5]
         assert len(v1.get_collection(v1.GraphKeys.REGULARIZATION_LOSSES)) == 3
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())
-            assert np.all(np.isfinite(sess.run(net)))
+            assert all(np.all(np.isfinite(v)) for v in sess.run([net, up]))

@@ -1,0 +1,107 @@
+"""The face generator pair: trained a few steps by the one training loop on real faces,
+resumed, sampled; the same seed gives the same faces; clear one-line refusals."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import networks
+from conftest import run_cli
+from core import config, gan, modes
+
+v1 = tf.compat.v1
+
+
+def test_the_generator_makes_images_in_range_for_each_class():
+    net = networks.get('dcgan')
+    assert net.is_gan and not networks.get('cnn60').is_gan
+    with tf.Graph().as_default():
+        images, end_points = net.generator(tf.random.normal([3, gan.NOISE_DIM]),
+                                           tf.constant([0, 1, 1]), 2, is_training=True)
+        assert images.shape.as_list() == [3, 64, 64, 3] and 'up1' in end_points
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            out = sess.run(images)
+    assert np.all(np.abs(out) <= 1.0) and out.std() > 0
+
+
+def test_spectral_norm_scales_the_weights_to_unit_largest_singular_value():
+    from networks.layers import spectral_normalized
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(3, 3, 8, 16)).astype(np.float32)
+    with tf.Graph().as_default():
+        normalized = spectral_normalized(tf.constant(weights), is_training=True)
+        updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(30):          # one power iteration a step, as in training
+                out, _ = sess.run([normalized, updates])
+    largest = np.linalg.svd(out.reshape(-1, 16), compute_uv=False)[0]
+    assert largest == pytest.approx(1.0, abs=0.02)
+
+
+def run(capsys, **flags):
+    values = dict(flags)
+    cfg = config.resolve(values, explicit=set(values))
+    result = modes.run(cfg)
+    return result, capsys.readouterr().out
+
+
+def test_the_pair_trains_resumes_samples_and_generates_repeatably(utk_records, tmp_path, capsys):
+    train_dir = str(tmp_path / 'gan')
+    common = dict(net='dcgan', train_dir=train_dir, data_dir=utk_records, batch_size=16,
+                  log_every=2, eval_every=4, moving_average_decay=0.99, seed=1)
+    result, out = run(capsys, mode='train', max_steps=4, **common)
+    assert result['step'] == 4
+    assert 'd_loss' in out and 'g_loss' in out and 'samples at step 4' in out
+    grid = np.asarray(Image.open(os.path.join(train_dir, gan.SAMPLES_DIR, 'step-4.png')))
+    assert grid.shape == (2 * 66 + 2, gan.SAMPLES_PER_CLASS * 66 + 2, 3)   # a row per class
+    result, out = run(capsys, mode='train', max_steps=6, **common)
+    assert 'Resuming from step 4' in out and result['step'] == 6
+    ckpt = tf.train.latest_checkpoint(train_dir)
+    names = {name for name, _ in tf.train.list_variables(ckpt)}
+    assert any(n.startswith('generator/') and n.endswith('ExponentialMovingAverage')
+               for n in names) and any(n.startswith('net/conv1') for n in names)
+
+    def generate(seed, folder):
+        result, out = run(capsys, mode='generate', net='dcgan', train_dir=train_dir,
+                          label='Female', count=3, seed=seed, output=str(tmp_path / folder))
+        assert result['grids'] == [str(tmp_path / folder / f'female-seed{seed}.png')]
+        return [np.asarray(Image.open(tmp_path / folder / f'female-seed{seed}-{i:02d}.png'))
+                for i in (1, 2, 3)]
+    first, again, other = generate(5, 'a'), generate(5, 'b'), generate(6, 'c')
+    assert first[0].shape == (64, 64, 3)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert not np.array_equal(first[0], other[0]) and not np.array_equal(first[0], first[1])
+    # The discriminator is the registered network: its feature maps are there to see.
+    face = tmp_path / 'face.png'
+    Image.fromarray(first[0]).save(face)
+    result, out = run(capsys, mode='features', net='dcgan', train_dir=train_dir,
+                      image=str(face), detect='off', output=str(tmp_path / 'maps'))
+    assert '01_conv1.png' in result['files'] and "discriminator's realness" in out
+
+
+def test_an_unknown_label_or_a_classifier_mode_is_one_line(trained, tmp_path):
+    write = os.path.join(tmp_path, 'gan')
+    os.makedirs(write)
+    with open(os.path.join(write, config.RUN_FILE), 'w') as f:
+        f.write('{"net": "dcgan", "num_classes": 2, "input_size": [64, 64], "crop_size": '
+                '[64, 64], "channels": 3, "classes": ["male", "female"]}')
+    cfg = config.resolve({'mode': 'generate', 'net': 'dcgan', 'train_dir': write,
+                          'label': 'cat'}, explicit={'label'})
+    with pytest.raises(config.ConfigError, match=r'^--label=cat is not a class of this '
+                                                 r'generator; its classes: male, female$'):
+        modes.run(cfg)
+    with pytest.raises(config.ConfigError, match='generator pair, not a classifier'):
+        config.resolve({'mode': 'eval', 'net': 'dcgan', 'train_dir': write}, explicit=set())
+    with pytest.raises(config.ConfigError, match='^--num_clones is for classifiers; dcgan'):
+        config.resolve({'mode': 'train', 'net': 'dcgan', 'train_dir': write, 'num_clones': 2},
+                       explicit={'num_clones'})
+    with pytest.raises(config.ConfigError, match='needs a generator pair'):
+        config.resolve({'mode': 'generate', 'train_dir': trained['train_dir']}, explicit=set())
+    proc = run_cli('runner.py', '--mode=generate', f'--train_dir={write}', '--label=cat',
+                   check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: --label=cat is not a class')
