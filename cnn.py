@@ -23,7 +23,8 @@ import tensorflow as tf
 
 import networks
 from common.progress import format_duration
-from core import auxiliary, checkpoints, config, finetune, gan, guards, model, report, sessions
+from core import (auxiliary, checkpoints, config, distill, finetune, gan, guards, model, report,
+                  sessions)
 from core import cluster as clusters
 from data import pipeline, records
 
@@ -61,6 +62,7 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
         tf.cast(global_step, tf.float32) / float(max(1, max_steps)), [], name='progress')
     lr = model.learning_rate(global_step, steps_per_epoch, cfg, progress)
     opt = model.optimizer(lr, cfg)
+    targets = distill.soft_targets(cfg) if cfg.teacher else None
     if sync_replicas:
         opt = v1.train.SyncReplicasOptimizer(opt, replicas_to_aggregate=sync_replicas,
                                              total_num_replicas=sync_replicas)
@@ -72,8 +74,10 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
         with v1.name_scope(f'clone_{i}') if clones > 1 else contextlib.nullcontext():
             logits, end_points = model.build_network(tower['image'], cfg, is_training=True,
                                                      reuse=i > 0, device=model.clone_device(i, cfg))
-            tower_loss = model.loss_fn(logits, tower['label'], cfg) + auxiliary.loss(
-                end_points, tower, cfg, model.NET_SCOPE, reuse=i > 0)
+            tower_loss = model.loss_fn(logits, tower['label'], cfg)
+            if targets is not None:
+                tower_loss = distill.loss(logits, tower, cfg, tower_loss, targets)
+            tower_loss += auxiliary.loss(end_points, tower, cfg, model.NET_SCOPE, reuse=i > 0)
             tower_grads.append(opt.compute_gradients(tower_loss, var_list=model.trainable(cfg),
                                                      colocate_gradients_with_ops=True))
         losses.append(tower_loss)
@@ -98,7 +102,9 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
         v1.summary.image('input', (batch['image'][:4] + 1.0) / 2.0, max_outputs=4)])
     return types.SimpleNamespace(batch=batch, train_op=train_op, loss=loss, accuracy=accuracy,
                                  lr=lr, global_step=global_step, step_after=step_after,
-                                 start_input=iterator.initializer, progress=progress,
+                                 start_input=tf.group(iterator.initializer,
+                                                      v1.tables_initializer()),
+                                 progress=progress,
                                  optimizer=opt, max_steps=max_steps, ema=ema,
                                  summaries=summaries,
                                  log=[('loss', loss, False), ('acc', accuracy, True)])
@@ -113,14 +119,6 @@ def _eval_fetches(batch, cfg, ema=None):
                'logits': logits, 'filename': batch['filename']}
     fetches.update({k: v for k, v in batch.items() if k.startswith('attr/')})
     return fetches
-
-
-def _concatenate(batches):
-    parts = {}
-    for out in batches:
-        for k, v in out.items():
-            parts.setdefault(k, []).append(v)
-    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def train(cfg):
@@ -301,7 +299,7 @@ def train(cfg):
 def _evaluate_during_training(sess, iterator, fetches, writer, step, best, best_saver, cfg):
     """Accuracy on the eval split; a new best is saved only when the split is large enough
     to tell (guards.MIN_EVAL_FACES), so an untrained step-1 model is never "best"."""
-    out = _concatenate(pipeline.run_split(sess, iterator, fetches))
+    out = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
     acc = float(np.mean(out['label'] == out['prediction']))
     writer.add_summary(v1.Summary(value=[v1.Summary.Value(tag='eval/accuracy',
                                                           simple_value=acc)]), step)
@@ -322,7 +320,10 @@ def evaluate(cfg):
     meta = records.read_meta(cfg.data_dir)
     split = 'eval' if 'eval' in meta['splits'] else 'train'
     if cfg.int8_model:
-        return _evaluate_int8(cfg, split)
+        from core import quantize
+        return quantize.evaluate(cfg, split)
+    if cfg.ensemble:
+        return distill.evaluate_ensemble(cfg, split)
     graph = tf.Graph()
     with graph.as_default():
         with model.on_cpu():
@@ -332,18 +333,5 @@ def evaluate(cfg):
         fetches = _eval_fetches(iterator.get_next(), cfg)
     with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
         path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint, cfg.averaged)
-        out = _concatenate(pipeline.run_split(sess, iterator, fetches))
+        out = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
     return report.write(cfg, split, out, path)
-
-
-def _evaluate_int8(cfg, split):
-    """The same split, pipeline and report through an int8 model file; its report goes
-    beside that file, and the checkpoint's calibration is left alone (the file carries its
-    temperature already)."""
-    from core import quantize
-    net = quantize.Int8Network(cfg.int8_model).expect((*cfg.crop_size, cfg.channels))
-    parts = []
-    for batch in quantize.split_batches(cfg, split, cfg.batch_size):
-        logits = net.logits(batch.pop('image'))
-        parts.append(dict(batch, logits=logits, prediction=logits.argmax(-1).astype(np.int32)))
-    return report.write(cfg, split, _concatenate(parts), cfg.int8_model, suffix='_int8')

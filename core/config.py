@@ -97,6 +97,15 @@ class RunConfig:
     moving_average_decay: float = setting(None, 'Keep an exponential moving average of the '
                                           'weights with this decay (e.g. 0.999): eval, '
                                           'predict, export and int8 use the averaged weights.')
+    teacher: list = setting(None, 'Distillation: trained runs (train_dirs) whose flip-averaged, '
+                            'softened probabilities on each training face become its soft '
+                            'targets (core/distill.py); same classes as this run.')
+    distill_weight: float = setting(0.5, 'With --teacher: weight of the soft targets\' loss '
+                                    '(the labels\' gets 1 - this).')
+    distill_temperature: float = setting(2.0, 'With --teacher: temperature that softens the '
+                                         'teachers\' and the student\'s probabilities.')
+    ensemble: list = setting(None, 'eval: also these trained runs; the mean of their and '
+                             '--train_dir\'s probabilities is reported as one model.')
     seed: int = setting(None, 'Random seed of the graph, the shuffles and the augmentation: the '
                         'same seed and flags give the same run on the same machine.')
     # Bookkeeping

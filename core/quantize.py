@@ -161,3 +161,16 @@ def export(cfg, checkpoint_path, temperature, export_dir):
     if 'eval' in records.read_meta(cfg.data_dir)['splits']:
         info.update(compare(cfg, checkpoint_path, temperature, path))
     return info
+
+
+def evaluate(cfg, split):
+    """--mode=eval --int8_model: the same split, pipeline and report through the int8 file;
+    its report goes beside that file, and the checkpoint's calibration is left alone (the
+    file carries its temperature already)."""
+    from core import report
+    net = Int8Network(cfg.int8_model).expect((*cfg.crop_size, cfg.channels))
+    parts = []
+    for batch in split_batches(cfg, split, cfg.batch_size):
+        logits = net.logits(batch.pop('image'))
+        parts.append(dict(batch, logits=logits, prediction=logits.argmax(-1).astype(np.int32)))
+    return report.write(cfg, split, pipeline.concatenate(parts), cfg.int8_model, suffix='_int8')

@@ -93,3 +93,12 @@ def run_split(sess, iterator, fetches):
             yield sess.run(fetches)
         except tf.errors.OutOfRangeError:
             return
+
+
+def concatenate(batches):
+    """The batches of run_split (dicts of arrays) joined into one dict of arrays."""
+    parts = {}
+    for out in batches:
+        for k, v in out.items():
+            parts.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in parts.items()}

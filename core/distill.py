@@ -1,0 +1,139 @@
+"""Distillation and ensembles: trained runs' probabilities on a split, averaged.
+
+--teacher=DIR[,DIR...] (training): before the first step every teacher judges each training
+face once (its own input size and channels, flip averaged, logits divided by
+--distill_temperature); the mean of their softened probabilities is the face's soft
+target, looked up by file name at every step, so teaching costs no step time. The loss is
+(1 - w) * cross-entropy(labels) + w * T^2 * KL(soft targets || student softened by T),
+w = --distill_weight (Hinton et al. 2015). Targets are cached in train_dir/teachers.npz.
+
+--ensemble=DIR[,DIR...] (--mode=eval): the run of --train_dir and these, their
+flip-averaged probabilities averaged, reported as one model (eval_ensemble.json).
+
+    python runner.py --net=nn_gender --data_dir=records/utkface_faces \
+        --teacher=checkpoints/base_cnn60,checkpoints/abl_aux --train_dir=checkpoints/nn_gender_kd
+    python runner.py --mode=eval --train_dir=checkpoints/base_cnn60 --ensemble=checkpoints/abl_aux
+"""
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from core import checkpoints, model
+from data import pipeline, records
+
+v1 = tf.compat.v1
+CACHE_FILE = 'teachers.npz'
+
+
+def member_config(train_dir, data_dir):
+    """The settings of a trained run judging `data_dir` (flip averaged)."""
+    from core import config
+    cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir, 'data_dir': data_dir,
+                          'eval_flip': True}, explicit={'data_dir', 'eval_flip'})
+    return cfg
+
+
+def split_logits(train_dir, data_dir, split):
+    """{'logits', 'label', 'filename', 'attr/...'} of a trained run over one split, in the
+    split's order, through the one eval pipeline at the run's own input."""
+    cfg = member_config(train_dir, data_dir)
+    meta = records.read_meta(data_dir)
+    graph = tf.Graph()
+    with graph.as_default():
+        with model.on_cpu():
+            ds = pipeline.make_dataset(data_dir, split, cfg.image_spec, 256, False,
+                                       cfg.cache_mb, meta=meta)
+            iterator = v1.data.make_initializable_iterator(ds)
+        batch = iterator.get_next()
+        logits, _ = model.inference_logits(batch['image'], cfg)
+        fetches = dict(batch, logits=logits)
+        fetches.pop('image')
+    with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+        path = checkpoints.restore(sess, cfg.train_dir, 'best', cfg.averaged)
+        parts = list(pipeline.run_split(sess, iterator, fetches))
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out['checkpoint'] = path
+    out['classes'] = cfg.classes
+    return out
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _check_classes(member, classes, train_dir):
+    from core.config import ConfigError
+    if [c.lower() for c in member['classes']] != [c.lower() for c in classes]:
+        raise ConfigError(f'{train_dir} knows the classes {", ".join(member["classes"])}, this '
+                          f'run {", ".join(classes)}: a teacher or ensemble member must have '
+                          'the same classes in the same order')
+
+
+def soft_targets(cfg):
+    """(file names, soft targets [N, classes]) of the training split, from cfg.teacher."""
+    key = {'teachers': [checkpoints.choose(t, 'best') for t in cfg.teacher],
+           'temperature': cfg.distill_temperature, 'data_dir': os.path.abspath(cfg.data_dir)}
+    cache = os.path.join(cfg.train_dir, CACHE_FILE)
+    if os.path.isfile(cache):
+        stored = np.load(cache)
+        if json.loads(str(stored['key'])) == key:
+            return stored['filename'], stored['targets']
+    probabilities = []
+    for teacher in cfg.teacher:
+        out = split_logits(teacher, cfg.data_dir, 'train')
+        _check_classes(out, cfg.classes, teacher)
+        accuracy = np.mean(out['logits'].argmax(-1) == out['label'])
+        print(f'teacher {out["checkpoint"]}: {accuracy * 100:.2f}% on the {len(out["label"])} '
+              'training faces (flip averaged)', flush=True)
+        names = np.asarray(out['filename']).astype('S')
+        order = np.argsort(names, kind='stable')
+        probabilities.append(_softmax(out['logits'][order] / cfg.distill_temperature))
+        filenames = names[order]
+    targets = np.mean(probabilities, axis=0).astype(np.float32)
+    os.makedirs(cfg.train_dir, exist_ok=True)
+    np.savez(cache, filename=filenames, targets=targets, key=json.dumps(key))
+    return filenames, targets
+
+
+def loss(logits, batch, cfg, hard_loss, targets):
+    """The training loss with the teachers' soft targets mixed in (targets from
+    soft_targets; a face without one, by name, learns from its label alone)."""
+    filenames, table_targets = targets
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(filenames), tf.range(len(filenames), dtype=tf.int64)), default_value=-1)
+    index = table.lookup(batch['filename'])
+    found = tf.cast(index >= 0, tf.float32)
+    soft = tf.gather(tf.constant(table_targets), tf.maximum(index, 0))
+    t = cfg.distill_temperature
+    student = tf.nn.log_softmax(logits / t)
+    kl = tf.reduce_sum(soft * (tf.math.log(tf.maximum(soft, 1e-8)) - student), axis=-1)
+    soft_loss = t * t * tf.reduce_sum(kl * found) / tf.maximum(tf.reduce_sum(found), 1.0)
+    w = cfg.distill_weight
+    return (1.0 - w) * hard_loss + w * soft_loss
+
+
+def evaluate_ensemble(cfg, split):
+    """The eval report of the mean probabilities of cfg.train_dir's run and cfg.ensemble."""
+    from core import report
+    members = [cfg.train_dir, *cfg.ensemble]
+    outs = []
+    for member in members:
+        out = split_logits(member, cfg.data_dir, split)
+        _check_classes(out, cfg.classes, member)
+        accuracy = np.mean(out['logits'].argmax(-1) == out['label'])
+        print(f'member {out["checkpoint"]}: {accuracy * 100:.2f}% (flip averaged)')
+        outs.append(out)
+    first = outs[0]
+    for out in outs[1:]:
+        if not np.array_equal(out['filename'], first['filename']):
+            raise ValueError('ensemble members read the split in different orders')
+    mean = np.mean([_softmax(o['logits']) for o in outs], axis=0)
+    combined = {k: v for k, v in first.items() if k in ('label', 'filename') or
+                k.startswith('attr/')}
+    combined.update(logits=np.log(np.maximum(mean, 1e-12)),
+                    prediction=mean.argmax(-1).astype(np.int32))
+    print(f'ensemble of {len(members)} runs: {", ".join(members)}')
+    return report.write(cfg, split, combined, first['checkpoint'], suffix='_ensemble')

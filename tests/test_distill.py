@@ -1,0 +1,52 @@
+"""Distillation (--teacher) and ensembles (--ensemble) on real faces and a real teacher."""
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from core import config, distill, modes
+
+v1 = tf.compat.v1
+
+
+def test_the_soft_loss_is_the_tempered_kl_mixed_with_the_labels_loss():
+    cfg = config.RunConfig(distill_weight=0.75, distill_temperature=2.0)
+    names = np.array([b'a.jpg', b'b.jpg'], dtype='S')
+    targets = np.array([[0.9, 0.1], [0.2, 0.8]], np.float32)
+    logits = np.array([[1.0, -1.0], [0.5, 0.0], [3.0, 0.0]], np.float32)
+    with tf.Graph().as_default():
+        batch = {'filename': tf.constant([b'b.jpg', b'a.jpg', b'unknown.jpg'])}
+        total = distill.loss(tf.constant(logits), batch, cfg, tf.constant(0.4), (names, targets))
+        with v1.Session() as sess:
+            sess.run(v1.tables_initializer())
+            value = sess.run(total)
+    student = logits[:2] / 2.0
+    student = student - np.log(np.exp(student).sum(1, keepdims=True))
+    soft = targets[[1, 0]]
+    kl = (soft * (np.log(soft) - student)).sum(1).mean()     # the unknown face has no target
+    assert value == pytest.approx(0.25 * 0.4 + 0.75 * 4.0 * kl, rel=1e-5)
+
+
+def test_a_teacher_teaches_once_and_an_ensemble_of_one_twice_is_that_model(trained, capsys,
+                                                                           tmp_path):
+    train_dir = str(tmp_path / 'student')
+    values = {'mode': 'train', 'net': 'nn_gender', 'data_dir': trained['data_dir'],
+              'train_dir': train_dir, 'teacher': [trained['train_dir']], 'input_size': '40',
+              'batch_size': 32, 'max_steps': 4, 'eval_every': 4}
+    modes.run(config.resolve(values, explicit=set(values)))
+    out = capsys.readouterr().out
+    assert 'teacher ' in out and 'training faces (flip averaged)' in out
+    cached = np.load(os.path.join(train_dir, distill.CACHE_FILE))
+    np.testing.assert_allclose(cached['targets'].sum(1), 1.0, rtol=1e-5)
+    assert len(cached['filename']) == len(set(cached['filename'])) > 100
+    values['max_steps'] = 6                    # resumed: the cached targets, no second pass
+    modes.run(config.resolve(values, explicit=set(values)))
+    assert 'teacher ' not in capsys.readouterr().out
+
+    cfg = config.resolve({'mode': 'eval', 'train_dir': trained['train_dir']}, explicit=set())
+    single = modes.run(dataclasses.replace(cfg, eval_flip=True))
+    both = modes.run(dataclasses.replace(cfg, ensemble=[trained['train_dir']]))
+    assert both['accuracy'] == pytest.approx(single['accuracy'])
+    assert os.path.isfile(os.path.join(trained['train_dir'], 'best', 'eval_ensemble.json'))
