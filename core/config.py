@@ -76,6 +76,8 @@ class RunConfig:
     brightness: float = setting(0.2, 'Augmentation: max brightness change (0-1 scale).')
     contrast: float = setting(0.3, 'Augmentation: contrast factor range 1 +- this.')
     flip: bool = setting(True, 'Augmentation: random horizontal flips.')
+    random_erasing: float = setting(0.0, 'Augmentation: probability of filling a random '
+                                    'rectangle (2-40% of the face) with noise.')
     # Fine-tuning from a base model (core/finetune.py)
     init_from: str = setting(None, 'Start a new training from this trained run (a train_dir, '
                              'or a checkpoint path): every variable of the same name and shape '
@@ -168,7 +170,8 @@ class RunConfig:
     @property
     def image_spec(self):
         return preprocess.ImageSpec(tuple(self.input_size), tuple(self.crop_size), self.channels,
-                                    self.eval_crop, self.brightness, self.contrast, self.flip)
+                                    self.eval_crop, self.brightness, self.contrast, self.flip,
+                                    self.random_erasing)
 
     @property
     def averaged(self):

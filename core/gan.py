@@ -43,8 +43,8 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     """One step of the pair (hinge loss): the discriminator learns real from generated faces
     of the same classes, then the generator learns to fool the updated discriminator.
     Returns what cnn.build_training returns, `log` naming both losses."""
-    # The faces as they are (flips only): brightness or contrast changes would be learnt.
-    spec = dataclasses.replace(cfg.image_spec, brightness=0.0, contrast=0.0)
+    # The faces as they are (flips only): other augmentation would be learnt as faces.
+    spec = dataclasses.replace(cfg.image_spec, brightness=0.0, contrast=0.0, erase=0.0)
     with model.on_cpu():
         ds = pipeline.make_dataset(cfg.data_dir, 'train', spec, cfg.batch_size, True,
                                    cfg.cache_mb, cfg.seed, meta, part)

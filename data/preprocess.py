@@ -2,12 +2,13 @@
 
 Two stages, so that the deterministic part can be cached between epochs:
 1. `resize_for_network`: uint8 RGB -> uint8 at the network's input size and channels.
-2. `train_view` (random crop, flip, brightness, contrast) or `eval_view`
+2. `train_view` (random crop, flip, brightness, contrast, erasing) or `eval_view`
    (centre crop, or the whole image resized), then `normalize` to [-1, 1].
 Eval, predict, feature maps and the exported SavedModel all call
 `eval_pipeline`, so they cannot drift apart.
 """
 import dataclasses
+import math
 
 import tensorflow as tf
 
@@ -23,6 +24,7 @@ class ImageSpec:
     brightness: float            # max delta on the [0, 1] scale
     contrast: float              # factor drawn from [1 - c, 1 + c]
     flip: bool
+    erase: float                 # probability of random erasing (a rectangle of noise)
 
 
 def resize_for_network(images, spec):
@@ -42,7 +44,8 @@ def train_view(image, spec, seed):
     """One resized [h, w, c] uint8 image -> an augmented float crop. The augmentation is a
     function of `seed` (an int [2] tensor, one per example): stateless random ops, so that
     parallel workers cannot draw in a different order from run to run."""
-    crop, flip, brightness, contrast = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    crop, flip, brightness, contrast, erase = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 5))
     image = tf.image.convert_image_dtype(image, tf.float32)
     image = tf.image.stateless_random_crop(image, [*spec.crop_size, spec.channels], crop)
     if spec.flip:
@@ -52,7 +55,30 @@ def train_view(image, spec, seed):
     if spec.contrast:
         image = tf.image.stateless_random_contrast(image, 1 - spec.contrast, 1 + spec.contrast,
                                                    contrast)
-    return normalize(tf.clip_by_value(image, 0.0, 1.0))
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    if spec.erase:
+        image = random_erasing(image, spec.erase, erase)
+    return normalize(image)
+
+
+def random_erasing(image, probability, seed, area=(0.02, 0.4), aspect=(0.3, 3.3)):
+    """Random erasing (Zhong et al. 2020): with `probability`, a rectangle of `area` (a
+    fraction of the image) and `aspect` (height / width) at a random place is filled with
+    uniform noise, so the network cannot rely on any one part of the face."""
+    keys = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+    height, width, channels = image.shape
+    size = tf.random.stateless_uniform([], keys[0], *area) * height * width
+    ratio = tf.exp(tf.random.stateless_uniform([], keys[1], *(math.log(a) for a in aspect)))
+    h = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(size * ratio)), tf.int32), 1, height)
+    w = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(size / ratio)), tf.int32), 1, width)
+    corner = tf.random.stateless_uniform([2], keys[2])
+    top = tf.cast(corner[0] * tf.cast(height - h + 1, tf.float32), tf.int32)
+    left = tf.cast(corner[1] * tf.cast(width - w + 1, tf.float32), tf.int32)
+    rows, cols = tf.range(height)[:, None], tf.range(width)[None, :]
+    inside = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w)
+    apply = tf.random.stateless_uniform([], keys[3]) < probability
+    noise = tf.random.stateless_uniform([height, width, channels], keys[4])
+    return tf.where((inside & apply)[:, :, None], noise, image)
 
 
 def eval_view(images, spec):

@@ -1,0 +1,33 @@
+"""Augmentation options of the one preprocessing path, on tiny inputs."""
+import numpy as np
+import tensorflow as tf
+
+from data import preprocess
+
+
+def erased(probability, seed):
+    image = tf.fill([40, 30, 3], 0.5)
+    return preprocess.random_erasing(image, probability, tf.constant(seed, tf.int64)).numpy()
+
+
+def test_random_erasing_fills_one_rectangle_of_the_allowed_area_with_noise():
+    changed_fractions = []
+    for seed in range(20):
+        out = erased(1.0, [seed, 0])
+        changed = np.any(out != 0.5, axis=-1)
+        rows, cols = np.nonzero(changed)
+        assert rows.size, f'seed {seed}: nothing erased'
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert changed.sum() == box                      # one filled rectangle
+        changed_fractions.append(box / changed.size)
+        assert out.min() >= 0.0 and out.max() <= 1.0
+    assert 0.01 <= min(changed_fractions) and max(changed_fractions) <= 0.45
+    assert len(set(changed_fractions)) > 5                # sizes vary with the seed
+
+
+def test_random_erasing_is_a_function_of_its_seed_and_respects_its_probability():
+    np.testing.assert_array_equal(erased(1.0, [3, 1]), erased(1.0, [3, 1]))
+    assert not np.array_equal(erased(1.0, [3, 1]), erased(1.0, [4, 1]))
+    assert np.all(erased(0.0, [3, 1]) == 0.5)
+    applied = np.mean([np.any(erased(0.5, [s, 2]) != 0.5) for s in range(200)])
+    assert 0.35 < applied < 0.65
