@@ -106,7 +106,8 @@ class Demo:
             from core import config
             from core.generate import FaceGenerator
             self.maker = FaceGenerator(config.resolve(
-                {'mode': 'generate', 'train_dir': cfg.generator_dir}, explicit=set()))
+                {'mode': 'generate', 'train_dir': cfg.generator_dir,
+                 'truncation': cfg.truncation}, explicit={'truncation'}))
 
     def check_file(self, path):
         return check_upload(path, self.cfg.max_upload_mb)

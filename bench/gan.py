@@ -29,6 +29,7 @@ flags.DEFINE_integer('count', 1000, 'Generated faces per class.')
 flags.DEFINE_integer('real', 1000, 'Real held-out faces per class (at most what there is).')
 flags.DEFINE_string('output', 'bench/gan.json', 'Where the figures go.')
 flags.DEFINE_string('grid', None, 'Also write a grid of generated faces here (8 per class).')
+flags.DEFINE_float('truncation', 1.0, 'The generator\'s noise scaled by this (--truncation).')
 FLAGS = flags.FLAGS
 SIDE = 64            # px: faces are compared at the generator's size
 
@@ -85,7 +86,8 @@ def main(_):
     from core import config, gan
     from core.generate import FaceGenerator
     from core.inference import ImageModel
-    gen_cfg = config.resolve({'mode': 'generate', 'train_dir': FLAGS.generator_dir}, set())
+    gen_cfg = config.resolve({'mode': 'generate', 'train_dir': FLAGS.generator_dir,
+                              'truncation': FLAGS.truncation}, {'truncation'})
     cls_cfg = config.resolve({'mode': 'eval', 'train_dir': FLAGS.classifier_dir}, set())
     maker, classifier = FaceGenerator(gen_cfg), ImageModel(cls_cfg)
     cls_names = [c.lower() for c in cls_cfg.classes]
@@ -123,6 +125,7 @@ def main(_):
               f'{r["nearest_train_median"]:.3f} | {r["real_nearest_train_median"]:.3f} | '
               f'{r["near_copies"]} of {r["generated"]} | {r["ms_per_face"]:.2f} |')
     result = {'generator': maker.checkpoint, 'classifier': classifier.checkpoint,
+              'truncation': FLAGS.truncation,
               'training_faces': len(train_faces), 'classes': rows}
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     with open(FLAGS.output, 'w') as f:

@@ -140,6 +140,9 @@ class RunConfig:
     label: str = setting(None, 'generate: the class of the faces to make (default: every '
                          'class).')
     count: int = setting(16, 'generate: faces to make of each class.', lower_bound=1)
+    truncation: float = setting(1.0, 'generate/demo: the generator\'s noise scaled by this '
+                                '(the truncation trick): below 1, more typical faces of the '
+                                'class, less varied.')
     generator_dir: str = setting(None, 'demo: the training folder of a face generator '
                                  '(--net=dcgan), for the "Make a face" tab.')
     host: str = setting('127.0.0.1', 'demo: address to listen on (0.0.0.0 = every network '

@@ -30,9 +30,8 @@ CACHE_FILE = 'teachers.npz'
 def member_config(train_dir, data_dir):
     """The settings of a trained run judging `data_dir` (flip averaged)."""
     from core import config
-    cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir, 'data_dir': data_dir,
-                          'eval_flip': True}, explicit={'data_dir', 'eval_flip'})
-    return cfg
+    return config.resolve({'mode': 'eval', 'train_dir': train_dir, 'data_dir': data_dir,
+                           'eval_flip': True}, explicit={'data_dir', 'eval_flip'})
 
 
 def split_logits(train_dir, data_dir, split):
@@ -64,12 +63,17 @@ def _softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
-def _check_classes(member, classes, train_dir):
+def _columns(member, classes, train_dir, class_map=None):
+    """The member's logit columns in the order of `classes`, matched by name as eval does
+    (man/woman read as male/female, or --class_map); one line when a class has no match."""
+    from core import classes as class_names
     from core.config import ConfigError
-    if [c.lower() for c in member['classes']] != [c.lower() for c in classes]:
+    found = class_names.mapping(classes, member['classes'], class_map)
+    if len(found) != len(classes) or len(member['classes']) != len(classes):
         raise ConfigError(f'{train_dir} knows the classes {", ".join(member["classes"])}, this '
-                          f'run {", ".join(classes)}: a teacher or ensemble member must have '
-                          'the same classes in the same order')
+                          f'run {", ".join(classes)}: a teacher or ensemble member needs one '
+                          'class for each (--class_map=ours=theirs,... says how they match)')
+    return [found[i] for i in range(len(classes))]
 
 
 def soft_targets(cfg):
@@ -84,7 +88,7 @@ def soft_targets(cfg):
     probabilities = []
     for teacher in cfg.teacher:
         out = split_logits(teacher, cfg.data_dir, 'train')
-        _check_classes(out, cfg.classes, teacher)
+        out['logits'] = out['logits'][:, _columns(out, cfg.classes, teacher, cfg.class_map)]
         accuracy = np.mean(out['logits'].argmax(-1) == out['label'])
         print(f'teacher {out["checkpoint"]}: {accuracy * 100:.2f}% on the {len(out["label"])} '
               'training faces (flip averaged)', flush=True)
@@ -122,7 +126,7 @@ def evaluate_ensemble(cfg, split):
     outs = []
     for member in members:
         out = split_logits(member, cfg.data_dir, split)
-        _check_classes(out, cfg.classes, member)
+        out['logits'] = out['logits'][:, _columns(out, cfg.classes, member, cfg.class_map)]
         accuracy = np.mean(out['logits'].argmax(-1) == out['label'])
         print(f'member {out["checkpoint"]}: {accuracy * 100:.2f}% (flip averaged)')
         outs.append(out)

@@ -109,9 +109,11 @@ def tile(images, columns, pad=2):
     return grid
 
 
-def sample_noise(seed, count):
-    """The generator's input for `seed`: the same seed, the same faces."""
-    return np.random.default_rng(seed).standard_normal((count, NOISE_DIM)).astype(np.float32)
+def sample_noise(seed, count, truncation=1.0):
+    """The generator's input for `seed`: the same seed, the same faces. `truncation` < 1
+    draws nearer the centre of the noise: more typical faces, less varied (BigGAN's trick)."""
+    noise = np.random.default_rng(seed).standard_normal((count, NOISE_DIM)) * truncation
+    return noise.astype(np.float32)
 
 
 def sampler(cfg, t):

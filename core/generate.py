@@ -44,7 +44,8 @@ class FaceGenerator:
     def make(self, label, count, seed):
         """[count, H, W, 3] uint8 faces of class `label` (a name or an index) from `seed`."""
         index = label if isinstance(label, (int, np.integer)) else label_index(self.cfg, label)
-        out = self.sess.run(self.images, {self.noise: gan.sample_noise(seed, count),
+        noise = gan.sample_noise(seed, count, self.cfg.truncation)
+        out = self.sess.run(self.images, {self.noise: noise,
                                           self.labels: np.full([count], index, np.int32)})
         return gan.to_uint8(out)
 

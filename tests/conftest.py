@@ -56,3 +56,13 @@ def trained(utk_records, tmp_path_factory):
             '--max_steps=40', '--log_every=5', '--eval_every=20', '--batch_size=32', '--seed=3')
     first = run_cli(*args)
     return {'train_dir': train_dir, 'data_dir': utk_records, 'args': args, 'log': first.stdout}
+
+
+@pytest.fixture(scope='session')
+def generator(utk_records, tmp_path_factory):
+    """A dcgan generator pair trained a few steps on `utk_records`, and its log."""
+    train_dir = str(tmp_path_factory.mktemp('gan') / 'dcgan')
+    args = ('runner.py', '--net=dcgan', f'--data_dir={utk_records}', f'--train_dir={train_dir}',
+            '--max_steps=4', '--batch_size=16', '--log_every=2', '--eval_every=4',
+            '--moving_average_decay=0.99', '--seed=1')
+    return {'train_dir': train_dir, 'data_dir': utk_records, 'log': run_cli(*args).stdout}

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from conftest import BAD_INPUTS, REPO, SHARED, need_shared, run_cli
+from conftest import BAD_INPUTS, REPO, SHARED, need_shared
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
 ARTIFACTS = os.path.join(REPO, 'test-artifacts')
@@ -41,21 +41,12 @@ def free_port():
 
 
 @pytest.fixture(scope='module')
-def generator(utk_records, tmp_path_factory):
-    """A face generator pair trained a few steps on real faces (enough for the page)."""
-    train_dir = str(tmp_path_factory.mktemp('gan') / 'dcgan')
-    run_cli('runner.py', '--net=dcgan', f'--data_dir={utk_records}', f'--train_dir={train_dir}',
-            '--max_steps=4', '--batch_size=16', '--eval_every=4')
-    return train_dir
-
-
-@pytest.fixture(scope='module')
 def server(trained, generator):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
     proc = subprocess.Popen([sys.executable, 'runner.py', '--mode=demo',
                              f'--train_dir={trained["train_dir"]}', f'--port={port}',
-                             f'--generator_dir={generator}'],
+                             f'--generator_dir={generator["train_dir"]}'],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     url = f'http://127.0.0.1:{port}/'

@@ -50,3 +50,12 @@ def test_a_teacher_teaches_once_and_an_ensemble_of_one_twice_is_that_model(train
     both = modes.run(dataclasses.replace(cfg, ensemble=[trained['train_dir']]))
     assert both['accuracy'] == pytest.approx(single['accuracy'])
     assert os.path.isfile(os.path.join(trained['train_dir'], 'best', 'eval_ensemble.json'))
+
+
+def test_members_classes_match_by_name_as_eval_does():
+    member = {'classes': ['male', 'female']}
+    assert distill._columns(member, ['woman', 'man'], 'base') == [1, 0]
+    assert distill._columns(member, ['a', 'b'], 'base', ['a=female', 'b=male']) == [1, 0]
+    with pytest.raises(config.ConfigError, match='^base knows the classes male, female, this '
+                                                 'run cat, dog: '):
+        distill._columns(member, ['cat', 'dog'], 'base')
