@@ -121,13 +121,13 @@ def test_a_cluster_keeps_the_time_budget_and_stops_on_sigterm_with_a_checkpoint(
     train_dir = tmp_path / 'budget'
     jobs = local_cluster.commands(1, 2, [*SMALL, f'--data_dir={utk_records}',
                                          f'--train_dir={train_dir}', '--max_steps=100000',
-                                         '--max_minutes=0.25', '--eval_every=100000'])
+                                         '--max_minutes=0.15', '--eval_every=100000'])
     with cluster_tasks(jobs) as tasks:
         for name in ('worker0', 'worker1'):
             assert tasks[name].proc.wait(timeout=300) == 0, ''.join(tasks[name].lines)
     chief = ''.join(tasks['worker0'].lines)
-    assert 'Time budget of 0.25 minutes used up' in chief, chief
-    assert 'Time budget of 0.25 minutes used up' in ''.join(tasks['worker1'].lines)
+    assert 'Time budget of 0.15 minutes used up' in chief, chief
+    assert 'Time budget of 0.15 minutes used up' in ''.join(tasks['worker1'].lines)
     step = int(re.search(r'used up at step (\d+)', chief).group(1))
     assert 0 < step < 100000 and os.path.isfile(train_dir / f'model.ckpt-{step}.index')
     assert re.search(r'eval at step \d+: accuracy', chief), chief   # the last step is evaluated
