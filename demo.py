@@ -156,7 +156,7 @@ class Demo:
     def make_faces(self, label, seed, folder):
         """Make-a-face tab: ([(face, what the classifier says)], the grid PNG written in
         `folder` for the download button, message). No seed: a random one, shown."""
-        from core import gan
+        from core import classes, gan
         from core.generate import label_index
         from core.inference import LabelledFace
         from PIL import Image
@@ -164,12 +164,14 @@ class Demo:
             seed = int(np.random.SeedSequence().entropy % 10**6)
         seed = int(seed)
         made = self.maker.make(label_index(self.maker.cfg, label), MADE_FACES, seed)
+        # The classifier's own index of that class (its names may be man/woman).
+        wanted = classes.mapping([label], self.cfg.classes).get(0)
         gallery, agree = [], 0
         for i, face in enumerate(made, start=1):
             judged = LabelledFace(i, (0, 0, *face.shape[1::-1]), face,
                                   self.backend.probabilities(face), self.cfg.classes,
                                   self.cfg.uncertain_below)
-            agree += judged.label.lower() == str(label).lower()
+            agree += judged.best == wanted
             gallery.append((fit(face, FACE_SIDE, enlarge=True), f'{i}: {judged.text}'))
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f'{label}-seed{seed}.png')

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from core import checkpoints, gan, model
+from core import checkpoints, classes, gan, model
 from core.config import ConfigError
 
 v1 = tf.compat.v1
@@ -17,12 +17,13 @@ GRID_COLUMNS = 8
 
 
 def label_index(cfg, label):
-    """The class index of `label` (its name, any case); a one-line error naming the classes."""
-    names = [c.lower() for c in cfg.classes]
-    if str(label).lower() not in names:
+    """The class index of `label`, matched as class names are everywhere (any case, woman as
+    female, --class_map); a one-line error naming the classes."""
+    found = classes.mapping([str(label)], cfg.classes, cfg.class_map)
+    if not found:
         raise ConfigError(f'--label={label} is not a class of this generator; its classes: '
                           f'{", ".join(cfg.classes)}')
-    return names.index(str(label).lower())
+    return found[0]
 
 
 class FaceGenerator:
