@@ -50,17 +50,9 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     With cfg.num_clones > 1 the batch is split over that many towers sharing the
     variables, whose gradients are averaged (batch-norm updates come from the first
     tower, as slim's deployment did). `part`: this worker's share of the shards."""
-    with model.on_cpu():
-        train_ds = pipeline.make_dataset(cfg.data_dir, 'train', cfg.image_spec, cfg.batch_size,
-                                         True, cfg.cache_mb, cfg.seed, meta, part)
-        iterator = v1.data.make_initializable_iterator(train_ds)
-        batch = iterator.get_next()
-    global_step = v1.train.get_or_create_global_step()
-    max_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
-    # Fraction of training done; the loop feeds the larger of steps and time under a budget.
-    progress = v1.placeholder_with_default(
-        tf.cast(global_step, tf.float32) / float(max(1, max_steps)), [], name='progress')
-    lr = model.learning_rate(global_step, steps_per_epoch, cfg, progress)
+    start = model.training_input(cfg, meta, cfg.image_spec, steps_per_epoch, part)
+    iterator, batch, global_step, max_steps, progress, lr = (
+        start.iterator, start.batch, start.global_step, start.max_steps, start.progress, start.lr)
     opt = model.optimizer(lr, cfg)
     targets = distill.soft_targets(cfg) if cfg.teacher else None
     if sync_replicas:

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 import networks
 from core import model
-from data import pipeline
 from networks.dcgan import NOISE_DIM
 
 v1 = tf.compat.v1
@@ -45,16 +44,8 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     Returns what cnn.build_training returns, `log` naming both losses."""
     # The faces as they are (flips only): other augmentation would be learnt as faces.
     spec = dataclasses.replace(cfg.image_spec, brightness=0.0, contrast=0.0, erase=0.0)
-    with model.on_cpu():
-        ds = pipeline.make_dataset(cfg.data_dir, 'train', spec, cfg.batch_size, True,
-                                   cfg.cache_mb, cfg.seed, meta, part)
-        iterator = v1.data.make_initializable_iterator(ds)
-        batch = iterator.get_next()
-    global_step = v1.train.get_or_create_global_step()
-    max_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
-    progress = v1.placeholder_with_default(
-        tf.cast(global_step, tf.float32) / float(max(1, max_steps)), [], name='progress')
-    lr = model.learning_rate(global_step, steps_per_epoch, cfg, progress)
+    start = model.training_input(cfg, meta, spec, steps_per_epoch, part)
+    batch, global_step, lr = start.batch, start.global_step, start.lr
     real, labels = batch['image'], batch['label']
     noise = tf.random.normal([cfg.batch_size, NOISE_DIM])
     fake, _ = generated(noise, labels, cfg, is_training=True)
@@ -87,8 +78,9 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
         v1.summary.scalar('learning_rate', lr)])
     return types.SimpleNamespace(
         batch=batch, train_op=train_op, loss=d_loss, accuracy=accuracy, lr=lr,
-        global_step=global_step, step_after=step_after, start_input=iterator.initializer,
-        progress=progress, optimizer=None, max_steps=max_steps, ema=ema, summaries=summaries,
+        global_step=global_step, step_after=step_after, start_input=start.iterator.initializer,
+        progress=start.progress, optimizer=None, max_steps=start.max_steps, ema=ema,
+        summaries=summaries,
         log=[('d_loss', d_loss, False), ('g_loss', g_loss, False), ('d_acc', accuracy, True)])
 
 

@@ -1,9 +1,11 @@
 """Graph pieces shared by every mode: the network on a device, loss, learning rate, optimizer."""
 import contextlib
+import types
 
 import tensorflow as tf
 
 import networks
+from data import pipeline
 
 v1 = tf.compat.v1
 NET_SCOPE = 'net'
@@ -153,3 +155,21 @@ def session_config(cfg):
 def on_cpu():
     with tf.device('/cpu:0'):
         yield
+
+
+def training_input(cfg, meta, spec, steps_per_epoch, part=(0, 1)):
+    """What every training step starts from: the shuffled, augmented batches of `spec` (this
+    worker's `part` of the shards), the global step, max_steps, `progress` (the fraction
+    done; the loop feeds the larger of steps and time under a budget) and the learning rate."""
+    with on_cpu():
+        ds = pipeline.make_dataset(cfg.data_dir, 'train', spec, cfg.batch_size, True,
+                                   cfg.cache_mb, cfg.seed, meta, part)
+        iterator = v1.data.make_initializable_iterator(ds)
+        batch = iterator.get_next()
+    global_step = v1.train.get_or_create_global_step()
+    max_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
+    progress = v1.placeholder_with_default(
+        tf.cast(global_step, tf.float32) / float(max(1, max_steps)), [], name='progress')
+    lr = learning_rate(global_step, steps_per_epoch, cfg, progress)
+    return types.SimpleNamespace(iterator=iterator, batch=batch, global_step=global_step,
+                                 max_steps=max_steps, progress=progress, lr=lr)
