@@ -102,17 +102,6 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
                                  log=[('loss', loss, False), ('acc', accuracy, True)])
 
 
-def _eval_fetches(batch, cfg, ema=None):
-    """The eval graph; with `ema` (training with --moving_average_decay) it runs on the
-    averaged weights, as every mode after training does."""
-    logits, _ = model.inference_logits(batch['image'], cfg, reuse=v1.AUTO_REUSE,
-                                       custom_getter=model.averaged_getter(ema) if ema else None)
-    fetches = {'label': batch['label'], 'prediction': tf.argmax(logits, -1, output_type=tf.int32),
-               'logits': logits, 'filename': batch['filename']}
-    fetches.update({k: v for k, v in batch.items() if k.startswith('attr/')})
-    return fetches
-
-
 def train(cfg):
     cluster = clusters.from_config(cfg)
     if cluster and cluster.job_name == 'ps':
@@ -160,7 +149,7 @@ def train(cfg):
                     eval_iterator = v1.data.make_initializable_iterator(eval_ds)
                 check_in = functools.partial(
                     _evaluate_during_training, iterator=eval_iterator, cfg=cfg,
-                    fetches=_eval_fetches(eval_iterator.get_next(), cfg, t.ema))
+                    fetches=model.eval_fetches(eval_iterator.get_next(), cfg, t.ema))
             weights_finite = model.all_finite(v1.global_variables())
             saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints)
             best_saver = v1.train.Saver(max_to_keep=1)
@@ -316,14 +305,5 @@ def evaluate(cfg):
         return quantize.evaluate(cfg, split)
     if cfg.ensemble:
         return distill.evaluate_ensemble(cfg, split)
-    graph = tf.Graph()
-    with graph.as_default():
-        with model.on_cpu():
-            ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size,
-                                       False, cfg.cache_mb, meta=meta)
-            iterator = v1.data.make_initializable_iterator(ds)
-        fetches = _eval_fetches(iterator.get_next(), cfg)
-    with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
-        path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint, cfg.averaged)
-        out = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
+    out, path = model.split_outputs(cfg, split, cfg.checkpoint)
     return report.write(cfg, split, out, path)

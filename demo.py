@@ -160,9 +160,7 @@ class Demo:
         from core.generate import label_index
         from core.inference import LabelledFace
         from PIL import Image
-        if seed is None or seed == '':
-            seed = int(np.random.SeedSequence().entropy % 10**6)
-        seed = int(seed)
+        seed = gan.random_seed() if seed is None or seed == '' else int(seed)
         made = self.maker.make(label_index(self.maker.cfg, label), MADE_FACES, seed)
         # The classifier's own index of that class (its names may be man/woman).
         wanted = classes.mapping([label], self.cfg.classes).get(0)

@@ -37,14 +37,14 @@ SIDE = 64            # px: faces are compared at the generator's size
 def faces_of_split(data_dir, split, side=SIDE):
     """(uint8 [N, side, side, 3] faces, int labels) of a split of a prepared dataset."""
     import tensorflow as tf
-    from data import records
+    from data import preprocess, records
     meta = records.read_meta(data_dir)
+    spec = preprocess.ImageSpec((side, side), (side, side), 3, 'center', 0.0, 0.0, False, 0.0)
 
     def decode(serialized):
         example = records.parse(serialized)
         image = tf.io.decode_jpeg(example['image/encoded'], channels=3)
-        image = tf.image.resize(tf.cast(image, tf.float32), [side, side], antialias=True)
-        return (tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8),
+        return (preprocess.resize_for_network(image[None], spec)[0],
                 tf.cast(example['image/class/label'], tf.int32))
     ds = tf.data.TFRecordDataset(records.shard_files(data_dir, meta, split)).map(decode).batch(512)
     images, labels = zip(*((x.numpy(), y.numpy()) for x, y in ds))

@@ -21,9 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from core import checkpoints, model
-from data import pipeline, records
 
-v1 = tf.compat.v1
 CACHE_FILE = 'teachers.npz'
 
 
@@ -35,27 +33,11 @@ def member_config(train_dir, data_dir):
 
 
 def split_logits(train_dir, data_dir, split):
-    """{'logits', 'label', 'filename', 'attr/...'} of a trained run over one split, in the
-    split's order, through the one eval pipeline at the run's own input."""
+    """{'logits', 'label', 'filename', 'attr/...', 'checkpoint', 'classes'} of a trained run
+    over one split, in the split's order, through the one eval pipeline at its own input."""
     cfg = member_config(train_dir, data_dir)
-    meta = records.read_meta(data_dir)
-    graph = tf.Graph()
-    with graph.as_default():
-        with model.on_cpu():
-            ds = pipeline.make_dataset(data_dir, split, cfg.image_spec, 256, False,
-                                       cfg.cache_mb, meta=meta)
-            iterator = v1.data.make_initializable_iterator(ds)
-        batch = iterator.get_next()
-        logits, _ = model.inference_logits(batch['image'], cfg)
-        fetches = dict(batch, logits=logits)
-        fetches.pop('image')
-    with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
-        path = checkpoints.restore(sess, cfg.train_dir, 'best', cfg.averaged)
-        parts = list(pipeline.run_split(sess, iterator, fetches))
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    out['checkpoint'] = path
-    out['classes'] = cfg.classes
-    return out
+    out, path = model.split_outputs(cfg, split)
+    return dict(out, checkpoint=path, classes=cfg.classes)
 
 
 def _softmax(x):

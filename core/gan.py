@@ -101,6 +101,11 @@ def tile(images, columns, pad=2):
     return grid
 
 
+def random_seed():
+    """A seed for when none is given (printed, so the faces can be made again)."""
+    return int(np.random.SeedSequence().entropy % 10**6)
+
+
 def sample_noise(seed, count, truncation=1.0):
     """The generator's input for `seed`: the same seed, the same faces. `truncation` < 1
     draws nearer the centre of the noise: more typical faces, less varied (BigGAN's trick)."""
@@ -125,9 +130,10 @@ def sampler(cfg, t):
         grid = tile(to_uint8(sess.run(images)), SAMPLES_PER_CLASS)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f'step-{step}.png')
-        Image.fromarray(grid).save(path)
         png = io.BytesIO()
         Image.fromarray(grid).save(png, format='PNG')
+        with open(path, 'wb') as f:
+            f.write(png.getvalue())
         writer.add_summary(v1.Summary(value=[v1.Summary.Value(
             tag='samples', image=v1.Summary.Image(
                 height=grid.shape[0], width=grid.shape[1], colorspace=3,

@@ -54,7 +54,7 @@ class FaceGenerator:
 def generate(cfg):
     from PIL import Image
     labels = [cfg.classes[label_index(cfg, cfg.label)]] if cfg.label else list(cfg.classes)
-    seed = cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % 10**6)
+    seed = cfg.seed if cfg.seed is not None else gan.random_seed()
     maker = FaceGenerator(cfg)
     out_dir = cfg.output or os.path.join(cfg.train_dir, 'generated')
     os.makedirs(out_dir, exist_ok=True)

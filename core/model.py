@@ -5,6 +5,7 @@ import types
 import tensorflow as tf
 
 import networks
+from core import checkpoints
 from data import pipeline
 
 v1 = tf.compat.v1
@@ -173,3 +174,31 @@ def training_input(cfg, meta, spec, steps_per_epoch, part=(0, 1)):
     lr = learning_rate(global_step, steps_per_epoch, cfg, progress)
     return types.SimpleNamespace(iterator=iterator, batch=batch, global_step=global_step,
                                  max_steps=max_steps, progress=progress, lr=lr)
+
+
+def eval_fetches(batch, cfg, ema=None):
+    """The eval graph; with `ema` (training with --moving_average_decay) it runs on the
+    averaged weights, as every mode after training does."""
+    logits, _ = inference_logits(batch['image'], cfg, reuse=v1.AUTO_REUSE,
+                                       custom_getter=averaged_getter(ema) if ema else None)
+    fetches = {'label': batch['label'], 'prediction': tf.argmax(logits, -1, output_type=tf.int32),
+               'logits': logits, 'filename': batch['filename']}
+    fetches.update({k: v for k, v in batch.items() if k.startswith('attr/')})
+    return fetches
+
+
+def split_outputs(cfg, split, which='best'):
+    """(eval_fetches of every face of a split of cfg.data_dir, in order, as arrays; the path
+    of the checkpoint `which` of cfg.train_dir that made them): the one way a trained run
+    judges a split (eval, teachers, ensembles)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        with on_cpu():
+            ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size,
+                                       False, cfg.cache_mb)
+            iterator = v1.data.make_initializable_iterator(ds)
+        fetches = eval_fetches(iterator.get_next(), cfg)
+    with v1.Session(graph=graph, config=session_config(cfg)) as sess:
+        path = checkpoints.restore(sess, cfg.train_dir, which, cfg.averaged)
+        out = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
+    return out, path
