@@ -355,12 +355,11 @@ def resolve(values, explicit):
         cfg.num_classes = len(cfg.classes)
     missing = [need for need in mode.needs if not getattr(cfg, need)]
     if missing:
-        raise ConfigError(f'--mode={cfg.mode} needs {modes.NEEDS[missing[0]]}')
+        raise ConfigError(f'--mode={cfg.mode} needs {modes.need_text(missing[0], cfg.net)}')
     if cfg.num_classes is None:
         raise ConfigError(
             f'no trained model in {cfg.train_dir} yet (give --train_dir of a trained model, '
-            f'or train first). Training needs {modes.NEEDS["data_dir"]}'.replace('--net=NET',
-                                                                               f'--net={cfg.net}'))
+            f'or train first). Training needs {modes.need_text("data_dir", cfg.net)}')
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
     return cfg
 

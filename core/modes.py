@@ -45,6 +45,11 @@ NEEDS = {
 }
 
 
+def need_text(need, net):
+    """What `need` is and how to give it, with the user's --net in the commands."""
+    return NEEDS[need].replace('--net=NET', f'--net={net}')
+
+
 def names():
     return list(MODES)
 
