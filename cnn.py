@@ -193,6 +193,11 @@ def train(cfg):
             print(f'{who}Training {cfg.net} on {n_train} images, {cfg.num_classes} classes, batch '
                   f'{cfg.batch_size}, {steps_per_epoch} steps/epoch, to step {max_steps}, {where}',
                   flush=True)
+            if cfg.cpu_sized and step == 0:
+                cpu = networks.get(cfg.net).defaults.cpu
+                print(f'{who}No GPU: {cfg.net} with its CPU defaults '
+                      f'({", ".join(f"{k}={v}" for k, v in cpu.items())}); flags override them',
+                      flush=True)
             writer = v1.summary.FileWriter(cfg.train_dir, graph if step == 0 else None) \
                 if is_chief else None
             window = types.SimpleNamespace(sums=[0.0] * len(t.log), steps=0, start=time.time())

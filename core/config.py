@@ -167,6 +167,7 @@ class RunConfig:
     face_size: int = None        # side photos' faces are aligned at: as the training faces
     margin: float = None         # border around aligned faces: as the training faces
     trained_on: str = None       # the data_dir the model was trained on (run.json)
+    cpu_sized: bool = False      # the net's defaults for a machine without a GPU applied
     faces: FaceSettings = None   # how photo folders are prepared (the face flags)
     source: SourceSettings = None   # how photo folders are labelled (--layout, --label)
 
@@ -335,9 +336,12 @@ def resolve(values, explicit):
                               f'{meta["num_classes"]} classes ({", ".join(meta["classes"])})')
         cfg.num_classes = meta['num_classes']
 
-    d = net.defaults
+    d = net.defaults.for_device(gpu=_sees_gpu())
+    cfg.cpu_sized = d is not net.defaults
     if cfg.init_from and mode.trains:
         _fine_tuning_defaults(cfg, d)
+    elif not recorded:               # a new run: the net's options under the user's
+        cfg.net_options = {**d.net_options, **cfg.net_options}
     for key in ('input_size', 'crop_size', 'channels', 'batch_size', 'optimizer',
                 'learning_rate', 'keep_prob', 'epochs', 'weight_decay'):
         if getattr(cfg, key) is None:
@@ -445,11 +449,16 @@ def _check_towers(cfg):
     if cfg.batch_size % cfg.num_clones:
         raise ConfigError(f'--batch_size={cfg.batch_size} does not split into '
                           f'--num_clones={cfg.num_clones} equal towers')
-    import tensorflow as tf
-    gpus = len(tf.config.list_physical_devices('GPU'))
+    gpus = _sees_gpu()
     if not cfg.clone_on_cpu and gpus < cfg.num_clones:
         raise ConfigError(f'--num_clones={cfg.num_clones} needs as many GPUs (this machine has '
                           f'{gpus}); add --clone_on_cpu to run the towers on the CPU')
+
+
+def _sees_gpu():
+    """How many GPUs TensorFlow sees (imported here: a config error needs no TensorFlow)."""
+    import tensorflow as tf
+    return len(tf.config.list_physical_devices('GPU'))
 
 
 def _face_geometry_from_dataset(cfg):

@@ -29,6 +29,16 @@ class Defaults:
     keep_prob: float           # dropout keep probability in training
     epochs: int = 15
     weight_decay: float = 0.0
+    net_options: dict = dataclasses.field(default_factory=dict)   # keyword options of net_fn
+    # What replaces the above when TensorFlow sees no GPU: a net whose native size a
+    # 2-core CPU cannot train to anything within an hour gets a size it can.
+    cpu: dict = None
+
+    def for_device(self, gpu):
+        """These defaults as they apply on a machine with (gpu=True) or without a GPU."""
+        if gpu or not self.cpu:
+            return self
+        return dataclasses.replace(self, cpu=None, **self.cpu)
 
 
 @dataclasses.dataclass(frozen=True)

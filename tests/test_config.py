@@ -108,3 +108,24 @@ def test_fresh_moves_the_old_run_aside_instead_of_deleting_it(tmp_path):
     aside = [p for p in os.listdir(tmp_path) if p.startswith('nn_gender.old-')]
     assert not run.exists() and len(aside) == 1
     assert (tmp_path / aside[0] / 'model.ckpt-10.index').read_text() == 'x'
+
+
+def test_without_a_gpu_a_net_gets_its_cpu_defaults_under_the_users_flags(tmp_path):
+    def resolved(**flags):
+        v = values(net=flags.pop('net'), num_classes=2, train_dir=str(tmp_path / 'none'),
+                   **flags)
+        return config.resolve(v, explicit=set(flags) | {'net', 'num_classes'})
+    vgg = resolved(net='vgg13_bn')
+    assert (vgg.input_size, vgg.crop_size, vgg.batch_size) == ((48, 48), (48, 48), 32)
+    assert vgg.net_options == {'width': 0.5} and vgg.cpu_sized
+    resnet = resolved(net='resnet', net_options=['depth=50'])
+    assert resnet.net_options == {'width': 0.5, 'depth': 50}
+    assert resolved(net='vgg13_bn', net_options=['width=1']).net_options == {'width': 1}
+    assert resolved(net='vgg13_bn', input_size='64').input_size == (64, 64)
+
+
+def test_a_trained_run_keeps_its_recorded_net_options(tmp_path):
+    write_run(tmp_path, net='resnet', input_size=[72, 72], crop_size=[64, 64], channels=3,
+              net_options={'depth': 18})
+    cfg = config.resolve(values(train_dir=str(tmp_path)), explicit=set())
+    assert cfg.net == 'resnet' and cfg.net_options == {'depth': 18}     # no CPU width added

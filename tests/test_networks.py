@@ -105,3 +105,43 @@ def test_nn_gender_88_fits_the_posts_model_size():
         net.fn(tf.zeros([1, 88, 88, 1]), num_classes=2, is_training=False)
         params = sum(np.prod(v.shape.as_list()) for v in graph.get_collection('variables'))
     assert params * 4 <= 6.9e6
+
+
+def test_batch_norm_statistics_warm_up_with_the_global_step():
+    """At step 0 the moving mean moves 90% of the way to the batch mean (decay 1/10),
+    not 1% (0.99): a net evaluated after a few hundred steps is not judged with the
+    initial zeros and ones."""
+    data = np.full((8, 2, 2, 3), 5.0, np.float32)
+    with tf.Graph().as_default():
+        step = v1.train.get_or_create_global_step()
+        batch_norm(tf.constant(data), is_training=True, decay=0.99)
+        moving_mean = [v for v in v1.global_variables() if 'moving_mean' in v.name][0]
+        updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            sess.run(updates)
+            np.testing.assert_allclose(sess.run(moving_mean), 4.5, rtol=1e-5)
+            sess.run([v1.assign(step, 100_000)])
+            sess.run(updates)        # late in training: the decay is the one asked for
+            np.testing.assert_allclose(sess.run(moving_mean), 4.5 + 0.01 * 0.5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('name, options, layer, channels', [
+    ('vgg13_bn', {'width': 0.5}, 'conv1_1', 32), ('vgg13_bn', {}, 'conv5_2', 512),
+    ('resnet', {'width': 0.5}, 'conv5', 256), ('resnet', {'depth': 50, 'width': 0.5}, 'conv5', 1024),
+    ('res64', {'width': 2}, 'conv5', 512)])
+def test_width_scales_every_layers_channels(name, options, layer, channels):
+    with tf.Graph().as_default():
+        images = tf.zeros([1, 48, 48, 3])
+        _, end_points = networks.get(name).fn(images, 2, is_training=False, **options)
+        assert end_points[layer].shape[-1] == channels
+
+
+def test_cpu_defaults_apply_only_without_a_gpu():
+    d = networks.get('vgg13_bn').defaults
+    assert d.for_device(gpu=True) is d and d.for_device(gpu=True).input_size == (300, 400)
+    cpu = d.for_device(gpu=False)
+    assert cpu.input_size == (48, 48) and cpu.net_options == {'width': 0.5}
+    assert cpu.optimizer == d.optimizer and cpu.cpu is None
+    cnn60 = networks.get('cnn60').defaults
+    assert cnn60.for_device(gpu=False) is cnn60        # small nets need no CPU size
