@@ -31,14 +31,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SHARED_UTKFACE = os.path.join(REPO, '..', 'shared', 'datasets', 'utkface')
 
-# name: runner.py flags. Sizes are the ones a 2-core CPU can train in the budget.
+# name: runner.py flags. Without a GPU, each net's own CPU defaults apply (vgg13_bn and
+# the ResNets at half width); the table's "input" column says what was trained.
 ZOO = {
     'nn_gender': ['--net=nn_gender'],
     'nn_gender_88': ['--net=nn_gender_88'],
     'cnn60': ['--net=cnn60'],
-    'vgg13_bn': ['--net=vgg13_bn', '--input_size=48', '--crop_size=48', '--batch_size=32'],
+    'vgg13_bn': ['--net=vgg13_bn'],
     'resnet18': ['--net=resnet', '--net_options=depth=18'],
     'resnet50': ['--net=resnet', '--net_options=depth=50'],
+    'res64': ['--net=res64'],
 }
 TASKS = {'gender': 'data_dir', 'age_gender': 'age_gender_dir'}
 
@@ -128,7 +130,9 @@ def train_entry(name, task, data_dir, flags_of_net):
     params, size_mb, ms = saved_model_figures(export_dir, face)
     from core.groups import worst_group
     worst = worst_group(report['groups'], 'race') or (None, None)
+    run_file = json.load(open(os.path.join(train_dir, 'run.json')))
     entry = {'name': name, 'task': task, 'flags': flags_of_net, 'accuracy': report['accuracy'],
+             'input': input_text(run_file),
              'recall': {c: r['recall'] for c, r in report['per_class'].items()},
              'worst_race': worst[0], 'worst_race_accuracy': worst[1],
              'groups': report['groups'], 'ece_before': report['calibration']['ece_before'],
@@ -142,14 +146,22 @@ def train_entry(name, task, data_dir, flags_of_net):
     return entry
 
 
+def input_text(run_file):
+    """'48x48 colour, width=0.5': what the net was trained on, from its run.json."""
+    height, width = run_file['crop_size']
+    text = f'{height}x{width} {"colour" if run_file["channels"] == 3 else "grey"}'
+    options = {k: v for k, v in (run_file.get('net_options') or {}).items() if k != 'depth'}
+    return ', '.join([text] + [f'{k}={v}' for k, v in options.items()])
+
+
 def markdown(entries):
     where = f' on CPU {FLAGS.cpus} only' if FLAGS.cpus else ''
     lines = [f'Model zoo: each entry trained for {FLAGS.minutes:g} minutes{where} (cosine '
              'schedule to the end of the budget) on the same split; accuracy on the held-out '
              'eval split.', '',
-             '| task | net | accuracy | recall per class | worst race group | parameters | '
+             '| task | net | input | accuracy | recall per class | worst race group | parameters | '
              'model MB | train images/s | ms per face | wall min |',
-             '| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |']
+             '| --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |']
     for e in entries:
         recall = ', '.join(f'{c} {r * 100:.1f}' for c, r in e['recall'].items())
         if len(e['recall']) > 2:
@@ -157,7 +169,8 @@ def markdown(entries):
             recall = f'lowest {low[0]} {low[1] * 100:.1f}'
         worst = (f'{e["worst_race"]} {e["worst_race_accuracy"] * 100:.1f}%'
                  if e['worst_race'] else '-')
-        lines.append(f'| {e["task"]} | {e["name"]} | {e["accuracy"] * 100:.2f}% | {recall} | '
+        lines.append(f'| {e["task"]} | {e["name"]} | {e.get("input", "-")} | '
+                     f'{e["accuracy"] * 100:.2f}% | {recall} | '
                      f'{worst} | {e["parameters"] / 1e6:.2f} M | {e["size_mb"]:.1f} | '
                      f'{e["train_images_per_s"]:.0f} | {e["infer_ms_per_face"]:.1f} | '
                      f'{e["wall_minutes"]:.1f} |')
