@@ -481,4 +481,6 @@ def _face_geometry_from_dataset(cfg):
 def _show(value):
     if isinstance(value, (list, tuple)):
         return 'x'.join(str(v) for v in value)
+    if isinstance(value, dict):                  # net options, as the flag writes them
+        return ','.join(f'{k}={v}' for k, v in value.items()) or '(none)'
     return value

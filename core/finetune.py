@@ -33,8 +33,10 @@ def check_base(cfg, base):
     """One line naming the difference when the base was trained for another network."""
     if not base:
         return
-    for key in ('net', 'input_size', 'crop_size', 'channels'):
+    for key in ('net', 'input_size', 'crop_size', 'channels', 'net_options'):
         mine, theirs = config._plain(getattr(cfg, key)), base.get(key)
+        if key == 'net_options':             # a width of its own would restore nothing
+            mine = mine or {}
         if theirs is not None and mine != theirs:
             raise config.ConfigError(
                 f'--init_from={cfg.init_from} was trained with --{key}={config._show(theirs)}, '

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+import types
 
 import numpy as np
 import pytest
@@ -119,3 +120,17 @@ def test_a_training_folder_refuses_another_dataset(trained, few_faces):
                                   f'--data_dir={few_faces}', '--max_steps=100', check=False))
     assert f'holds a model trained on {trained["data_dir"]}, not on {few_faces}' in line
     assert '--fresh' in line
+
+
+def test_a_base_of_another_width_is_one_line():
+    base = {'net': 'resnet', 'input_size': [72, 72], 'crop_size': [64, 64], 'channels': 3,
+            'net_options': {'depth': 18, 'width': 0.5}}
+    cfg = types.SimpleNamespace(init_from='checkpoints/base', net='resnet', input_size=(72, 72),
+                          crop_size=(64, 64), channels=3, net_options={'depth': 18, 'width': 1})
+    with pytest.raises(config.ConfigError, match=r'--net_options=depth=18,width=0.5, this run '
+                                                 r'has --net_options=depth=18,width=1'):
+        finetune.check_base(cfg, base)
+    cfg.net_options = dict(base['net_options'])
+    finetune.check_base(cfg, base)                        # the same options: no complaint
+    finetune.check_base(types.SimpleNamespace(**{**vars(cfg), 'net': 'cnn60', 'net_options': {}}),
+                        {**base, 'net': 'cnn60', 'net_options': {}})
