@@ -23,8 +23,8 @@ import tensorflow as tf
 
 import networks
 from common.progress import format_duration
-from core import (auxiliary, checkpoints, config, distill, finetune, gan, guards, model, report,
-                  sessions)
+from core import (auxiliary, checkpoints, config, distill, finetune, gan, guards, mixing, model,
+                  report, sessions)
 from core import cluster as clusters
 from data import pipeline, records
 
@@ -62,11 +62,15 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     towers = [batch] if clones == 1 else [
         dict(zip(batch, parts)) for parts in zip(*(tf.split(v, clones) for v in batch.values()))]
     losses, tower_grads, all_logits = [], [], []
+    mix_seed = mixing.run_seed(cfg)
     for i, tower in enumerate(towers):
         with v1.name_scope(f'clone_{i}') if clones > 1 else contextlib.nullcontext():
-            logits, end_points = model.build_network(tower['image'], cfg, is_training=True,
-                                                     reuse=i > 0, device=model.clone_device(i, cfg))
-            tower_loss = model.loss_fn(logits, tower['label'], cfg)
+            mixed = mixing.mix(tower['image'], global_step, cfg, mix_seed + i)
+            logits, end_points = model.build_network(
+                mixed.images if mixed else tower['image'], cfg, is_training=True, reuse=i > 0,
+                device=model.clone_device(i, cfg))
+            tower_loss = mixing.loss(logits, tower['label'], mixed, cfg) if mixed else \
+                model.loss_fn(logits, tower['label'], cfg)
             if targets is not None:
                 tower_loss = distill.loss(logits, tower, cfg, tower_loss, targets)
             tower_loss += auxiliary.loss(end_points, tower, cfg, model.NET_SCOPE, reuse=i > 0)

@@ -78,6 +78,11 @@ class RunConfig:
     flip: bool = setting(True, 'Augmentation: random horizontal flips.')
     random_erasing: float = setting(0.0, 'Augmentation: probability of filling a random '
                                     'rectangle (2-40% of the face) with noise.')
+    mixup_alpha: float = setting(0.0, 'Mixup: blend each training batch with a shuffled copy '
+                                 'of itself, share ~ Beta(alpha, alpha), e.g. 0.2; 0 = off.')
+    cutmix_alpha: float = setting(0.0, 'CutMix: paste a rectangle of a shuffled partner into '
+                                  'each training face, area ~ Beta(alpha, alpha), e.g. 1.0; '
+                                  '0 = off.')
     # Fine-tuning from a base model (core/finetune.py)
     init_from: str = setting(None, 'Start a new training from this trained run (a train_dir, '
                              'or a checkpoint path): every variable of the same name and shape '
@@ -370,8 +375,16 @@ def resolve(values, explicit):
 
 def _check_kind_of_net(net, mode, cfg):
     kind = 'gan' if net.is_gan else 'classifier'
+    if mode.trains and cfg.mixup_alpha and cfg.cutmix_alpha:
+        raise ConfigError('--mixup_alpha and --cutmix_alpha: choose one of the two mixings')
+    if mode.trains and (cfg.mixup_alpha or cfg.cutmix_alpha):
+        for flag in ('teacher', 'aux_tasks'):    # their targets are not mixed
+            if getattr(cfg, flag):
+                raise ConfigError(f'--{flag} does not combine with --mixup_alpha or '
+                                  '--cutmix_alpha (the soft targets and attributes are not mixed)')
     if net.is_gan and mode.trains:
-        for flag in ('num_clones', 'sync_replicas', 'aux_tasks', 'init_from', 'trainable_scopes'):
+        for flag in ('num_clones', 'sync_replicas', 'aux_tasks', 'init_from', 'trainable_scopes',
+                     'mixup_alpha', 'cutmix_alpha'):
             if getattr(cfg, flag) not in (None, False, 1, []):
                 raise ConfigError(f'--{flag} is for classifiers; {net.name} is a generator pair')
     if mode.nets not in ('any', kind):

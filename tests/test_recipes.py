@@ -1,4 +1,4 @@
-"""Recipe options on a few dozen steps of real faces: weight averaging, auxiliary heads."""
+"""Recipe options on a few dozen steps of real faces: weight averaging, auxiliary heads, CutMix."""
 import os
 
 import numpy as np
@@ -57,3 +57,17 @@ def test_an_auxiliary_head_without_its_attribute_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         f"error: --aux_tasks=age needs the attribute 'age' in the records of {tmp_path / 'rec'} "
         "(they carry: none); UTKFace records made with --layout=utkface carry age and race"]
+
+
+def test_cutmix_trains_on_real_faces_and_repeats_with_its_seed(utk_records, tmp_path):
+    def losses(name, *extra):
+        proc = run_cli('runner.py', '--net=cnn60', '--batch_size=32', f'--data_dir={utk_records}',
+                       f'--train_dir={tmp_path / name}', '--max_steps=4', '--log_every=1',
+                       '--eval_every=4', '--seed=5', *extra)
+        return [float(line.split('loss ')[1].split()[0])
+                for line in proc.stdout.splitlines() if line.startswith('step ')]
+    plain = losses('plain')
+    cutmix = losses('cutmix', '--cutmix_alpha=1.0')
+    assert len(cutmix) == 4 and all(np.isfinite(cutmix))
+    assert cutmix != plain                         # the mixed batches change the loss
+    assert losses('again', '--cutmix_alpha=1.0') == cutmix
