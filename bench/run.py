@@ -30,7 +30,7 @@ flags.DEFINE_string('data_dir', None, 'TFRecords of faces (default: a UTKFace su
 flags.DEFINE_string('train_dir', 'checkpoints/nn_gender', 'A trained nn_gender for the '
                     'predict-on-portraits figures (skipped when absent).')
 flags.DEFINE_string('vgg_input_size', '48', 'Input (and crop) size vgg13_bn is measured at '
-                    '(48: as bench/zoo.py trains it, batch 32).')
+                    '(48: its CPU default, at half width, as bench/zoo.py trains it, batch 32).')
 flags.DEFINE_integer('rounds', None, 'Rounds of the ours/Keras pairs, alternating, each '
                      'measurement in a fresh process; figures are medians over rounds '
                      '(default 3, 1 with --quick).')
@@ -388,7 +388,7 @@ def markdown(r):
               f'{r["train_of_bound"] * 100:.0f}% of {r["train_bound"]:.0f} images/s |',
               f'| nn_gender inference, share of the arithmetic bound | '
               f'{r["infer_of_bound"] * 100:.0f}% of {r["infer_bound"]:.0f} images/s |',
-              f'| vgg13_bn training at {r["vgg_input_size"]} (batch 32), images/s | '
+              f'| vgg13_bn training at {r["vgg_input_size"]} (batch 32, CPU width), images/s | '
               f'{r["vgg_train_ours"]:.1f} (input pipeline {r["vgg_pipeline"]:.0f}) |',
               f'| preparation (decode, detect, align, write), photos/s | '
               f'{r["prepare_1_worker"]:.2f} with 1 worker, {r["prepare_2_workers"]:.2f} with 2 '

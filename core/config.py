@@ -341,8 +341,9 @@ def resolve(values, explicit):
                               f'{meta["num_classes"]} classes ({", ".join(meta["classes"])})')
         cfg.num_classes = meta['num_classes']
 
-    d = net.defaults.for_device(gpu=_sees_gpu())
-    cfg.cpu_sized = d is not net.defaults
+    d = net.defaults
+    if d.cpu and not _sees_gpu():      # asked only then: most errors come without TensorFlow
+        d, cfg.cpu_sized = d.for_device(gpu=False), True
     if cfg.init_from and mode.trains:
         _fine_tuning_defaults(cfg, d)
     elif not recorded:               # a new run: the net's options under the user's
