@@ -9,7 +9,8 @@ with a cosine schedule that ends when the budget does, then is exported; the tab
 reads the eval report of the best checkpoint (accuracy, recall per class, worst
 race group), the exported SavedModel (parameters, size on disk, ms per face) and
 the training log (images/s, wall time). A finished entry is not trained again
-(its zoo.json is kept), so an interrupted comparison resumes; --rerun forces it.
+(its zoo.json is kept), nor one whose training ended (only measured), so an
+interrupted comparison resumes; --rerun forces it.
 Writes bench/zoo.json and bench/zoo.md.
 """
 import glob
@@ -112,12 +113,23 @@ def train_entry(name, task, data_dir, flags_of_net):
     if os.path.isfile(done_file) and not FLAGS.rerun:
         print(f'{task}/{name}: done before, kept ({done_file})', flush=True)
         return json.load(open(done_file))
-    print(f'{task}/{name}: training for {FLAGS.minutes:g} minutes ...', flush=True)
-    start = time.time()
-    log = run(['runner.py', *flags_of_net, f'--data_dir={data_dir}', f'--train_dir={train_dir}',
-               '--fresh', '--lr_schedule=cosine', f'--max_minutes={FLAGS.minutes}',
-               '--epochs=1000', f'--seed={FLAGS.seed}'], train_dir + '.log')
-    wall = time.time() - start
+    log_path = train_dir + '.log'
+    trained = os.path.join(train_dir, 'best', 'eval.json')
+    if not FLAGS.rerun and os.path.isfile(log_path) and os.path.isfile(trained) and \
+            'Trained ' in open(log_path).read():
+        # Trained, then stopped before its figures (an export that failed): keep the
+        # training; its wall time is from the run's first file to its log.
+        print(f'{task}/{name}: trained before, measuring it ...', flush=True)
+        log = open(log_path).read()
+        wall = os.path.getmtime(log_path) - os.path.getmtime(os.path.join(train_dir, 'run.json'))
+    else:
+        print(f'{task}/{name}: training for {FLAGS.minutes:g} minutes ...', flush=True)
+        start = time.time()
+        log = run(['runner.py', *flags_of_net, f'--data_dir={data_dir}',
+                   f'--train_dir={train_dir}', '--fresh', '--lr_schedule=cosine',
+                   f'--max_minutes={FLAGS.minutes}', '--epochs=1000', f'--seed={FLAGS.seed}'],
+                  log_path)
+        wall = time.time() - start
     rate = float(re.search(r'Trained \d+ steps in .*? \((\d+) img/s\)', log).group(1))
     steps = int(re.search(r'Trained (\d+) steps', log).group(1))
     report = json.load(open(os.path.join(train_dir, 'best', 'eval.json')))

@@ -303,17 +303,26 @@ def resolve(values, explicit):
         recorded = _read_export_file(cfg.saved_model)
 
     if recorded:
+        hint = ('use another --train_dir, or --fresh to start over' if mode.trains
+                else 'use the --train_dir of a matching run')
         for key in GRAPH_KEYS:
             mine, theirs = _plain(getattr(cfg, key)), recorded.get(key)
             if key in explicit:
                 if mine is not None and mine != theirs:
-                    hint = ('use another --train_dir, or --fresh to start over'
-                            if mode.trains else 'use the --train_dir of a matching run')
                     raise ConfigError(
                         f'{cfg.train_dir} holds a model trained with --{key}={_show(theirs)}, '
                         f'not --{key}={_show(mine)}: {hint}')
             else:
                 setattr(cfg, key, tuple(theirs) if isinstance(theirs, list) else theirs)
+        if 'net_options' in explicit and recorded.get('net_options') is not None:
+            # Options given again must be the model's; those not given are the record's
+            # (a width the CPU defaults chose, say).
+            theirs = recorded['net_options']
+            if {**theirs, **cfg.net_options} != theirs:
+                raise ConfigError(
+                    f'{cfg.train_dir} holds a model trained with --net_options='
+                    f'{_show(theirs)}, not --net_options={_show(cfg.net_options)}: {hint}')
+            cfg.net_options = dict(theirs)
         cfg.classes = recorded.get('classes')
         cfg.trained_on = recorded.get('data_dir')
         if 'data_dir' not in explicit:

@@ -129,3 +129,15 @@ def test_a_trained_run_keeps_its_recorded_net_options(tmp_path):
               net_options={'depth': 18})
     cfg = config.resolve(values(train_dir=str(tmp_path)), explicit=set())
     assert cfg.net == 'resnet' and cfg.net_options == {'depth': 18}     # no CPU width added
+
+
+def test_net_options_given_again_are_checked_against_the_record_and_completed_by_it(tmp_path):
+    write_run(tmp_path, net='resnet', input_size=[72, 72], crop_size=[64, 64], channels=3,
+              net_options={'depth': 18, 'width': 0.5})
+    cfg = config.resolve(values(train_dir=str(tmp_path), net_options=['depth=18']),
+                         explicit={'net_options'})
+    assert cfg.net_options == {'depth': 18, 'width': 0.5}     # as bench/zoo.py exports it
+    with pytest.raises(config.ConfigError, match='trained with --net_options=depth=18,width=0.5, '
+                                                 'not --net_options=depth=50'):
+        config.resolve(values(train_dir=str(tmp_path), net_options=['depth=50']),
+                       explicit={'net_options'})
