@@ -171,9 +171,9 @@ def markdown(entries):
     lines = [f'Model zoo: each entry trained for {FLAGS.minutes:g} minutes{where} (cosine '
              'schedule to the end of the budget) on the same split; accuracy on the held-out '
              'eval split.', '',
-             '| task | net | input | accuracy | recall per class | worst race group | parameters | '
-             'model MB | train images/s | ms per face | wall min |',
-             '| --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |']
+             '| task | net | input | accuracy | recall per class | worst race group | ages 0-9 | '
+             'parameters | model MB | train images/s | ms per face | wall min |',
+             '| --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |']
     for e in entries:
         recall = ', '.join(f'{c} {r * 100:.1f}' for c, r in e['recall'].items())
         if len(e['recall']) > 2:
@@ -181,9 +181,11 @@ def markdown(entries):
             recall = f'lowest {low[0]} {low[1] * 100:.1f}'
         worst = (f'{e["worst_race"]} {e["worst_race_accuracy"] * 100:.1f}%'
                  if e['worst_race'] else '-')
+        children = e['groups'].get('age', {}).get('0-9')
+        children = f'{children["accuracy"] * 100:.1f}%' if children else '-'
         lines.append(f'| {e["task"]} | {e["name"]} | {e.get("input", "-")} | '
-                     f'{e["accuracy"] * 100:.2f}% | {recall} | '
-                     f'{worst} | {e["parameters"] / 1e6:.2f} M | {e["size_mb"]:.1f} | '
+                     f'{e["accuracy"] * 100:.2f}% | {recall} | {worst} | {children} | '
+                     f'{e["parameters"] / 1e6:.2f} M | {e["size_mb"]:.1f} | '
                      f'{e["train_images_per_s"]:.0f} | {e["infer_ms_per_face"]:.1f} | '
                      f'{e["wall_minutes"]:.1f} |')
     return '\n'.join(lines) + '\n'
