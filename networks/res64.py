@@ -10,15 +10,13 @@ Global pooling makes it take any input size (--input_size=104 --crop_size=96).
     python runner.py --net=res64 --data_dir=records/utkface_faces --lr_schedule=cosine \
         --max_minutes=45 --epochs=1000
 """
-import tensorflow as tf
 import tf_slim as slim
 
 import networks
-from networks.layers import batch_norm, scaled
-from networks.resnet import basic_block
+from networks import resnet
+from networks.layers import scaled
 
-v1 = tf.compat.v1
-STAGES = ((32, 1), (64, 2), (128, 2), (256, 2))     # (channels, blocks)
+WIDTHS, BLOCKS = (32, 64, 128, 256), (1, 2, 2, 2)     # per stage
 
 
 @networks.register('res64', networks.Defaults(
@@ -28,22 +26,9 @@ def res64(images, num_classes, is_training, keep_prob=0.8, weight_decay=5e-5, wi
     """Returns (logits, end_points) for a batch of [N, H, W, C] images."""
     end_points = {}
     regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
-    channels = scaled([c for c, _ in STAGES], width)
-    with slim.arg_scope([slim.conv2d], padding='SAME', activation_fn=tf.nn.relu,
-                        normalizer_fn=batch_norm, normalizer_params={'is_training': is_training},
-                        weights_initializer=slim.variance_scaling_initializer(),
-                        weights_regularizer=regularizer, biases_initializer=None):
+    channels = scaled(WIDTHS, width)
+    with resnet.conv_scope(is_training, regularizer):
         net = end_points['conv1'] = slim.conv2d(images, channels[0], [3, 3], scope='conv1')
         net = end_points['pool1'] = slim.max_pool2d(net, [2, 2], 2, scope='pool1')
-        for stage, (depth, (_, blocks)) in enumerate(zip(channels, STAGES), start=2):
-            for b in range(blocks):
-                stride = 2 if (b == 0 and stage > 2) else 1
-                with v1.variable_scope(f'conv{stage}_{b + 1}'):
-                    net = basic_block(net, depth, stride, is_training)
-            end_points[f'conv{stage}'] = net
-    net = end_points['pool'] = tf.reduce_mean(net, [1, 2])
-    net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout')
-    end_points['pre_logits'] = net
-    logits = end_points['logits'] = slim.fully_connected(
-        net, num_classes, activation_fn=None, weights_regularizer=regularizer, scope='logits')
-    return logits, end_points
+        net = resnet.stages(net, channels, BLOCKS, resnet.basic_block, is_training, end_points)
+    return resnet.head(net, num_classes, is_training, keep_prob, regularizer, end_points)

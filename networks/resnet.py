@@ -61,23 +61,40 @@ def resnet(images, num_classes, is_training, keep_prob=1.0, weight_decay=5e-5, d
     every layer's channels."""
     if depth not in VARIANTS:
         raise ValueError(f'resnet depth={depth}: choose one of {sorted(VARIANTS)}')
-    kind, stages = VARIANTS[depth]
-    block = basic_block if kind == 'basic' else _bottleneck
+    kind, blocks = VARIANTS[depth]
     end_points = {}
     regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
-    with slim.arg_scope([slim.conv2d], padding='SAME', activation_fn=tf.nn.relu,
-                        normalizer_fn=batch_norm, normalizer_params={'is_training': is_training},
-                        weights_initializer=slim.variance_scaling_initializer(),
-                        weights_regularizer=regularizer, biases_initializer=None):
-        widths = scaled(WIDTHS, width)
+    widths = scaled(WIDTHS, width)
+    with conv_scope(is_training, regularizer):
         net = end_points['conv1'] = slim.conv2d(images, widths[0], [7, 7], 2, scope='conv1')
         net = end_points['pool1'] = slim.max_pool2d(net, [3, 3], 2, padding='SAME', scope='pool1')
-        for stage, (channels, blocks) in enumerate(zip(widths, stages), start=2):
-            for b in range(blocks):
-                stride = 2 if (b == 0 and stage > 2) else 1
-                with v1.variable_scope(f'conv{stage}_{b + 1}'):
-                    net = block(net, channels, stride, is_training)
-            end_points[f'conv{stage}'] = net
+        net = stages(net, widths, blocks, basic_block if kind == 'basic' else _bottleneck,
+                     is_training, end_points)
+    return head(net, num_classes, is_training, keep_prob, regularizer, end_points)
+
+
+def conv_scope(is_training, regularizer):
+    """ReLU convolutions with our batch norm, He initialisation and no biases."""
+    return slim.arg_scope([slim.conv2d], padding='SAME', activation_fn=tf.nn.relu,
+                          normalizer_fn=batch_norm, normalizer_params={'is_training': is_training},
+                          weights_initializer=slim.variance_scaling_initializer(),
+                          weights_regularizer=regularizer, biases_initializer=None)
+
+
+def stages(net, widths, blocks, block, is_training, end_points):
+    """Residual stages conv2, conv3, ...: `blocks[i]` blocks of `widths[i]` channels, each
+    stage after the first starting with stride 2."""
+    for stage, (channels, count) in enumerate(zip(widths, blocks), start=2):
+        for b in range(count):
+            stride = 2 if (b == 0 and stage > 2) else 1
+            with v1.variable_scope(f'conv{stage}_{b + 1}'):
+                net = block(net, channels, stride, is_training)
+        end_points[f'conv{stage}'] = net
+    return net
+
+
+def head(net, num_classes, is_training, keep_prob, regularizer, end_points):
+    """Global average pool, dropout and the classifier: (logits, end_points)."""
     net = end_points['pool'] = tf.reduce_mean(net, [1, 2])
     net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout')
     end_points['pre_logits'] = net
