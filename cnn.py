@@ -62,7 +62,7 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     towers = [batch] if clones == 1 else [
         dict(zip(batch, parts)) for parts in zip(*(tf.split(v, clones) for v in batch.values()))]
     losses, tower_grads, all_logits = [], [], []
-    mix_seed = mixing.run_seed(cfg)
+    mix_seed = pipeline.run_seed(cfg.seed)
     for i, tower in enumerate(towers):
         with v1.name_scope(f'clone_{i}') if clones > 1 else contextlib.nullcontext():
             mixed = mixing.mix(tower['image'], global_step, cfg, mix_seed + i)

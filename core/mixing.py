@@ -11,7 +11,6 @@ step), so a seeded run repeats.
 """
 import types
 
-import numpy as np
 import tensorflow as tf
 
 from core import model
@@ -62,8 +61,3 @@ def loss(logits, labels, mixed, cfg):
     own = model.loss_fn(logits, labels, cfg)
     theirs = model.loss_fn(logits, tf.gather(labels, mixed.partner), cfg)
     return mixed.lam * own + (1.0 - mixed.lam) * theirs
-
-
-def run_seed(cfg):
-    """The seed of the mixing draws: --seed, else one of this run's own."""
-    return cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % 2**31)

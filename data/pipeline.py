@@ -24,6 +24,11 @@ def _decode(serialized, spec, attribute_names):
     return example
 
 
+def run_seed(seed=None):
+    """`seed`, or one drawn for this run: what seeds its stateless random draws."""
+    return seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+
+
 def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, seed=None,
                  meta=None, part=(0, 1)):
     """Batches of {'image', 'label', 'filename', 'attr/...'}; endless and shuffled if training.
@@ -50,8 +55,8 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
     # the same run twice.
     ordered = not training or seed is not None
-    if training and seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**31)
+    if training:
+        seed = run_seed(seed)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed)
