@@ -76,6 +76,12 @@ class RunConfig:
     brightness: float = setting(0.2, 'Augmentation: max brightness change (0-1 scale).')
     contrast: float = setting(0.3, 'Augmentation: contrast factor range 1 +- this.')
     flip: bool = setting(True, 'Augmentation: random horizontal flips.')
+    saturation: float = setting(0.0, 'Augmentation of colour nets: saturation factor range '
+                                '1 +- this, e.g. 0.5.')
+    hue: float = setting(0.0, 'Augmentation of colour nets: max hue shift as a fraction of the '
+                         'colour circle, e.g. 0.05.')
+    grayscale: float = setting(0.0, 'Augmentation of colour nets: probability of turning a '
+                               'training face grey (for black-and-white photos), e.g. 0.1.')
     random_erasing: float = setting(0.0, 'Augmentation: probability of filling a random '
                                     'rectangle (2-40% of the face) with noise.')
     mixup_alpha: float = setting(0.0, 'Mixup: blend each training batch with a shuffled copy '
@@ -180,7 +186,8 @@ class RunConfig:
     def image_spec(self):
         return preprocess.ImageSpec(tuple(self.input_size), tuple(self.crop_size), self.channels,
                                     self.eval_crop, self.brightness, self.contrast, self.flip,
-                                    self.random_erasing)
+                                    self.random_erasing, self.saturation, self.hue,
+                                    self.grayscale)
 
     @property
     def averaged(self):
@@ -368,6 +375,10 @@ def resolve(values, explicit):
     if any(c > i for c, i in zip(cfg.crop_size, cfg.input_size)):
         raise ConfigError(f'--crop_size={_show(cfg.crop_size)} is larger than '
                           f'--input_size={_show(cfg.input_size)}')
+    colour = [flag for flag in ('saturation', 'hue', 'grayscale') if getattr(cfg, flag)]
+    if colour and cfg.channels == 1 and mode.trains:
+        raise ConfigError(f'--{colour[0]} changes colours, but {cfg.net} sees grey faces '
+                          f'(--channels=1)')
     _check_towers(cfg)
     _face_geometry_from_dataset(cfg)
     if cfg.num_classes is None and cfg.classes:

@@ -2,7 +2,7 @@
 
 Two stages, so that the deterministic part can be cached between epochs:
 1. `resize_for_network`: uint8 RGB -> uint8 at the network's input size and channels.
-2. `train_view` (random crop, flip, brightness, contrast, erasing) or `eval_view`
+2. `train_view` (random crop, flip, brightness, contrast, colour, erasing) or `eval_view`
    (centre crop, or the whole image resized), then `normalize` to [-1, 1].
 Eval, predict, feature maps and the exported SavedModel all call
 `eval_pipeline`, so they cannot drift apart.
@@ -25,6 +25,9 @@ class ImageSpec:
     contrast: float              # factor drawn from [1 - c, 1 + c]
     flip: bool
     erase: float                 # probability of random erasing (a rectangle of noise)
+    saturation: float = 0.0      # colour nets: saturation factor drawn from [1 - s, 1 + s]
+    hue: float = 0.0             # colour nets: max hue shift, a fraction of the colour circle
+    grayscale: float = 0.0       # colour nets: probability of a grey face (black-and-white photos)
 
 
 def resize_for_network(images, spec):
@@ -56,9 +59,28 @@ def train_view(image, spec, seed):
         image = tf.image.stateless_random_contrast(image, 1 - spec.contrast, 1 + spec.contrast,
                                                    contrast)
     image = tf.clip_by_value(image, 0.0, 1.0)
+    if spec.channels == 3 and (spec.saturation or spec.hue or spec.grayscale):
+        # A key of its own, so that runs without colour changes draw as before.
+        image = colour_jitter(image, spec, tf.random.experimental.stateless_fold_in(seed, 5))
     if spec.erase:
         image = random_erasing(image, spec.erase, erase)
     return normalize(image)
+
+
+def colour_jitter(image, spec, seed):
+    """Saturation, hue and grey (research/slim's Inception colour distortion, plus grey):
+    photos come with colour casts, stage lighting, filters and no colour at all, which a
+    face set such as UTKFace rarely shows. `image` is [h, w, 3] in [0, 1]."""
+    saturation, hue, grey = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    if spec.saturation:
+        image = tf.image.stateless_random_saturation(image, 1 - spec.saturation,
+                                                     1 + spec.saturation, saturation)
+    if spec.hue:
+        image = tf.image.stateless_random_hue(image, spec.hue, hue)
+    if spec.grayscale:
+        grey_image = tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(image))
+        image = tf.where(tf.random.stateless_uniform([], grey) < spec.grayscale, grey_image, image)
+    return tf.clip_by_value(image, 0.0, 1.0)
 
 
 def random_erasing(image, probability, seed, area=(0.02, 0.4), aspect=(0.3, 3.3)):

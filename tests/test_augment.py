@@ -31,3 +31,30 @@ def test_random_erasing_is_a_function_of_its_seed_and_respects_its_probability()
     assert np.all(erased(0.0, [3, 1]) == 0.5)
     applied = np.mean([np.any(erased(0.5, [s, 2]) != 0.5) for s in range(200)])
     assert 0.35 < applied < 0.65
+
+
+def jittered(spec_changes, seed):
+    spec = preprocess.ImageSpec((8, 8), (8, 8), 3, 'center', 0.0, 0.0, False, 0.0,
+                                **spec_changes)
+    colours = tf.constant(np.random.RandomState(0).randint(0, 256, [8, 8, 3]), tf.uint8)
+    return (preprocess.train_view(colours, spec, tf.constant(seed, tf.int64)).numpy() + 1) / 2
+
+
+def test_colour_jitter_changes_colours_by_its_seed_and_keeps_the_range():
+    plain = jittered({}, [1, 2])
+    for changes in ({'saturation': 0.5}, {'hue': 0.1}):
+        out = jittered(changes, [1, 2])
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        assert not np.allclose(out, plain, atol=1e-3)
+        np.testing.assert_array_equal(out, jittered(changes, [1, 2]))
+        assert not np.allclose(out, jittered(changes, [5, 2]), atol=1e-3)
+    # Colour changes draw from a key of their own: the crop and flip stay where they were.
+    np.testing.assert_allclose(jittered({'saturation': 0.0}, [1, 2]), plain)
+
+
+def test_grayscale_makes_grey_faces_with_its_probability():
+    grey = [np.ptp(jittered({'grayscale': 0.3}, [s, 0]), axis=-1).max() < 1e-5
+            for s in range(200)]
+    assert 0.18 < np.mean(grey) < 0.42
+    assert all(np.ptp(jittered({'grayscale': 1.0}, [s, 0]), axis=-1).max() < 1e-5
+               for s in range(5))

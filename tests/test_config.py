@@ -64,6 +64,12 @@ def test_a_new_input_size_keeps_the_crop_ratio():
     assert cfg.crop_size == (40, 40)
 
 
+def test_colour_augmentation_of_a_grey_net_is_refused():
+    with pytest.raises(config.ConfigError, match='--hue changes colours, but nn_gender sees grey'):
+        config.resolve(values(mode='train', hue=0.05, num_classes=2, train_dir='/nonexistent'),
+                       explicit={'hue'})
+
+
 def test_no_model_and_no_data_says_what_training_needs(tmp_path):
     with pytest.raises(config.ConfigError, match='Training needs --data_dir: a folder of class '
                        'folders of photos.*python runner.py --net=nn_gender --data_dir=.*'

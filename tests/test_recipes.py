@@ -1,4 +1,5 @@
-"""Recipe options on a few dozen steps of real faces: weight averaging, auxiliary heads, CutMix."""
+"""Recipe options on a few dozen steps of real faces: weight averaging, auxiliary heads, CutMix,
+colour augmentation."""
 import os
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_an_auxiliary_head_without_its_attribute_is_one_line(tmp_path):
         "(they carry: none); UTKFace records made with --layout=utkface carry age and race"]
 
 
-def test_cutmix_trains_on_real_faces_and_repeats_with_its_seed(utk_records, tmp_path):
+def test_cutmix_and_colour_changes_train_on_real_faces_and_repeat_with_the_seed(utk_records, tmp_path):
     def losses(name, *extra):
         proc = run_cli('runner.py', '--net=cnn60', '--batch_size=32', f'--data_dir={utk_records}',
                        f'--train_dir={tmp_path / name}', '--max_steps=4', '--log_every=1',
@@ -71,3 +72,5 @@ def test_cutmix_trains_on_real_faces_and_repeats_with_its_seed(utk_records, tmp_
     assert len(cutmix) == 4 and all(np.isfinite(cutmix))
     assert cutmix != plain                         # the mixed batches change the loss
     assert losses('again', '--cutmix_alpha=1.0') == cutmix
+    colour = losses('colour', '--saturation=0.5', '--hue=0.05', '--grayscale=0.2')
+    assert len(colour) == 4 and all(np.isfinite(colour)) and colour != plain
