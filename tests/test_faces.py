@@ -106,3 +106,27 @@ def test_near_duplicates_are_found_and_different_faces_are_not(tmp_path):
     linked = {(i, j) for i, j, _ in pairs}
     assert {(0, 1), (0, 2), (1, 2)} <= linked
     assert not any(3 in pair for pair in linked)
+
+
+def stage_lit(rgb):
+    """Red light from the left, blue from the right, almost no green: a concert photo."""
+    luminance = rgb.astype(float).mean(-1)
+    ramp = np.linspace(1, 0, rgb.shape[1])[None, :]
+    lit = np.stack([luminance * (0.3 + 1.2 * ramp), luminance * 0.15,
+                    luminance * (0.3 + 1.2 * (1 - ramp))], -1)
+    return np.clip(lit, 0, 255).astype(np.uint8)
+
+
+def test_a_face_in_coloured_stage_light_is_found_in_grey():
+    import os
+    from conftest import UTKFACE, need_shared
+    need_shared(UTKFACE)
+    chip = np.array(Image.open(os.path.join(UTKFACE, '101_0_0_20170112213500903.jpg.chip.jpg'))
+                    .convert('RGB'))
+    detector = faces.get_detector()
+    assert detector.detect(chip)
+    lit = stage_lit(chip)
+    assert not any(detector._detect(lit, faces.DETECTABLE_FACE / faces.SMALLEST_FACE * share, pad)
+                   for share, pad in detector.ATTEMPTS)       # colour alone misses it
+    found = detector.detect(lit)
+    assert found and found[0].box[2] > chip.shape[1] / 3
