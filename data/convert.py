@@ -178,13 +178,14 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
             todo.append(name)
     if summaries:
         print(f'{len(summaries)} of {len(plan)} shards already written: reusing them')
-    progress = Progress(sum(len(plan[n]) for n in todo), 'images')
-    with worker_pool(workers) as pool:
-        for name in todo:
-            jobs = [(it.path, max_side) for it in plan[name]]
-            results = pool.imap(_reencode_job, jobs, chunksize=16)
-            summaries[name] = write_shard(out, name, plan[name], class_ids, results, progress)
-    progress.done()
+    if todo:                     # a progress line of 0/0 says nothing
+        progress = Progress(sum(len(plan[n]) for n in todo), 'images')
+        with worker_pool(workers) as pool:
+            for name in todo:
+                jobs = [(it.path, max_side) for it in plan[name]]
+                results = pool.imap(_reencode_job, jobs, chunksize=16)
+                summaries[name] = write_shard(out, name, plan[name], class_ids, results, progress)
+        progress.done()
 
     meta = _describe(plan, summaries, classes, unlabelled, duplicates, src, settings)
     meta.update(extra_meta or {})
