@@ -34,9 +34,10 @@ def test_random_erasing_is_a_function_of_its_seed_and_respects_its_probability()
 
 
 def jittered(spec_changes, seed):
-    spec = preprocess.ImageSpec((8, 8), (8, 8), 3, 'center', 0.0, 0.0, False, 0.0,
+    """A 10x10 colour image through train_view: an 8x8 random crop, random flip, brightness."""
+    spec = preprocess.ImageSpec((10, 10), (8, 8), 3, 'center', 0.2, 0.0, True, 0.0,
                                 **spec_changes)
-    colours = tf.constant(np.random.RandomState(0).randint(0, 256, [8, 8, 3]), tf.uint8)
+    colours = tf.constant(np.random.RandomState(0).randint(0, 256, [10, 10, 3]), tf.uint8)
     return (preprocess.train_view(colours, spec, tf.constant(seed, tf.int64)).numpy() + 1) / 2
 
 
@@ -48,8 +49,14 @@ def test_colour_jitter_changes_colours_by_its_seed_and_keeps_the_range():
         assert not np.allclose(out, plain, atol=1e-3)
         np.testing.assert_array_equal(out, jittered(changes, [1, 2]))
         assert not np.allclose(out, jittered(changes, [5, 2]), atol=1e-3)
-    # Colour changes draw from a key of their own: the crop and flip stay where they were.
-    np.testing.assert_allclose(jittered({'saturation': 0.0}, [1, 2]), plain)
+
+
+def test_colour_changes_leave_the_crop_flip_and_brightness_as_they_were():
+    """Colour draws from a key of its own: a grey face is the grey of the plain view."""
+    for seed in ([1, 2], [7, 3], [4, 9]):
+        plain, grey = jittered({}, seed), jittered({'grayscale': 1.0}, seed)
+        expected = tf.image.rgb_to_grayscale(plain).numpy()
+        np.testing.assert_allclose(grey, np.repeat(expected, 3, axis=-1), atol=1e-5)
 
 
 def test_grayscale_makes_grey_faces_with_its_probability():
