@@ -100,7 +100,8 @@ class Demo:
         self.backend.probabilities(face)
         if cfg.detect == 'on':
             from data import faces
-            faces.get_detector().detect(np.full((480, 640, 3), 128, np.uint8))
+            # Traces the stages; a faceless image needs no grey second look.
+            faces.get_detector().detect_as_is(np.full((480, 640, 3), 128, np.uint8))
         self.maker = None
         if cfg.generator_dir:
             from core import config

@@ -73,14 +73,19 @@ class MtcnnDetector:
     def detect(self, rgb, min_face=SMALLEST_FACE):
         """Faces of about `min_face` px (short side) and larger in an [H, W, 3] uint8 RGB
         photo, most confident first. min_face=DETECTABLE_FACE looks at full resolution."""
+        found = self.detect_as_is(rgb, min_face)
+        if not found:               # the grey copy is made only when colour finds nothing
+            grey = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+            found = self.detect_as_is(grey, min_face)
+        return found
+
+    def detect_as_is(self, rgb, min_face=SMALLEST_FACE):
+        """`detect` without the grey second look: each of ATTEMPTS until one finds faces."""
         scale = min(1.0, DETECTABLE_FACE / min_face, DETECT_MAX_SIDE / max(rgb.shape[:2]))
-        for image in (rgb, None):
-            if image is None:       # made only for a photo with no face found in colour
-                image = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-            for share, pad in self.ATTEMPTS:
-                found = self._detect(image, scale * share, pad)
-                if found:
-                    return found
+        for share, pad in self.ATTEMPTS:
+            found = self._detect(rgb, scale * share, pad)
+            if found:
+                return found
         return []
 
     def landmarks_in_box(self, rgb, box):

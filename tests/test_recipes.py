@@ -60,7 +60,7 @@ def test_an_auxiliary_head_without_its_attribute_is_one_line(tmp_path):
         "(they carry: none); UTKFace records made with --layout=utkface carry age and race"]
 
 
-def test_cutmix_and_colour_changes_train_on_real_faces_and_repeat_with_the_seed(utk_records, tmp_path):
+def test_cutmix_and_colour_changes_train_on_real_faces(utk_records, tmp_path):
     def losses(name, *extra):
         proc = run_cli('runner.py', '--net=cnn60', '--batch_size=32', f'--data_dir={utk_records}',
                        f'--train_dir={tmp_path / name}', '--max_steps=4', '--log_every=1',
