@@ -78,28 +78,27 @@ def init_fn(cfg):
     for var in variables:
         name = var.op.name
         if any(name.startswith(scope.rstrip('/') + '/') for scope in excluded) or \
-                name not in stored:
+                stored.get(name) != var.shape.as_list():
             fresh.append(name)
-            continue
-        value = reader.get_tensor(name)
-        if name.startswith(LOGITS_SCOPE + '/') and keep_logits:
-            order = [mapping[i] for i in range(len(cfg.classes))]
-            value = value[..., order]
-        if list(value.shape) != var.shape.as_list():
-            fresh.append(name)
-            continue
-        plan.append((var, value))
+        else:
+            plan.append((var, name))
     if not plan:
         raise config.ConfigError(f'--init_from={cfg.init_from}: no variable of this network '
                                  f'is in {path} (another --net?)')
     shown = classes_.describe(cfg.classes, base_classes, mapping)
-    print(f'Fine-tuning from {path}: {len(plan)} variables restored, {len(fresh)} fresh'
-          + (f' ({", ".join(fresh)})' if fresh else '') + '; classes '
-          + (f'mapped {shown}' if keep_logits else
-             f'not all in the base ({", ".join(base_classes) or "unknown"}): new classifier layer'),
-          flush=True)
+    order = [mapping[i] for i in range(len(cfg.classes))] if keep_logits else None
 
     def restore(sess):
-        for var, value in plan:
+        """Runs only for a new training (a resumed one restores its own checkpoint), so the
+        base is read, and the line printed, only then."""
+        for var, name in plan:
+            value = reader.get_tensor(name)
+            if order and name.startswith(LOGITS_SCOPE + '/'):
+                value = value[..., order]      # the base's rows in this run's class order
             var.load(np.asarray(value), sess)
+        print(f'Fine-tuning from {path}: {len(plan)} variables restored, {len(fresh)} fresh'
+              + (f' ({", ".join(fresh)})' if fresh else '') + '; classes '
+              + (f'mapped {shown}' if keep_logits else
+                 f'not all in the base ({", ".join(base_classes) or "unknown"}): new classifier '
+                 'layer'), flush=True)
     return restore
