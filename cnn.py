@@ -50,7 +50,8 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     With cfg.num_clones > 1 the batch is split over that many towers sharing the
     variables, whose gradients are averaged (batch-norm updates come from the first
     tower, as slim's deployment did). `part`: this worker's share of the shards."""
-    start = model.training_input(cfg, meta, cfg.image_spec, steps_per_epoch, part)
+    start = model.training_input(cfg, meta, cfg.image_spec, steps_per_epoch, part,
+                                 finetune.mix(cfg, meta))
     iterator, batch, global_step, max_steps, progress, lr = (
         start.iterator, start.batch, start.global_step, start.max_steps, start.progress, start.lr)
     opt = model.optimizer(lr, cfg)
@@ -114,7 +115,7 @@ def train(cfg):
     is_gan = networks.get(cfg.net).is_gan
     auxiliary.check(cfg, meta)
     guards.check_dataset(cfg, meta)
-    finetune.check(cfg)
+    finetune.check(cfg, meta)
     is_chief = cluster is None or cluster.is_chief
     who = f'{cluster.name}: ' if cluster else ''
     if is_chief:
@@ -131,7 +132,9 @@ def train(cfg):
     replicas = cluster.num_workers if cluster and cfg.sync_replicas else 0
     # A global step stands for this many samples: the schedules count samples.
     n_train = meta['splits']['train']['count']
-    steps_per_epoch = math.ceil(n_train / (cfg.batch_size * max(1, replicas)))
+    # An epoch is a pass over this dataset's faces, however many --mix_data adds to a batch.
+    own_share = 1.0 - cfg.mix_share if cfg.mix_data else 1.0
+    steps_per_epoch = math.ceil(n_train / (cfg.batch_size * own_share * max(1, replicas)))
     n_eval = meta['splits'].get('eval', {}).get('count', 0)
     eval_every = cfg.eval_every or max(steps_per_epoch, guards.MIN_EVAL_INTERVAL)
 

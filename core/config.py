@@ -102,6 +102,10 @@ class RunConfig:
     class_map: list = setting(None, 'With --init_from: this dataset\'s class names as the '
                               'base\'s, e.g. man=male,woman=female (default: same names, '
                               'case-insensitive, and man/woman as male/female).')
+    mix_data: str = setting(None, 'Also train on this converted dataset (e.g. the base\'s own '
+                            'faces when fine-tuning): --mix_share of every batch comes from it, '
+                            'its classes matched to this dataset\'s by name like --class_map.')
+    mix_share: float = setting(0.5, 'With --mix_data: the share of each batch drawn from it.')
     aux_tasks: list = setting(None, 'Auxiliary heads on the shared features, learning '
                               'attributes the records carry: age (decades), race (UTKFace). '
                               'Their losses are added with --aux_weight; the main task is '
@@ -403,9 +407,17 @@ def _check_kind_of_net(net, mode, cfg):
             if getattr(cfg, flag):
                 raise ConfigError(f'--{flag} does not combine with --mixup_alpha or '
                                   '--cutmix_alpha (the soft targets and attributes are not mixed)')
+    if mode.trains and cfg.mix_data:
+        if not 0.0 < cfg.mix_share < 1.0:
+            raise ConfigError(f'--mix_share={cfg.mix_share:g}: the share of each batch from '
+                              '--mix_data is between 0 and 1')
+        for flag in ('teacher', 'aux_tasks'):    # the mixed-in faces have neither
+            if getattr(cfg, flag):
+                raise ConfigError(f'--{flag} does not combine with --mix_data (its faces have '
+                                  'no soft targets or attributes here)')
     if net.is_gan and mode.trains:
         for flag in ('num_clones', 'sync_replicas', 'aux_tasks', 'init_from', 'trainable_scopes',
-                     'mixup_alpha', 'cutmix_alpha'):
+                     'mixup_alpha', 'cutmix_alpha', 'mix_data'):
             if getattr(cfg, flag) not in (None, False, 1, []):
                 raise ConfigError(f'--{flag} is for classifiers; {net.name} is a generator pair')
     if mode.nets not in ('any', kind):

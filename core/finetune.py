@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from core import checkpoints, config, model
 from core import classes as classes_
+from data import pipeline, records
 
 LOGITS_SCOPE = f'{model.NET_SCOPE}/logits'
 
@@ -53,10 +54,13 @@ def class_mapping(classes, base_classes, class_map=None):
     return classes_.mapping(classes, base_classes, class_map)
 
 
-def check(cfg):
-    """Before anything is written: the base exists and fits this run's network."""
+def check(cfg, meta):
+    """Before anything is written: the base exists and fits this run's network, and
+    --mix_data's classes are ours."""
     if cfg.init_from:
         check_base(cfg, base_checkpoint(cfg.init_from)[1])
+    if cfg.mix_data:
+        mix_labels(cfg, meta)
 
 
 def init_fn(cfg):
@@ -102,3 +106,29 @@ def init_fn(cfg):
                  f'not all in the base ({", ".join(base_classes) or "unknown"}): new classifier '
                  'layer'), flush=True)
     return restore
+
+
+def mix_labels(cfg, meta):
+    """--mix_data's labels in this dataset's class indices (a list: its index -> ours); every
+    class of it must have its match here (by --class_map, name, or man/woman as male/female)."""
+    theirs = records.read_meta(cfg.mix_data)['classes']
+    found = class_mapping(meta['classes'], theirs, cfg.class_map)
+    labels = {j: i for i, j in found.items()}
+    missing = [name for j, name in enumerate(theirs) if j not in labels]
+    if missing:
+        raise config.ConfigError(
+            f'--mix_data={cfg.mix_data} has classes this dataset lacks: {", ".join(missing)} '
+            f'(ours: {", ".join(meta["classes"])}); match them with --class_map')
+    return [labels[j] for j in range(len(theirs))]
+
+
+def mix(cfg, meta):
+    """The pipeline.Mix of --mix_data (None without it); says what it mixes in."""
+    if not cfg.mix_data:
+        return None
+    labels = mix_labels(cfg, meta)
+    theirs = records.read_meta(cfg.mix_data)['classes']
+    ours = meta['classes']
+    pairs = ', '.join(f'{name} -> {ours[labels[j]]}' for j, name in enumerate(theirs))
+    print(f'Mixing in {cfg.mix_data}: {cfg.mix_share:.0%} of every batch ({pairs})', flush=True)
+    return pipeline.Mix(cfg.mix_data, cfg.mix_share, labels)

@@ -3,6 +3,7 @@
     ds = pipeline.make_dataset('records/utkface', 'train', spec, batch_size=64, training=True)
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -30,7 +31,7 @@ def run_seed(seed=None):
 
 
 def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, seed=None,
-                 meta=None, part=(0, 1)):
+                 meta=None, part=(0, 1), mix=None):
     """Batches of {'image', 'label', 'filename', 'attr/...'}; endless and shuffled if training.
 
     Decoded, resized images are cached in memory when they fit in `cache_mb`,
@@ -40,23 +41,61 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     `part=(i, n)`: only the i-th of n disjoint parts (a worker's share in a
     cluster): every n-th shard file, or every n-th record when there are fewer
     files than parts.
+    `mix` (training only): a Mix whose `share` of the faces comes from another dataset,
+    its labels put into this one's by `labels` (a list: its class index -> ours).
     """
     meta = meta or records.read_meta(data_dir)
+    # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
+    # the same run twice.
+    ordered = not training or seed is not None
+    if training:
+        seed = run_seed(seed)
+    attribute_names = tuple(meta.get('attributes', ()))
+    if mix:
+        mix_meta = records.read_meta(mix.data_dir)
+        attribute_names = tuple(a for a in attribute_names if a in mix_meta.get('attributes', ()))
+    ds = _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
+                   ordered)
+    if not training:
+        ds = ds.batch(batch_size)
+        ds = ds.map(lambda ex: dict(ex, image=preprocess.eval_view(ex['image'], spec)))
+        return ds.prefetch(AUTOTUNE)
+    if mix:
+        labels = tf.constant(mix.labels, tf.int32)
+        other = _examples(mix.data_dir, 'train', spec, True, cache_mb, seed + 1, mix_meta, part,
+                          attribute_names, ordered)
+        other = other.map(lambda ex: dict(ex, label=tf.gather(labels, ex['label'])))
+        ds = tf.data.Dataset.sample_from_datasets([ds, other], [1.0 - mix.share, mix.share],
+                                                  seed=seed)
+    # Each example's augmentation seed: (the run's seed, its position in the stream).
+    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.counter()))
+
+    def augment(example, position):
+        example_seed = tf.stack([tf.constant(seed, tf.int64), position])
+        return dict(example, image=preprocess.train_view(example['image'], spec, example_seed))
+    ds = ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=ordered)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    return ds.prefetch(AUTOTUNE)
+
+
+class Mix(NamedTuple):
+    data_dir: str
+    share: float
+    labels: list
+
+
+def _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
+              ordered):
+    """The decoded, resized examples of a split (this `part` of it); when training, shuffled
+    and endless."""
     files = records.shard_files(data_dir, meta, split)
     count = meta['splits'][split]['count']
-    attribute_names = tuple(meta.get('attributes', ()))
     index, parts = part
     by_file = parts > 1 and len(files) >= parts
     if by_file:
         files = files[index::parts]
     if parts > 1:
         count = math.ceil(count / parts)
-
-    # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
-    # the same run twice.
-    ordered = not training or seed is not None
-    if training:
-        seed = run_seed(seed)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed)
@@ -72,19 +111,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     if training:
         buffer = max(1000, min(count, 10000, (256 * 2**20) // image_bytes))
         ds = ds.shuffle(buffer, seed=seed).repeat()
-        # Each example's augmentation seed: (the run's seed, its position in the stream).
-        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.counter()))
-
-        def augment(example, position):
-            example_seed = tf.stack([tf.constant(seed, tf.int64), position])
-            return dict(example, image=preprocess.train_view(example['image'], spec,
-                                                             example_seed))
-        ds = ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=ordered)
-        ds = ds.batch(batch_size, drop_remainder=True)
-    else:
-        ds = ds.batch(batch_size)
-        ds = ds.map(lambda ex: dict(ex, image=preprocess.eval_view(ex['image'], spec)))
-    return ds.prefetch(AUTOTUNE)
+    return ds
 
 
 def run_split(sess, iterator, fetches):

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from conftest import UTKFACE, need_shared, run_cli
 from core import classes, config, finetune, model
+from data import pipeline
 
 v1 = tf.compat.v1
 
@@ -134,3 +135,39 @@ def test_a_base_of_another_width_is_one_line():
     finetune.check_base(cfg, base)                        # the same options: no complaint
     finetune.check_base(types.SimpleNamespace(**{**vars(cfg), 'net': 'cnn60', 'net_options': {}}),
                         {**base, 'net': 'cnn60', 'net_options': {}})
+
+
+def test_mix_data_fills_its_share_of_each_batch_with_its_labels_in_our_classes(
+        few_faces, tmp_path):
+    """Our classes in another order than the mixed-in dataset's: its faces arrive with our
+    indices, about --mix_share of each batch, and only the attributes both carry."""
+    src = tmp_path / 'own'
+    chips = sorted(os.listdir(UTKFACE))[:40]
+    for chip in chips:
+        folder = src / ('male' if chip.split('_')[1] == '0' else 'female')
+        folder.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.join(UTKFACE, chip), folder / f'own_{chip}')
+    own = tmp_path / 'own_records'
+    run_cli('-m', 'data.convert', f'--src={src}', f'--out={own}')
+    meta = json.load(open(own / 'dataset.json'))
+    assert meta['classes'] == ['female', 'male']              # the reverse of UTKFace's
+    cfg = types.SimpleNamespace(mix_data=few_faces, mix_share=0.25, class_map=None)
+    mix = finetune.mix(cfg, meta)
+    assert mix.labels == [1, 0]
+    cfg_net = config.resolve({'mode': 'train', 'net': 'cnn60', 'data_dir': str(own)},
+                             explicit={'data_dir'})
+    with tf.Graph().as_default():
+        ds = pipeline.make_dataset(str(own), 'train', cfg_net.image_spec, 32, True, seed=5,
+                                   meta=meta, mix=mix)
+        batch = v1.data.make_one_shot_iterator(ds).get_next()
+        with v1.Session() as sess:
+            batches = [sess.run(batch) for _ in range(8)]
+    assert not [k for k in batches[0] if k.startswith('attr/')]
+    names = [os.path.basename(n.decode()) for b in batches for n in b['filename']]
+    labels = [int(l) for b in batches for l in b['label']]
+    mixed = [(n, l) for n, l in zip(names, labels) if not n.startswith('own_')]
+    assert 0.15 < len(mixed) / len(names) < 0.35, len(mixed)
+    for name, label in zip(names, labels):                    # UTKFace: age_gender_race_...
+        assert label == (1 if name.replace('own_', '').split('_')[1] == '0' else 0), name
+    with pytest.raises(config.ConfigError, match=r'classes this dataset lacks: female'):
+        finetune.mix(cfg, dict(meta, classes=['male', 'cat']))
