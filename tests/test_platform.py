@@ -178,8 +178,11 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_record
     args = [sys.executable, 'runner.py', f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
             '--max_steps=500', '--log_every=2', '--batch_size=16']
     env = dict(os.environ, PYTHONPATH=REPO)
+    # As from a terminal: a suite started in the background (`pytest &`) hands its children
+    # SIGINT ignored, and Python keeps an ignored SIGINT ignored.
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:                  # wait until it is really training
         if line.startswith('step 4/500'):
             break
