@@ -130,5 +130,5 @@ def mix(cfg, meta):
     theirs = records.read_meta(cfg.mix_data)['classes']
     ours = meta['classes']
     pairs = ', '.join(f'{name} -> {ours[labels[j]]}' for j, name in enumerate(theirs))
-    print(f'Mixing in {cfg.mix_data}: {cfg.mix_share:.0%} of every batch ({pairs})', flush=True)
+    print(f'Mixing in {cfg.mix_data}: about {cfg.mix_share:.0%} of every batch ({pairs})', flush=True)
     return pipeline.Mix(cfg.mix_data, cfg.mix_share, labels)
