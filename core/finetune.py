@@ -60,7 +60,7 @@ def check(cfg, meta):
     if cfg.init_from:
         check_base(cfg, base_checkpoint(cfg.init_from)[1])
     if cfg.mix_data:
-        mix_labels(cfg, meta)
+        mix_labels(cfg, meta, records.read_meta(cfg.mix_data))
 
 
 def init_fn(cfg):
@@ -108,10 +108,10 @@ def init_fn(cfg):
     return restore
 
 
-def mix_labels(cfg, meta):
+def mix_labels(cfg, meta, mix_meta):
     """--mix_data's labels in this dataset's class indices (a list: its index -> ours); every
     class of it must have its match here (by --class_map, name, or man/woman as male/female)."""
-    theirs = records.read_meta(cfg.mix_data)['classes']
+    theirs = mix_meta['classes']
     found = class_mapping(meta['classes'], theirs, cfg.class_map)
     labels = {j: i for i, j in found.items()}
     missing = [name for j, name in enumerate(theirs) if j not in labels]
@@ -126,9 +126,9 @@ def mix(cfg, meta):
     """The pipeline.Mix of --mix_data (None without it); says what it mixes in."""
     if not cfg.mix_data:
         return None
-    labels = mix_labels(cfg, meta)
-    theirs = records.read_meta(cfg.mix_data)['classes']
-    ours = meta['classes']
-    pairs = ', '.join(f'{name} -> {ours[labels[j]]}' for j, name in enumerate(theirs))
-    print(f'Mixing in {cfg.mix_data}: about {cfg.mix_share:.0%} of every batch ({pairs})', flush=True)
-    return pipeline.Mix(cfg.mix_data, cfg.mix_share, labels)
+    mix_meta = records.read_meta(cfg.mix_data)
+    labels = mix_labels(cfg, meta, mix_meta)
+    pairs = classes_.describe(mix_meta['classes'], meta['classes'], dict(enumerate(labels)))
+    print(f'Mixing in {cfg.mix_data}: about {cfg.mix_share:.0%} of every batch ({pairs})',
+          flush=True)
+    return pipeline.Mix(cfg.mix_data, cfg.mix_share, labels, mix_meta)

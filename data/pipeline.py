@@ -42,7 +42,8 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     cluster): every n-th shard file, or every n-th record when there are fewer
     files than parts.
     `mix` (training only): a Mix whose `share` of the faces comes from another dataset,
-    its labels put into this one's by `labels` (a list: its class index -> ours).
+    its labels put into this one's by `labels` (a list: its class index -> ours); only the
+    attributes both datasets carry are kept.
     """
     meta = meta or records.read_meta(data_dir)
     # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
@@ -52,8 +53,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
         seed = run_seed(seed)
     attribute_names = tuple(meta.get('attributes', ()))
     if mix:
-        mix_meta = records.read_meta(mix.data_dir)
-        attribute_names = tuple(a for a in attribute_names if a in mix_meta.get('attributes', ()))
+        attribute_names = tuple(a for a in attribute_names if a in mix.meta.get('attributes', ()))
     ds = _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
                    ordered)
     if not training:
@@ -62,7 +62,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
         return ds.prefetch(AUTOTUNE)
     if mix:
         labels = tf.constant(mix.labels, tf.int32)
-        other = _examples(mix.data_dir, 'train', spec, True, cache_mb, seed + 1, mix_meta, part,
+        other = _examples(mix.data_dir, 'train', spec, True, cache_mb, seed + 1, mix.meta, part,
                           attribute_names, ordered)
         other = other.map(lambda ex: dict(ex, label=tf.gather(labels, ex['label'])))
         ds = tf.data.Dataset.sample_from_datasets([ds, other], [1.0 - mix.share, mix.share],
@@ -82,6 +82,7 @@ class Mix(NamedTuple):
     data_dir: str
     share: float
     labels: list
+    meta: dict          # its dataset.json
 
 
 def _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
