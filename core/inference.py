@@ -15,7 +15,8 @@ from core import calibration, checkpoints, model
 from data import preprocess
 
 v1 = tf.compat.v1
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.heic', '.heif',
+                    '.avif')
 
 
 def list_images(target):

@@ -14,6 +14,7 @@ import os
 import warnings
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 MAX_MEGAPIXELS = 100     # refuse larger images before decoding them (decompression bombs)
@@ -21,6 +22,9 @@ MIN_SIDE = 16            # smaller images cannot hold a usable face
 
 # We check the pixel count ourselves, before decoding, with a clear reason.
 Image.MAX_IMAGE_PIXELS = None
+# A phone's photos are often HEIC (iPhones save it by default): Pillow reads them through
+# pillow-heif. AVIF Pillow reads itself.
+pillow_heif.register_heif_opener()
 
 
 class BadImage(Exception):
@@ -36,9 +40,10 @@ def _sniff(path):
         return 'an HTML page, not an image'
     try:
         head.decode('utf-8')
-        return 'a text file, not an image'
     except UnicodeDecodeError:
         return 'not a recognised image format'
+    # NUL bytes decode as UTF-8 too, but no text file holds them: binary formats do.
+    return 'not a recognised image format' if b'\0' in head else 'a text file, not an image'
 
 
 def _to_rgb(image):
@@ -47,6 +52,8 @@ def _to_rgb(image):
         # PIL's convert('L') clips 16-bit values at 255; scale by the real range instead.
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith('I;16') or array.max() > 255 else 255.0
+        if image.mode == 'F' and array.max() <= 1.0:     # floats in [0, 1], as science tools write
+            top = 1.0
         gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if image.mode in ('RGBA', 'LA', 'PA') or (image.mode == 'P' and 'transparency' in image.info):

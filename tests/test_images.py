@@ -56,6 +56,24 @@ def test_sixteen_bit_grayscale_keeps_its_range(tmp_path):
     assert 100 < rgb.mean() < 155
 
 
+def test_float_images_in_the_unit_range_are_not_black(tmp_path):
+    ramp = np.linspace(0, 1, 64 * 64).reshape(64, 64).astype(np.float32)
+    path = tmp_path / 'ramp.tiff'
+    Image.fromarray(ramp, mode='F').save(path)
+    rgb = load_rgb(str(path))
+    assert rgb.min() == 0 and rgb.max() == 255 and 100 < rgb.mean() < 155
+
+
+@pytest.mark.parametrize('extension', ['heic', 'avif'])
+def test_phone_formats_are_read(tmp_path, extension):
+    colour = (200, 120, 40)
+    path = tmp_path / f'IMG_0001.{extension}'
+    Image.new('RGB', (64, 48), colour).save(path)
+    rgb = load_rgb(str(path))
+    assert rgb.shape == (48, 64, 3)
+    assert np.abs(rgb.reshape(-1, 3).mean(0) - colour).max() < 8     # lossy, but these pixels
+
+
 def test_transparent_pixels_become_white(tmp_path):
     rgba = np.zeros((32, 32, 4), np.uint8)
     path = tmp_path / 'clear.png'
@@ -67,7 +85,9 @@ def test_transparent_pixels_become_white(tmp_path):
     (b'', 'empty file'),
     (b'hello, I am not a picture\n', 'text file'),
     (b'<!DOCTYPE html><html><body>404</body></html>', 'HTML page'),
-])
+    # A box-structured binary (as a damaged HEIC starts) is valid UTF-8, yet not text.
+    (b'\0\0\0\x18ftypheic' + bytes(100), 'not a recognised image format'),
+], ids=['empty', 'text', 'html', 'binary'])
 def test_non_images_are_refused_with_a_reason(tmp_path, content, reason):
     path = tmp_path / 'photo.jpg'
     path.write_bytes(content)
