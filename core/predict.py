@@ -5,6 +5,7 @@
 One line per face, `photo: face 1 at x,y,w,h: female 97.3%` (a box's left, top, width
 and height in the photo's pixels), or why a photo has none; the CSV has the same.
 """
+import contextlib
 import csv
 import os
 
@@ -13,8 +14,10 @@ from PIL import Image
 from core import calibration
 from core.inference import ImageModel, draw_boxes, label_faces, list_images
 from data.images import BadImage, load_rgb
+from data.sources import printable
 
 BOX_COLUMN = 'box_x_y_w_h'
+GRID_TILE = 240             # pixels a side of each photo in the annotated grid
 
 
 def predict(cfg):
@@ -23,42 +26,57 @@ def predict(cfg):
     warning = calibration.warning_for(net.checkpoint, cfg.eval_flip)
     if warning and not cfg.int8_model:
         print(f'note: {warning}: the percentages below may be overconfident', flush=True)
-    rows, annotated = [], []
-    for path in files:
-        try:
-            rgb = load_rgb(path)
-        except BadImage as e:
-            print(f'{path}: skipped: {e}', flush=True)
-            rows.append({'file': path, 'error': str(e)})
-            continue
-        found = label_faces(rgb, cfg, net.probabilities_of)
-        if not found:
-            print(f'{path}: no face found', flush=True)
-            rows.append({'file': path, 'error': 'no face found'})
-        for face in found:
-            where = f'face {face.number} at {face.box_text}: ' if cfg.detect == 'on' else ''
-            print(f'{path}: {where}{face.text}', flush=True)
-            row = {'file': path, 'face': face.number, BOX_COLUMN: face.box_text,
-                   'class': face.label, 'probability': face.confidence,
-                   'uncertain': int(face.uncertain), 'error': ''}
-            row.update({f'p_{name}': float(p) for name, p in zip(cfg.classes, face.probabilities)})
-            rows.append(row)
-        if cfg.annotate:
-            title = ', '.join(face.short for face in found) or 'no face found'
-            image = annotate(rgb, [(face.box, face.short) for face in found], path, cfg.annotate)
-            annotated.append((f'{os.path.basename(path)}: {title}', image))
-    if cfg.output:
-        columns = ['file', 'face', BOX_COLUMN, 'class', 'probability', 'uncertain'] + [
-            f'p_{c}' for c in cfg.classes] + ['error']
-        with open(cfg.output, 'w', newline='') as f:
+    columns = ['file', 'face', BOX_COLUMN, 'class', 'probability', 'uncertain'] + [
+        f'p_{c}' for c in cfg.classes] + ['error']
+    rows, thumbnails = [], []
+    # Each photo's rows are written as they come, so an interrupted run keeps what it did.
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if cfg.output:
+            f = stack.enter_context(open(cfg.output, 'w', newline='', encoding='utf-8'))
             writer = csv.DictWriter(f, columns, restval='')
             writer.writeheader()
-            writer.writerows(rows)
+        for path in files:
+            name = printable(path)
+            photo_rows, rgb, found = _answer(path, name, cfg, net)
+            rows += photo_rows
+            if writer:
+                writer.writerows(photo_rows)
+                f.flush()
+            if cfg.annotate and rgb is not None:
+                title = ', '.join(face.short for face in found) or 'no face found'
+                image = annotate(rgb, [(face.box, face.short) for face in found], path, cfg.annotate)
+                thumbnails.append((f'{os.path.basename(name)}: {title}', thumbnail(image)))
+    if cfg.output:
         print(f'{len(rows)} results written to {cfg.output}')
-    if cfg.annotate and len(annotated) > 1:
-        photo_grid(annotated, os.path.join(cfg.annotate, 'grid.png'))
+    if cfg.annotate and len(thumbnails) > 1:
+        photo_grid(thumbnails, os.path.join(cfg.annotate, 'grid.png'))
         print(f'annotated photos and their grid written to {cfg.annotate}')
     return rows
+
+
+def _answer(path, name, cfg, net):
+    """The CSV rows of one photo (one per face, or one saying why there is none), its
+    pixels (None when it cannot be read) and its faces; prints a line for each row."""
+    try:
+        rgb = load_rgb(path)
+    except BadImage as e:
+        print(f'{name}: skipped: {e}', flush=True)
+        return [{'file': name, 'error': str(e)}], None, []
+    found = label_faces(rgb, cfg, net.probabilities_of)
+    if not found:
+        print(f'{name}: no face found', flush=True)
+        return [{'file': name, 'error': 'no face found'}], rgb, found
+    rows = []
+    for face in found:
+        where = f'face {face.number} at {face.box_text}: ' if cfg.detect == 'on' else ''
+        print(f'{name}: {where}{face.text}', flush=True)
+        row = {'file': name, 'face': face.number, BOX_COLUMN: face.box_text,
+               'class': face.label, 'probability': face.confidence,
+               'uncertain': int(face.uncertain), 'error': ''}
+        row.update({f'p_{c}': float(p) for c, p in zip(cfg.classes, face.probabilities)})
+        rows.append(row)
+    return rows, rgb, found
 
 
 def annotate(rgb, labels, path, out_dir):
@@ -70,13 +88,19 @@ def annotate(rgb, labels, path, out_dir):
     return image
 
 
-def photo_grid(annotated, path, tile=240, columns=5):
+def thumbnail(image, tile=GRID_TILE):
+    """A grid tile's copy of an annotated photo (a folder's full-size photos would not fit
+    in memory)."""
+    thumb = Image.fromarray(image)
+    thumb.thumbnail((tile, tile))
+    return thumb
+
+
+def photo_grid(thumbnails, path, tile=GRID_TILE, columns=5):
     """A grid of the annotated photos, each titled by its name and result."""
     from data.report_pictures import grid, labelled
     tiles = []
-    for name, image in annotated:
-        thumb = Image.fromarray(image)
-        thumb.thumbnail((tile, tile))
+    for name, thumb in thumbnails:
         canvas = Image.new('RGB', (tile, tile), 'white')
         canvas.paste(thumb, ((tile - thumb.width) // 2, (tile - thumb.height) // 2))
         tiles.append(labelled(canvas, name, width=40))

@@ -25,6 +25,16 @@ class Item:
     digest: str = None         # SHA-1 of the file's bytes, once known
 
 
+def printable(path):
+    """A file name as text that any report, CSV or record can hold: bytes that are not
+    UTF-8 (a name from an old camera or another system) are written as \\xNN."""
+    return os.fsencode(path).decode('utf-8', 'backslashreplace')
+
+
+def _rel(path, root):
+    return printable(os.path.relpath(path, root))
+
+
 def _files(folder):
     """Every non-hidden regular file below `folder`, sorted; images are recognised by content."""
     found = []
@@ -53,8 +63,8 @@ def label_folders(src):
             folder = os.path.join(root, cls)
             if not os.path.isdir(folder) or cls.startswith('.'):
                 continue
-            classes.add(cls)
-            items += [Item(p, os.path.relpath(p, src), cls, split) for p in _files(folder)]
+            classes.add(printable(cls))
+            items += [Item(p, _rel(p, src), printable(cls), split) for p in _files(folder)]
     if not classes:
         raise ValueError(f'{src} has no class folders (expected {src}/<class>/<images>)')
     return items, _sorted_classes(classes), []
@@ -91,13 +101,15 @@ def utkface(src, label='gender', buckets=AGE_BUCKETS):
             if len(fields) < 4 or gender not in (0, 1):
                 raise ValueError
         except ValueError:
-            unlabelled.append((path, 'malformed UTKFace name (expected AGE_GENDER_RACE_DATE...)'))
+            unlabelled.append((printable(path), 'malformed UTKFace name '
+                               '(expected AGE_GENDER_RACE_DATE...)'))
             continue
         name = _utkface_label(gender, age, label, buckets)
         if name is None:
-            unlabelled.append((path, f'age {age} is below the first age bucket ({buckets[0]})'))
+            unlabelled.append((printable(path),
+                               f'age {age} is below the first age bucket ({buckets[0]})'))
             continue
-        items.append(Item(path, os.path.relpath(path, src), name,
+        items.append(Item(path, _rel(path, src), name,
                           attributes={'age': age, 'gender': gender, 'race': race}))
     if label == 'gender':
         classes = list(UTKFACE_GENDERS)

@@ -91,6 +91,21 @@ def test_presplit_folders_keep_their_split(tmp_path):
     assert meta['splits']['train']['count'] == 16 and meta['splits']['eval']['count'] == 4
 
 
+def test_file_names_that_are_not_utf8_are_kept_and_written_readably(tmp_path):
+    # Linux allows any bytes in a name (an old camera's Latin-1 'café', say): the face
+    # is kept, and reports and records name it with the odd byte spelt out.
+    src = tmp_path / 'src'
+    make_folders(src, {'female': utk_faces(4, '1'), 'male': utk_faces(4, '0')})
+    shutil.copy(utk_faces(5, '0')[4], os.fsencode(src / 'male') + b'/caf\xe9.jpg')
+    meta = convert(str(src), str(tmp_path / 'out'), workers=1, eval_fraction=0)
+    names = [tf.train.Example.FromString(raw).features.feature['image/filename']
+             .bytes_list.value[0].decode()
+             for path in records.shard_files(str(tmp_path / 'out'), meta, 'train')
+             for raw in tf.data.TFRecordDataset(path).as_numpy_iterator()]
+    assert 'male/caf\\xe9.jpg' in names and len(names) == 9
+    assert meta['splits']['train']['per_class']['male'] == 5
+
+
 def test_every_bad_input_goes_through_conversion_as_the_manifest_says(tmp_path):
     rows = manifest()
     src = tmp_path / 'src'

@@ -78,6 +78,27 @@ def test_predict_prints_a_class_and_a_percentage_per_image(trained, tmp_path):
     assert PREDICTION.search(proc.stdout)['uncertain']
 
 
+def test_predict_answers_a_phone_photo_and_any_file_name_in_its_csv(trained, tmp_path):
+    from PIL import Image
+    import data.images  # noqa: F401  (registers the HEIC reader)
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    Image.open(a_face()).save(folder / 'IMG_0001.HEIC')
+    with open(os.fsencode(folder) + b'/caf\xe9.jpg', 'wb') as f:       # not UTF-8
+        f.write(open(a_face(3), 'rb').read())
+    (folder / 'notes.jpg').write_text('not a photo')
+    out = tmp_path / 'results.csv'
+    proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+                   f'--image={folder}', f'--output={out}')
+    assert 'Traceback' not in proc.stderr
+    rows = {os.path.basename(r['file']): r
+            for r in csv.DictReader(open(out, encoding='utf-8'))}
+    assert set(rows) == {'IMG_0001.HEIC', 'caf\\xe9.jpg', 'notes.jpg'}
+    assert rows['IMG_0001.HEIC']['class'] and rows['caf\\xe9.jpg']['class']
+    assert 'not an image' in rows['notes.jpg']['error']
+    assert f'{folder}/caf\\xe9.jpg: face 1 at' in proc.stdout
+
+
 def test_features_writes_one_png_per_conv_layer(trained, tmp_path):
     proc = run_cli('runner.py', '--mode=features', f'--train_dir={trained["train_dir"]}',
                    f'--image={a_face()}', f'--output={tmp_path}')
