@@ -44,6 +44,9 @@ def main(argv):
         modes.run(cfg)
     except USER_ERRORS + (checkpoints.CheckpointError, ClusterError) as e:
         sys.exit(f'error: {e}')
+    except KeyboardInterrupt:      # training and predict say what they kept themselves
+        sys.exit('\ninterrupted: finished work is kept (a preparation continues where it '
+                 'stopped when the same command is run again)')
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ and height in the photo's pixels), or why a photo has none; the CSV has the same
 import contextlib
 import csv
 import os
+import sys
 
 from PIL import Image
 
@@ -36,17 +37,25 @@ def predict(cfg):
             f = stack.enter_context(open(cfg.output, 'w', newline='', encoding='utf-8'))
             writer = csv.DictWriter(f, columns, restval='')
             writer.writeheader()
-        for path in files:
-            name = printable(path)
-            photo_rows, rgb, found = _answer(path, name, cfg, net)
-            rows += photo_rows
-            if writer:
-                writer.writerows(photo_rows)
-                f.flush()
-            if cfg.annotate and rgb is not None:
-                title = ', '.join(face.short for face in found) or 'no face found'
-                image = annotate(rgb, [(face.box, face.short) for face in found], path, cfg.annotate)
-                thumbnails.append((f'{os.path.basename(name)}: {title}', thumbnail(image)))
+        done = 0
+        try:
+            for path in files:
+                name = printable(path)
+                photo_rows, lines, rgb, found = _answer(path, name, cfg, net)
+                if writer:
+                    writer.writerows(photo_rows)
+                    f.flush()
+                rows += photo_rows
+                done += 1
+                print('\n'.join(lines), flush=True)      # after its rows are safe in the CSV
+                if cfg.annotate and rgb is not None:
+                    title = ', '.join(face.short for face in found) or 'no face found'
+                    image = annotate(rgb, [(face.box, face.short) for face in found], path,
+                                     cfg.annotate)
+                    thumbnails.append((f'{os.path.basename(name)}: {title}', thumbnail(image)))
+        except KeyboardInterrupt:
+            kept = f': their {len(rows)} rows are in {cfg.output}' if cfg.output else ''
+            sys.exit(f'\ninterrupted after {done} of {len(files)} photos{kept}')
     if cfg.output:
         print(f'{len(rows)} results written to {cfg.output}')
     if cfg.annotate and len(thumbnails) > 1:
@@ -56,27 +65,25 @@ def predict(cfg):
 
 
 def _answer(path, name, cfg, net):
-    """The CSV rows of one photo (one per face, or one saying why there is none), its
-    pixels (None when it cannot be read) and its faces; prints a line for each row."""
+    """The CSV rows of one photo (one per face, or one saying why there is none), a line
+    to print for each, its pixels (None when it cannot be read) and its faces."""
     try:
         rgb = load_rgb(path)
     except BadImage as e:
-        print(f'{name}: skipped: {e}', flush=True)
-        return [{'file': name, 'error': str(e)}], None, []
+        return [{'file': name, 'error': str(e)}], [f'{name}: skipped: {e}'], None, []
     found = label_faces(rgb, cfg, net.probabilities_of)
     if not found:
-        print(f'{name}: no face found', flush=True)
-        return [{'file': name, 'error': 'no face found'}], rgb, found
-    rows = []
+        return [{'file': name, 'error': 'no face found'}], [f'{name}: no face found'], rgb, found
+    rows, lines = [], []
     for face in found:
         where = f'face {face.number} at {face.box_text}: ' if cfg.detect == 'on' else ''
-        print(f'{name}: {where}{face.text}', flush=True)
+        lines.append(f'{name}: {where}{face.text}')
         row = {'file': name, 'face': face.number, BOX_COLUMN: face.box_text,
                'class': face.label, 'probability': face.confidence,
                'uncertain': int(face.uncertain), 'error': ''}
         row.update({f'p_{c}': float(p) for c, p in zip(cfg.classes, face.probabilities)})
         rows.append(row)
-    return rows, rgb, found
+    return rows, lines, rgb, found
 
 
 def annotate(rgb, labels, path, out_dir):

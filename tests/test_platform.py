@@ -217,6 +217,34 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_record
     assert f'Resuming from step {stopped}' in again.stdout
 
 
+def test_ctrl_c_in_predict_keeps_the_rows_of_the_photos_done(trained, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from conftest import REPO
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for i in range(40):
+        os.symlink(a_face(i), folder / f'{i:02d}.jpg')
+    out = tmp_path / 'results.csv'
+    proc = subprocess.Popen([sys.executable, 'runner.py', '--mode=predict', f'--image={folder}',
+                             f'--train_dir={trained["train_dir"]}', f'--output={out}'],
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in proc.stdout:                  # the first photo is answered: interrupt
+        if PREDICTION.match(line):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and 'Traceback' not in err, err
+    done = int(re.search(r'^interrupted after (\d+) of 40 photos: their (\d+) rows are in', err,
+                         re.M).group(1))
+    rows = list(csv.DictReader(open(out)))
+    assert 1 <= done < 40 and len(rows) == done
+    assert [os.path.basename(r['file']) for r in rows] == [f'{i:02d}.jpg' for i in range(done)]
+
+
 def test_a_time_budget_stops_training_with_a_checkpoint_and_an_eval(utk_records, tmp_path):
     proc = run_cli('runner.py', f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
                    '--max_steps=100000', '--max_minutes=0.25', '--lr_schedule=cosine',
