@@ -57,6 +57,12 @@ def test_the_base_is_restored_at_step_zero_except_the_excluded_scope(trained, fe
     np.testing.assert_array_equal(swapped['net/logits/weights'],
                                   reader.get_tensor('net/logits/weights')[:, ::-1])
     assert cfg.learning_rate == pytest.approx(1e-4)         # a tenth of nn_gender's 1e-3
+    assert cfg.label_smoothing == config.FINETUNE_LABEL_SMOOTHING > 0
+    plain = config.resolve({'mode': 'train', 'net': 'nn_gender', 'data_dir': few_faces,
+                            'train_dir': '/nonexistent', 'init_from': trained['train_dir'],
+                            'label_smoothing': 0.0},
+                           explicit={'data_dir', 'init_from', 'label_smoothing'})
+    assert plain.label_smoothing == 0.0                      # a flag the user gives wins
 
 
 def test_classes_match_by_name_or_map():
