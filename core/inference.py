@@ -13,28 +13,21 @@ import tensorflow as tf
 
 from core import calibration, checkpoints, model
 from data import preprocess
+from data.sources import files_below
 
 v1 = tf.compat.v1
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.heic', '.heif',
-                    '.avif')
 
 
 def list_images(target):
-    """A file, or every image-looking file below a folder (sorted); extension-less files count."""
+    """A file, or every non-hidden file below a folder (sorted): images are recognised by
+    their content, as preparation does, and anything else gets its line saying why not."""
     if os.path.isfile(target):
         return [target]
     if not os.path.isdir(target):
         raise FileNotFoundError(f'--image={target} does not exist')
-    found = []
-    for root, dirs, names in os.walk(target):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        for name in sorted(names):
-            ext = os.path.splitext(name)[1].lower()
-            if not name.startswith('.') and (ext in IMAGE_EXTENSIONS or not ext):
-                found.append(os.path.join(root, name))
+    found = files_below(target)
     if not found:
-        raise FileNotFoundError(f'--image={target} holds no image files '
-                                f'({", ".join(IMAGE_EXTENSIONS)})')
+        raise FileNotFoundError(f'--image={target} holds no files')
     return found
 
 

@@ -38,6 +38,10 @@ def _sniff(path):
     text = head.lstrip().lower()
     if text.startswith((b'<!doctype html', b'<html')) or b'<html' in text:
         return 'an HTML page, not an image'
+    if b'<svg' in text:
+        return 'an SVG drawing: vector images are not read (save it as PNG or JPEG)'
+    if head.startswith(b'%PDF'):
+        return 'a PDF document, not an image'
     try:
         head.decode('utf-8')
     except UnicodeDecodeError:

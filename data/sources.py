@@ -35,7 +35,7 @@ def _rel(path, root):
     return printable(os.path.relpath(path, root))
 
 
-def _files(folder):
+def files_below(folder):
     """Every non-hidden regular file below `folder`, sorted; images are recognised by content."""
     found = []
     for root, dirs, names in os.walk(folder):
@@ -64,7 +64,7 @@ def label_folders(src):
             if not os.path.isdir(folder) or cls.startswith('.'):
                 continue
             classes.add(printable(cls))
-            items += [Item(p, _rel(p, src), printable(cls), split) for p in _files(folder)]
+            items += [Item(p, _rel(p, src), printable(cls), split) for p in files_below(folder)]
     if not classes:
         raise ValueError(f'{src} has no class folders (expected {src}/<class>/<images>)')
     return items, _sorted_classes(classes), []
@@ -94,7 +94,7 @@ def utkface(src, label='gender', buckets=AGE_BUCKETS):
     gender x age bucket (label='age_gender'). Age, gender and race are kept as attributes."""
     buckets = sorted(buckets)
     items, unlabelled = [], []
-    for path in _files(src):
+    for path in files_below(src):
         fields = os.path.basename(path).split('_')
         try:
             age, gender, race = (int(f) for f in fields[:3])

@@ -85,9 +85,11 @@ def test_transparent_pixels_become_white(tmp_path):
     (b'', 'empty file'),
     (b'hello, I am not a picture\n', 'text file'),
     (b'<!DOCTYPE html><html><body>404</body></html>', 'HTML page'),
+    (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', 'SVG drawing'),
+    (b'%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'PDF document'),
     # A box-structured binary (as a damaged HEIC starts) is valid UTF-8, yet not text.
     (b'\0\0\0\x18ftypheic' + bytes(100), 'not a recognised image format'),
-], ids=['empty', 'text', 'html', 'binary'])
+], ids=['empty', 'text', 'html', 'svg', 'pdf', 'binary'])
 def test_non_images_are_refused_with_a_reason(tmp_path, content, reason):
     path = tmp_path / 'photo.jpg'
     path.write_bytes(content)

@@ -87,15 +87,17 @@ def test_predict_answers_a_phone_photo_and_any_file_name_in_its_csv(trained, tmp
     with open(os.fsencode(folder) + b'/caf\xe9.jpg', 'wb') as f:       # not UTF-8
         f.write(open(a_face(3), 'rb').read())
     (folder / 'notes.jpg').write_text('not a photo')
+    (folder / 'scan.pdf').write_bytes(b'%PDF-1.4\n')      # any file gets its line, not only .jpg
     out = tmp_path / 'results.csv'
     proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
                    f'--image={folder}', f'--output={out}')
     assert 'Traceback' not in proc.stderr
     rows = {os.path.basename(r['file']): r
             for r in csv.DictReader(open(out, encoding='utf-8'))}
-    assert set(rows) == {'IMG_0001.HEIC', 'caf\\xe9.jpg', 'notes.jpg'}
+    assert set(rows) == {'IMG_0001.HEIC', 'caf\\xe9.jpg', 'notes.jpg', 'scan.pdf'}
     assert rows['IMG_0001.HEIC']['class'] and rows['caf\\xe9.jpg']['class']
     assert 'not an image' in rows['notes.jpg']['error']
+    assert 'PDF document' in rows['scan.pdf']['error']
     assert f'{folder}/caf\\xe9.jpg: face 1 at' in proc.stdout
 
 

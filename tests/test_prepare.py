@@ -152,8 +152,8 @@ def test_every_bad_input_goes_through_prepare_as_the_manifest_says(tmp_path):
     report = json.load(open(tmp_path / 'out' / 'report.json'))
     reasons = {os.path.basename(r['file']): r['reason'] for r in report['rejected']}
     duplicates = {os.path.basename(d['dropped']) for d in report['exact_duplicates']}
-    decode_errors = ('empty file', 'truncated', 'not an image', 'too large', 'too small',
-                     'cannot decode')
+    decode_errors = ('empty file', 'truncated', 'not an image', 'not a recognised image',
+                     'vector images', 'too large', 'too small', 'cannot read', 'cannot decode')
     for name, action in rows.items():
         reason = reasons.get(name, '')
         if name in duplicates:

@@ -100,7 +100,7 @@ def test_bad_folders_get_one_line_each(tmp_path):
     line = one_line_error(run_cli('runner.py', '--mode=predict', f'--image={empty}',
                                   f'--train_dir={tmp_path / "run"}', '--num_classes=2',
                                   check=False))
-    assert str(empty) in line and 'no image files' in line
+    assert str(empty) in line and 'holds no files' in line
 
 
 def test_a_killed_save_leaves_nothing_behind_after_the_next_start(utk_records, tmp_path):
