@@ -46,8 +46,9 @@ def _sniff(path):
         head.decode('utf-8')
     except UnicodeDecodeError:
         return 'not a recognised image format'
-    # NUL bytes decode as UTF-8 too, but no text file holds them: binary formats do.
-    return 'not a recognised image format' if b'\0' in head else 'a text file, not an image'
+    if b'\0' in head:       # NUL bytes decode as UTF-8 too, but only binary formats hold them
+        return 'not a recognised image format'
+    return 'a text file, not an image'
 
 
 def _to_rgb(image):
@@ -55,9 +56,9 @@ def _to_rgb(image):
     if image.mode in ('I;16', 'I;16B', 'I;16L', 'I', 'F'):
         # PIL's convert('L') clips 16-bit values at 255; scale by the real range instead.
         array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith('I;16') or array.max() > 255 else 255.0
-        if image.mode == 'F' and array.max() <= 1.0:     # floats in [0, 1], as science tools write
-            top = 1.0
+        # Floats in [0, 1], as science tools write them, are scaled from 1.
+        top = (65535.0 if image.mode.startswith('I;16') or array.max() > 255 else
+               1.0 if image.mode == 'F' and array.max() <= 1.0 else 255.0)
         gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if image.mode in ('RGBA', 'LA', 'PA') or (image.mode == 'P' and 'transparency' in image.info):
