@@ -160,7 +160,7 @@ def train(cfg):
             weights_finite = model.all_finite(v1.global_variables())
             saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints)
             best_saver = v1.train.Saver(max_to_keep=1)
-            init_fn = finetune.init_fn(cfg) if is_chief else None
+            base = finetune.Base(cfg) if is_chief and cfg.init_from else None
             local_init = tf.group(v1.local_variables_initializer(), t.start_input)
     max_steps = t.max_steps
     ckpt_prefix = os.path.join(cfg.train_dir, 'model.ckpt')
@@ -181,7 +181,8 @@ def train(cfg):
         raise _StopRequested()
     previous_handler = signal.signal(signal.SIGTERM, stop_on_term)
     try:
-        with sessions.training_session(cfg, cluster, server, graph, saver, local_init, init_fn,
+        with sessions.training_session(cfg, cluster, server, graph, saver, local_init,
+                                       base.restore if base else None,
                                        t.optimizer if replicas else None) as (sess, resumed):
             step = int(sess.run(t.global_step))
             result['start_step'] = step
@@ -257,6 +258,8 @@ def train(cfg):
                                                        start=now)
                     if is_chief and (step // eval_every > last_eval // eval_every or finished):
                         last_eval = step
+                        if finished and base:
+                            base.average_into(sess, cfg.base_share)
                         save(sess, step)
                         if check_in:
                             best = check_in(sess, step=step, writer=writer, best=best,

@@ -9,6 +9,8 @@ and shape is restored; the rest starts fresh. Classes are matched by name (--cla
 or the same name, or man/woman as male/female): when every class has its match in the
 base, even the classifier layer is kept, its rows put in the new order, so training
 starts from the base model's own answers. Otherwise the classifier layer starts fresh.
+When training ends, the restored weights are averaged with the base's (--base_share,
+WiSE-FT: Wortsman et al., "Robust fine-tuning of zero-shot models", 2022).
 """
 import os
 
@@ -63,49 +65,64 @@ def check(cfg, meta):
         mix_labels(cfg, meta, records.read_meta(cfg.mix_data))
 
 
-def init_fn(cfg):
-    """A function(session) that restores the base into a freshly initialised network, or
-    None without --init_from. Prints what it restores and how the classes map."""
-    if not cfg.init_from:
-        return None
-    path, base = base_checkpoint(cfg.init_from)
-    check_base(cfg, base)
-    base_classes = (base or {}).get('classes') or []
-    mapping = class_mapping(cfg.classes, base_classes, cfg.class_map)
-    keep_logits = len(mapping) == len(cfg.classes) == len(set(mapping.values()))
-    excluded = list(cfg.exclude_scopes or ([] if keep_logits else [LOGITS_SCOPE]))
-    reader = tf.train.load_checkpoint(path)
-    stored = reader.get_variable_to_shape_map()
-    variables = [v for v in tf.compat.v1.global_variables()
-                 if v.op.name.startswith(model.NET_SCOPE + '/')]
-    plan, fresh = [], []
-    for var in variables:
-        name = var.op.name
-        if any(name.startswith(scope.rstrip('/') + '/') for scope in excluded) or \
-                stored.get(name) != var.shape.as_list():
-            fresh.append(name)
-        else:
-            plan.append((var, name))
-    if not plan:
-        raise config.ConfigError(f'--init_from={cfg.init_from}: no variable of this network '
-                                 f'is in {path} (another --net?)')
-    shown = classes_.describe(cfg.classes, base_classes, mapping)
-    order = [mapping[i] for i in range(len(cfg.classes))] if keep_logits else None
+class Base:
+    """The base model of --init_from as this graph sees it: each network variable that the
+    base holds under the same name and shape (the classifier layer's rows put in this
+    run's class order), the rest fresh. Build it inside the graph, after the network."""
 
-    def restore(sess):
+    def __init__(self, cfg):
+        path, base = base_checkpoint(cfg.init_from)
+        check_base(cfg, base)
+        base_classes = (base or {}).get('classes') or []
+        mapping = class_mapping(cfg.classes, base_classes, cfg.class_map)
+        keep_logits = len(mapping) == len(cfg.classes) == len(set(mapping.values()))
+        excluded = list(cfg.exclude_scopes or ([] if keep_logits else [LOGITS_SCOPE]))
+        self.path, self.reader = path, tf.train.load_checkpoint(path)
+        stored = self.reader.get_variable_to_shape_map()
+        self.plan, self.fresh = [], []
+        for var in tf.compat.v1.global_variables():
+            name = var.op.name
+            if not name.startswith(model.NET_SCOPE + '/'):
+                continue
+            if any(name.startswith(scope.rstrip('/') + '/') for scope in excluded) or \
+                    stored.get(name) != var.shape.as_list():
+                self.fresh.append(name)
+            else:
+                self.plan.append((var, name))
+        if not self.plan:
+            raise config.ConfigError(f'--init_from={cfg.init_from}: no variable of this '
+                                     f'network is in {path} (another --net?)')
+        self.order = [mapping[i] for i in range(len(cfg.classes))] if keep_logits else None
+        self.said = (f'classes mapped {classes_.describe(cfg.classes, base_classes, mapping)}'
+                     if keep_logits else f'classes not all in the base '
+                     f'({", ".join(base_classes) or "unknown"}): new classifier layer')
+
+    def value(self, name):
+        value = self.reader.get_tensor(name)
+        if self.order and name.startswith(LOGITS_SCOPE + '/'):
+            value = value[..., self.order]      # the base's rows in this run's class order
+        return np.asarray(value)
+
+    def restore(self, sess):
         """Runs only for a new training (a resumed one restores its own checkpoint), so the
         base is read, and the line printed, only then."""
-        for var, name in plan:
-            value = reader.get_tensor(name)
-            if order and name.startswith(LOGITS_SCOPE + '/'):
-                value = value[..., order]      # the base's rows in this run's class order
-            var.load(np.asarray(value), sess)
-        print(f'Fine-tuning from {path}: {len(plan)} variables restored, {len(fresh)} fresh'
-              + (f' ({", ".join(fresh)})' if fresh else '') + '; classes '
-              + (f'mapped {shown}' if keep_logits else
-                 f'not all in the base ({", ".join(base_classes) or "unknown"}): new classifier '
-                 'layer'), flush=True)
-    return restore
+        for var, name in self.plan:
+            var.load(self.value(name), sess)
+        print(f'Fine-tuning from {self.path}: {len(self.plan)} variables restored, '
+              f'{len(self.fresh)} fresh' + (f' ({", ".join(self.fresh)})' if self.fresh else '')
+              + f'; {self.said}', flush=True)
+
+    def average_into(self, sess, share):
+        """WiSE-FT: each restored variable becomes `share` of the base's value plus the rest
+        of its fine-tuned one; a variable training left alone keeps its value exactly."""
+        if not share:
+            return
+        for var, name in self.plan:
+            tuned = sess.run(var)
+            var.load(tuned + share * (self.value(name) - tuned), sess)
+        print(f'Averaged with the base: each of the {len(self.plan)} restored variables is '
+              f'{share:g} of the base\'s value + {1 - share:g} of the fine-tuned one '
+              f'(--base_share; 0 keeps the fine-tuned weights)', flush=True)
 
 
 def mix_labels(cfg, meta, mix_meta):

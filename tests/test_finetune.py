@@ -32,10 +32,10 @@ def restored(cfg, chosen_classes=None):
     cfg = dataclasses.replace(cfg, classes=chosen_classes or cfg.classes)
     with tf.Graph().as_default():
         model.build_network(tf.zeros([1, *cfg.crop_size, cfg.channels]), cfg, is_training=True)
-        restore = finetune.init_fn(cfg)
+        base = finetune.Base(cfg)
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())
-            restore(sess)
+            base.restore(sess)
             return {v.op.name: sess.run(v) for v in v1.global_variables()}
 
 
@@ -65,6 +65,38 @@ def test_the_base_is_restored_at_step_zero_except_the_excluded_scope(trained, fe
     assert plain.label_smoothing == 0.0                      # a flag the user gives wins
 
 
+def test_the_model_kept_is_averaged_with_the_base(trained, few_faces):
+    """WiSE-FT: base_share of the base's value plus the rest of the fine-tuned one, for the
+    restored variables only; the fresh scope keeps its trained value."""
+    cfg = config.resolve({'mode': 'train', 'net': 'nn_gender', 'data_dir': few_faces,
+                          'train_dir': '/nonexistent', 'init_from': trained['train_dir'],
+                          'exclude_scopes': ['net/fc1']}, explicit={'data_dir', 'init_from'})
+    assert cfg.base_share == config.FINETUNE_BASE_SHARE > 0
+    reader = tf.train.load_checkpoint(finetune.base_checkpoint(trained['train_dir'])[0])
+    with tf.Graph().as_default():
+        model.build_network(tf.zeros([1, *cfg.crop_size, cfg.channels]), cfg, is_training=True)
+        base = finetune.Base(cfg)
+        net = [v for v in v1.global_variables() if v.op.name.startswith('net/')]
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            base.restore(sess)
+            rng = np.random.default_rng(0)
+            for var in net:                             # "fine-tuned": moved off the base
+                var.load(sess.run(var) + rng.normal(size=var.shape).astype(np.float32), sess)
+            tuned = {v.op.name: sess.run(v) for v in net}
+            base.average_into(sess, 0.25)
+            kept = {v.op.name: sess.run(v) for v in net}
+            base.average_into(sess, 0.0)                # 0: the fine-tuned weights stay
+            assert all(np.array_equal(kept[v.op.name], sess.run(v)) for v in net)
+    assert any(name.startswith('net/fc1/') for name in kept)
+    for name, value in kept.items():
+        if name.startswith('net/fc1/'):
+            np.testing.assert_array_equal(value, tuned[name], err_msg=name)
+        else:
+            np.testing.assert_allclose(value, 0.75 * tuned[name] + 0.25 * reader.get_tensor(name),
+                                       rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_classes_match_by_name_or_map():
     assert classes.mapping(['man', 'woman'], ['male', 'female']) == {0: 0, 1: 1}
     assert classes.mapping(['Woman', 'man'], ['male', 'female']) == {0: 1, 1: 0}
@@ -82,6 +114,8 @@ def test_fine_tuning_trains_only_the_trainable_scopes_and_says_what_it_restored(
                    '--max_steps=3', '--batch_size=16', '--log_every=1')
     assert re.search(r'Fine-tuning from .*: \d+ variables restored, 0 fresh; classes mapped '
                      r'male -> male, female -> female', proc.stdout), proc.stdout
+    assert re.search(r'Averaged with the base: each of the \d+ restored variables is 0.5 of '
+                     r"the base's value", proc.stdout), proc.stdout
     base, tuned = (tf.train.load_checkpoint(p) for p in
                    (base_path, tf.train.latest_checkpoint(str(tmp_path))))
     np.testing.assert_array_equal(base.get_tensor('net/conv1/weights'),
