@@ -390,6 +390,9 @@ def resolve(values, explicit):
         d, cfg.cpu_sized = d.for_device(gpu=False), True
     if cfg.init_from and mode.trains:
         _fine_tuning_defaults(cfg, d, explicit)
+    elif mode.trains and {'base_share', 'exclude_scopes'} & explicit:
+        flag = min({'base_share', 'exclude_scopes'} & explicit)
+        raise ConfigError(f'--{flag} is for fine-tuning: give --init_from=<base> too')
     elif not recorded:               # a new run: the net's options under the user's
         cfg.net_options = {**d.net_options, **cfg.net_options}
     for key in ('input_size', 'crop_size', 'channels', 'batch_size', 'optimizer',

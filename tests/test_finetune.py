@@ -97,6 +97,17 @@ def test_the_model_kept_is_averaged_with_the_base(trained, few_faces):
                                        rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_base_share_is_a_share_and_only_for_fine_tuning(trained, few_faces):
+    flags = {'mode': 'train', 'net': 'nn_gender', 'data_dir': few_faces,
+             'train_dir': '/nonexistent', 'init_from': trained['train_dir'], 'base_share': 1.0}
+    with pytest.raises(config.ConfigError, match=r'--base_share=1: .* below 1'):
+        config.resolve(flags, explicit={'data_dir', 'init_from', 'base_share'})
+    del flags['init_from']
+    with pytest.raises(config.ConfigError, match=r'--base_share is for fine-tuning: give '
+                                                 r'--init_from'):
+        config.resolve(dict(flags, base_share=0.3), explicit={'data_dir', 'base_share'})
+
+
 def test_classes_match_by_name_or_map():
     assert classes.mapping(['man', 'woman'], ['male', 'female']) == {0: 0, 1: 1}
     assert classes.mapping(['Woman', 'man'], ['male', 'female']) == {0: 1, 1: 0}
