@@ -146,7 +146,8 @@ def train(cfg):
             part = (cluster.task_index, cluster.num_workers) if cluster else (0, 1)
             t = (gan.build_training if is_gan else build_training)(
                 cfg, meta, steps_per_epoch, part, sync_replicas=replicas)
-            check_in = None      # at each checkpoint the chief evaluates, or draws samples
+            check_in = measure = None   # at each checkpoint the chief evaluates, or draws samples
+            latest_eval = {}
             if is_chief and is_gan:
                 check_in = gan.sampler(cfg, t)
             elif is_chief and n_eval:
@@ -154,9 +155,11 @@ def train(cfg):
                     eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', cfg.image_spec,
                                                     cfg.batch_size, False, cfg.cache_mb, meta=meta)
                     eval_iterator = v1.data.make_initializable_iterator(eval_ds)
-                check_in = functools.partial(
-                    _evaluate_during_training, iterator=eval_iterator, cfg=cfg,
+                measure = functools.partial(
+                    _eval_accuracy, iterator=eval_iterator,
                     fetches=model.eval_fetches(eval_iterator.get_next(), cfg, t.ema))
+                check_in = functools.partial(_evaluate_during_training, measure=measure, cfg=cfg,
+                                             record=latest_eval)
             weights_finite = model.all_finite(v1.global_variables())
             saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints)
             best_saver = v1.train.Saver(max_to_keep=1)
@@ -193,6 +196,12 @@ def train(cfg):
                       '(raise --epochs or --max_steps to train on)')
                 result.update(step=step, best=best)
                 return result
+            if base and base.whole and measure and not resumed:
+                # The same faces the fine-tuned model is judged on, so the two can be compared.
+                accuracy, count = measure(sess)
+                result['base_eval'] = {'accuracy': accuracy, 'count': count}
+                print(f'the base on the eval split, before fine-tuning: accuracy '
+                      f'{accuracy * 100:.2f}% on {count} images', flush=True)
             where = (f'in {cfg.num_clones} towers on {model.clone_device(0, cfg)}'
                      if cfg.num_clones > 1 else f'on {model.compute_device()}')
             if cluster:
@@ -286,27 +295,37 @@ def train(cfg):
           + (f'; {gan.describe(cfg) if is_gan else guards.describe_best(best, n_eval)}; '
              f'checkpoints in {cfg.train_dir}' if is_chief else ''), flush=True)
     result.update(step=int(step), best=best, seconds=elapsed)
+    if result.get('base_eval') and latest_eval and not result.get('interrupted'):
+        kept = best if best.get('step') else latest_eval
+        print(guards.compare_with_base(kept, result['base_eval'], cfg.init_from), flush=True)
     if n_eval and is_chief and not is_gan and not result.get('interrupted'):
         # The full report of the checkpoint predict will use: per group, calibrated, pictures.
         result['eval'] = evaluate(dataclasses.replace(cfg, mode='eval', checkpoint='best'))
     return result
 
 
-def _evaluate_during_training(sess, iterator, fetches, writer, step, best, best_saver, cfg):
-    """Accuracy on the eval split; a new best is saved only when the split is large enough
-    to tell (guards.MIN_EVAL_FACES), so an untrained step-1 model is never "best"."""
+def _eval_accuracy(sess, iterator, fetches):
+    """(accuracy, faces) of the graph's current weights on the eval split."""
     out = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
-    acc = float(np.mean(out['label'] == out['prediction']))
+    return float(np.mean(out['label'] == out['prediction'])), int(len(out['label']))
+
+
+def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg, record):
+    """Accuracy on the eval split; a new best is saved only when the split is large enough
+    to tell (guards.MIN_EVAL_FACES), so an untrained step-1 model is never "best". `record`
+    keeps the last evaluation (the model kept when there is no best)."""
+    acc, count = measure(sess)
+    record.update(accuracy=acc, count=count, step=int(step))
     writer.add_summary(v1.Summary(value=[v1.Summary.Value(tag='eval/accuracy',
                                                           simple_value=acc)]), step)
     mark = ''
-    if len(out['label']) >= guards.MIN_EVAL_FACES and acc > best['accuracy']:
-        best = {'accuracy': acc, 'step': int(step), 'count': int(len(out['label']))}
+    if count >= guards.MIN_EVAL_FACES and acc > best['accuracy']:
+        best = {'accuracy': acc, 'step': int(step), 'count': count}
         best_dir = os.path.join(cfg.train_dir, checkpoints.BEST_DIR)
         best_saver.save(sess, os.path.join(best_dir, 'model.ckpt'), global_step=step)
         records.write_json_atomic(os.path.join(best_dir, checkpoints.BEST_FILE), best)
         mark = ' (best so far)'
-    print(f'eval at step {step}: accuracy {acc * 100:.2f}% on {len(out["label"])} images{mark}',
+    print(f'eval at step {step}: accuracy {acc * 100:.2f}% on {count} images{mark}',
           flush=True)
     return best
 

@@ -97,6 +97,12 @@ class Base:
                      if keep_logits else f'classes not all in the base '
                      f'({", ".join(base_classes) or "unknown"}): new classifier layer')
 
+    @property
+    def whole(self):
+        """At step 0 the network is the base itself: every variable restored, the classifier
+        layer too, so its answers before training are the base's."""
+        return not self.fresh and self.order is not None
+
     def value(self, name):
         value = self.reader.get_tensor(name)
         if self.order and name.startswith(LOGITS_SCOPE + '/'):

@@ -4,6 +4,8 @@
   scratch (FINETUNE_FACES_PER_CLASS when starting from a base model, --init_from).
 - Evaluation: a "best" checkpoint and a calibration temperature are chosen only on
   MIN_EVAL_FACES eval faces or more; below that the last checkpoint is used, T = 1.
+- Fine-tuning: the model kept is set against the base on the same eval faces, and a
+  fine-tuning that made it worse on enough of them says so.
 """
 from core.config import ConfigError
 
@@ -41,3 +43,15 @@ def describe_best(best, eval_count):
         return (f'no best checkpoint: {eval_count} eval faces are too few to pick one '
                 f'(at least {MIN_EVAL_FACES}), so the last checkpoint is used')
     return 'no evaluation yet'
+
+
+def compare_with_base(tuned, base, init_from):
+    """One line: the fine-tuned model kept against the base, on the same eval faces."""
+    line = (f'fine-tuned {tuned["accuracy"] * 100:.2f}% against the base\'s '
+            f'{base["accuracy"] * 100:.2f}% on the same {base["count"]} eval faces')
+    if base['count'] < MIN_EVAL_FACES:
+        return line + f': too few to tell the two apart (at least {MIN_EVAL_FACES})'
+    if tuned['accuracy'] < base['accuracy']:
+        return (line + ': on them fine-tuning made the model worse; '
+                f'--train_dir={init_from} predicts with the base')
+    return line

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import UTKFACE, need_shared, run_cli
-from core import classes, config, finetune, model
+from core import classes, config, finetune, guards, model
 from data import pipeline
 
 v1 = tf.compat.v1
@@ -139,11 +139,33 @@ def test_fine_tuning_trains_only_the_trainable_scopes_and_says_what_it_restored(
     assert re.search(r'not calibrated: \d+ eval faces', proc.stdout)
     cal = json.load(open(tmp_path / 'calibration.json'))
     assert cal['temperature'] == 1.0
+    # Before training, the base is judged on the same eval faces as the fine-tuned model,
+    # exactly as --mode=eval judges it there; the two are then set side by side.
+    before = re.search(r'the base on the eval split, before fine-tuning: accuracy '
+                       r'(\d+\.\d+)% on (\d+) images', proc.stdout)
+    assert before, proc.stdout
+    alone = run_cli('runner.py', '--mode=eval', f'--train_dir={trained["train_dir"]}',
+                    f'--data_dir={few_faces}')
+    assert f'accuracy {before[1]}% on {before[2]} images' in alone.stdout, alone.stdout
+    assert re.search(rf"fine-tuned \d+\.\d+% against the base's {before[1]}% on the same "
+                     rf'{before[2]} eval faces: too few to tell', proc.stdout), proc.stdout
     # The same command again resumes, and says it does not start from the base again.
     again = run_cli('runner.py', f'--data_dir={few_faces}', f'--train_dir={tmp_path}',
                     f'--init_from={trained["train_dir"]}', '--trainable_scopes=net/logits',
                     '--max_steps=4', '--batch_size=16')
     assert 'holds a checkpoint already: resuming it' in again.stdout
+    assert 'before fine-tuning' not in again.stdout      # the base is not there to judge
+
+
+def test_a_fine_tuning_that_made_it_worse_says_so():
+    base = {'accuracy': 0.95, 'count': 200}
+    worse = guards.compare_with_base({'accuracy': 0.93, 'count': 200}, base, 'checkpoints/b')
+    assert worse.endswith('fine-tuning made the model worse; --train_dir=checkpoints/b '
+                          'predicts with the base'), worse
+    assert "fine-tuned 93.00% against the base's 95.00% on the same 200 eval" in worse
+    assert guards.compare_with_base({'accuracy': 0.96}, base, 'b').endswith('200 eval faces')
+    few = guards.compare_with_base({'accuracy': 0.5}, {'accuracy': 1.0, 'count': 10}, 'b')
+    assert few.endswith('too few to tell the two apart (at least 30)'), few
 
 
 def one_line_error(proc):
