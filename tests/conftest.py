@@ -1,4 +1,5 @@
 """Shared fixtures: paths to ../shared, a small real UTKFace dataset, a briefly trained model."""
+import fcntl
 import os
 import subprocess
 import sys
@@ -39,12 +40,21 @@ def manifest():
 
 
 @pytest.fixture(scope='session')
-def utk_records(tmp_path_factory):
-    """400 real UTKFace faces (gender labels) converted to TFRecords."""
+def utk_records(tmp_path_factory, worker_id):
+    """400 real UTKFace faces (gender labels) converted to TFRecords. Only read by the
+    tests, so the xdist workers of one run share one copy: the first to ask makes it under
+    a lock, the other waits for it (pytest-xdist's recipe for a fixture made once)."""
     need_shared(UTKFACE)
-    out = tmp_path_factory.mktemp('records') / 'utk'
-    run_cli('-m', 'data.convert', f'--src={UTKFACE}', '--layout=utkface', f'--out={out}',
-            '--limit=400', '--shard_size=150', '--workers=2')
+    if worker_id == 'master':                   # no workers: this run's own folder
+        root = tmp_path_factory.mktemp('records')
+    else:                                       # the folder of this run, above the workers'
+        root = tmp_path_factory.getbasetemp().parent
+    out = root / 'utk'
+    with open(root / 'utk.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / 'dataset.json').exists():
+            run_cli('-m', 'data.convert', f'--src={UTKFACE}', '--layout=utkface', f'--out={out}',
+                    '--limit=400', '--shard_size=150', '--workers=2')
     return str(out)
 
 
