@@ -147,7 +147,6 @@ def train(cfg):
             t = (gan.build_training if is_gan else build_training)(
                 cfg, meta, steps_per_epoch, part, sync_replicas=replicas)
             check_in = measure = None   # at each checkpoint the chief evaluates, or draws samples
-            latest_eval = {}
             if is_chief and is_gan:
                 check_in = gan.sampler(cfg, t)
             elif is_chief and n_eval:
@@ -158,8 +157,7 @@ def train(cfg):
                 measure = functools.partial(
                     _eval_accuracy, iterator=eval_iterator,
                     fetches=model.eval_fetches(eval_iterator.get_next(), cfg, t.ema))
-                check_in = functools.partial(_evaluate_during_training, measure=measure, cfg=cfg,
-                                             record=latest_eval)
+                check_in = functools.partial(_evaluate_during_training, measure=measure, cfg=cfg)
             weights_finite = model.all_finite(v1.global_variables())
             saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints)
             best_saver = v1.train.Saver(max_to_keep=1)
@@ -295,12 +293,12 @@ def train(cfg):
           + (f'; {gan.describe(cfg) if is_gan else guards.describe_best(best, n_eval)}; '
              f'checkpoints in {cfg.train_dir}' if is_chief else ''), flush=True)
     result.update(step=int(step), best=best, seconds=elapsed)
-    if result.get('base_eval') and latest_eval and not result.get('interrupted'):
-        kept = best if best.get('step') else latest_eval
-        print(guards.compare_with_base(kept, result['base_eval'], cfg.init_from), flush=True)
     if n_eval and is_chief and not is_gan and not result.get('interrupted'):
         # The full report of the checkpoint predict will use: per group, calibrated, pictures.
         result['eval'] = evaluate(dataclasses.replace(cfg, mode='eval', checkpoint='best'))
+        if result.get('base_eval'):
+            print(guards.compare_with_base(result['eval'], result['base_eval'], cfg.init_from),
+                  flush=True)
     return result
 
 
@@ -310,12 +308,10 @@ def _eval_accuracy(sess, iterator, fetches):
     return float(np.mean(out['label'] == out['prediction'])), int(len(out['label']))
 
 
-def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg, record):
+def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg):
     """Accuracy on the eval split; a new best is saved only when the split is large enough
-    to tell (guards.MIN_EVAL_FACES), so an untrained step-1 model is never "best". `record`
-    keeps the last evaluation (the model kept when there is no best)."""
+    to tell (guards.MIN_EVAL_FACES), so an untrained step-1 model is never "best"."""
     acc, count = measure(sess)
-    record.update(accuracy=acc, count=count, step=int(step))
     writer.add_summary(v1.Summary(value=[v1.Summary.Value(tag='eval/accuracy',
                                                           simple_value=acc)]), step)
     mark = ''
