@@ -2,7 +2,7 @@
 
 Graph mode through tf.compat.v1; the input is tf.data over TFRecords (on the
 CPU), the network runs on the GPU when there is one. One training loop serves
-one machine and a ps/worker cluster (core/sessions.py gives it its session);
+one machine and a ps/worker cluster (core/run/sessions.py gives it its session);
 only the chief evaluates, keeps the best checkpoint and writes summaries.
 Launched by runner.py (the other modes: core/modes.py):
 
@@ -23,9 +23,11 @@ import tensorflow as tf
 
 import networks
 from common.progress import format_duration
-from core import (auxiliary, checkpoints, config, distill, finetune, gan, guards, mixing, model,
-                  report, sessions)
-from core import cluster as clusters
+from core import checkpoints, config, gan, model
+from core.evaluate import report
+from core.run import cluster as clusters
+from core.run import guards, sessions
+from core.train import auxiliary, distill, finetune, mixing
 from data import pipeline, records
 
 v1 = tf.compat.v1
@@ -331,7 +333,7 @@ def evaluate(cfg):
     meta = records.read_meta(cfg.data_dir)
     split = 'eval' if 'eval' in meta['splits'] else 'train'
     if cfg.int8_model:
-        from core import quantize
+        from core.serve import quantize
         return quantize.evaluate(cfg, split)
     if cfg.ensemble:
         return distill.evaluate_ensemble(cfg, split)

@@ -54,7 +54,7 @@ class CheckpointBackend:
     """The chosen checkpoint: calibrated probabilities and the layers of a face."""
 
     def __init__(self, cfg):
-        from core.inference import ImageModel
+        from core.serve.inference import ImageModel
         self.net = ImageModel(cfg)
         self.source = self.net.checkpoint
 
@@ -105,7 +105,7 @@ class Demo:
         self.maker = None
         if cfg.generator_dir:
             from core import config
-            from core.generate import FaceGenerator
+            from core.serve.generate import FaceGenerator
             self.maker = FaceGenerator(config.resolve(
                 {'mode': 'generate', 'train_dir': cfg.generator_dir,
                  'truncation': cfg.truncation}, explicit={'truncation'}))
@@ -115,7 +115,7 @@ class Demo:
 
     def analyse(self, rgb):
         """(annotated photo, rows, faces) for one decoded photo."""
-        from core.inference import draw_boxes, label_faces
+        from core.serve.inference import draw_boxes, label_faces
         found = label_faces(rgb, self.cfg, self.backend.probabilities)
         rows = [[face.number, face.text, face.box_text] for face in found]
         labels = [(face.box, f'{face.number}: {face.short}') for face in found]
@@ -158,8 +158,8 @@ class Demo:
         """Make-a-face tab: ([(face, what the classifier says)], the grid PNG written in
         `folder` for the download button, message). No seed: a random one, shown."""
         from core import classes, gan
-        from core.generate import label_index
-        from core.inference import LabelledFace
+        from core.serve.generate import label_index
+        from core.serve.inference import LabelledFace
         from PIL import Image
         seed = gan.random_seed() if seed is None or seed == '' else int(seed)
         made = self.maker.make(label_index(self.maker.cfg, label), MADE_FACES, seed)
@@ -187,7 +187,7 @@ class Demo:
 
     def feature_maps(self, path, layer):
         """Feature-maps tab: (the face as the net sees it, the maps of `layer`, message)."""
-        from core.visualize import feature_grid
+        from core.evaluate.visualize import feature_grid
         if not path:
             return None, None, 'Upload a photo.'
         if isinstance(self.backend, SavedModelBackend):

@@ -18,7 +18,8 @@ import common.quiet  # noqa: F401  (before TensorFlow)
 from absl import app, flags  # noqa: E402
 
 from common.settings import define_flags  # noqa: E402
-from core import config, photos  # noqa: E402
+from core import config  # noqa: E402
+from core.run import photos  # noqa: E402
 from data.prepare import FaceSettings  # noqa: E402
 from data.sources import SourceSettings  # noqa: E402
 
@@ -35,7 +36,7 @@ def main(argv):
     # No global disable_eager_execution(): every model graph is an explicit tf.Graph run by a
     # Session, and the face detector (MTCNN) runs eagerly beside them.
     from core import checkpoints, modes
-    from core.cluster import ClusterError
+    from core.run.cluster import ClusterError
     values = {name: FLAGS[name].value for name in FLAG_NAMES}
     explicit = {name for name in FLAG_NAMES if FLAGS[name].present}
     try:

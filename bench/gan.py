@@ -84,8 +84,8 @@ def main(_):
     import common.quiet  # noqa: F401
     from PIL import Image
     from core import config, gan
-    from core.generate import FaceGenerator
-    from core.inference import ImageModel
+    from core.serve.generate import FaceGenerator
+    from core.serve.inference import ImageModel
     gen_cfg = config.resolve({'mode': 'generate', 'train_dir': FLAGS.generator_dir,
                               'truncation': FLAGS.truncation}, {'truncation'})
     cls_cfg = config.resolve({'mode': 'eval', 'train_dir': FLAGS.classifier_dir}, set())

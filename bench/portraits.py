@@ -31,7 +31,7 @@ TRUTH = {'man': 'male', 'woman': 'female'}
 
 def main(argv):
     del argv
-    from core import inference
+    from core.serve import inference
     from core import config
     from data.images import load_rgb
     from data.prepare import FaceSettings, prepare

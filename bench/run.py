@@ -132,7 +132,9 @@ def platform_inference(cfg):
 def int8_export(cfg):
     """The trained nn_gender as an int8 model, exported as --quantize=int8 does it, and its
     accuracy against fp32 on the eval split."""
-    from core import calibration, checkpoints, quantize
+    from core import checkpoints
+    from core.evaluate import calibration
+    from core.serve import quantize
     path = checkpoints.choose(cfg.train_dir, 'best')
     quantize.check(cfg)
     figures = quantize.export(cfg, path, calibration.temperature_for(path), FLAGS.int8_dir)
@@ -142,7 +144,7 @@ def int8_export(cfg):
 
 def int8_inference(cfg):
     """Batch-64 images/s and batch-1 latency (ms) of the int8 model on LiteRT (XNNPACK)."""
-    from core import quantize
+    from core.serve import quantize
     net = quantize.Int8Network(os.path.join(FLAGS.int8_dir, quantize.FILE_NAME))
     results = []
     for batch_size in (64, 1):

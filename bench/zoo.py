@@ -140,7 +140,7 @@ def train_entry(name, task, data_dir, flags_of_net):
          f'--export_dir={export_dir}'])
     face = sorted(glob.glob(os.path.join(SHARED_UTKFACE, '*.jpg')))[0]
     params, size_mb, ms = saved_model_figures(export_dir, face)
-    from core.groups import worst_group
+    from core.evaluate.groups import worst_group
     worst = worst_group(report['groups'], 'race') or (None, None)
     run_file = json.load(open(os.path.join(train_dir, 'run.json')))
     entry = {'name': name, 'task': task, 'flags': flags_of_net, 'accuracy': report['accuracy'],

@@ -106,7 +106,7 @@ class RunConfig:
     cutmix_alpha: float = setting(0.0, 'CutMix: paste a rectangle of a shuffled partner into '
                                   'each training face, area ~ Beta(alpha, alpha), e.g. 1.0; '
                                   '0 = off.')
-    # Fine-tuning from a base model (core/finetune.py)
+    # Fine-tuning from a base model (core/train/finetune.py)
     init_from: str = setting(None, 'Start a new training from this trained run (a train_dir, '
                              'or a checkpoint path): every variable of the same name and shape '
                              'is restored at step 0; the classifier layer starts fresh when the '
@@ -141,7 +141,7 @@ class RunConfig:
                                           'predict, export and int8 use the averaged weights.')
     teacher: list = setting(None, 'Distillation: trained runs (train_dirs) whose flip-averaged, '
                             'softened probabilities on each training face become its soft '
-                            'targets (core/distill.py); same classes as this run.')
+                            'targets (core/train/distill.py); same classes as this run.')
     distill_weight: float = setting(0.5, 'With --teacher: weight of the soft targets\' loss '
                                     '(the labels\' gets 1 - this).')
     distill_temperature: float = setting(2.0, 'With --teacher: temperature that softens the '
@@ -189,7 +189,7 @@ class RunConfig:
                         'interface; mind who can reach it).')
     port: int = setting(7860, 'demo: port to listen on.')
     max_upload_mb: float = setting(10.0, 'demo: uploads larger than this are refused.')
-    # Scale out (core/cluster.py): a ps/worker cluster, and towers in one process.
+    # Scale out (core/run/cluster.py): a ps/worker cluster, and towers in one process.
     ps_hosts: list = setting(None, 'Cluster: parameter servers, host:port,...')
     worker_hosts: list = setting(None, 'Cluster: workers, host:port,... (the first is the '
                                  'chief: it evaluates and writes checkpoints and summaries).')

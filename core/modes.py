@@ -23,13 +23,13 @@ MODES = {m.name: m for m in (
          trains=True, reads_data=True, nets='any'),
     Mode('eval', 'cnn:evaluate', 'accuracy, per-group report and calibration on the eval split',
          reads_data=True),
-    Mode('predict', 'core.predict:predict', 'the class of every face in --image',
+    Mode('predict', 'core.serve.predict:predict', 'the class of every face in --image',
          needs=('image',)),
-    Mode('features', 'core.features:features', 'feature maps of the face in --image',
+    Mode('features', 'core.serve.features:features', 'feature maps of the face in --image',
          needs=('image',), nets='any'),
-    Mode('export', 'core.export:export', 'a SavedModel (and an int8 model with --quantize)'),
+    Mode('export', 'core.serve.export:export', 'a SavedModel (and an int8 model with --quantize)'),
     Mode('demo', 'demo:serve', 'a web page: upload, webcam, feature maps, made faces'),
-    Mode('generate', 'core.generate:generate', 'faces of --label made by a generator pair '
+    Mode('generate', 'core.serve.generate:generate', 'faces of --label made by a generator pair '
          '(--net=dcgan): a grid and single PNGs', nets='gan'),
 )}
 

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from core import calibration
+from core.evaluate import calibration
 
 
 def overconfident(n=20000, true_temperature=2.5, seed=0):

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_cli
 from core import local_cluster
-from core.cluster import ClusterError, from_settings
+from core.run.cluster import ClusterError, from_settings
 
 # Small faces keep the cluster tests short: nn_gender's first FC layer shrinks from
 # 13 M to 2 M weights, which every step moves between workers and parameter server.

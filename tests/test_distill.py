@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from core import config, distill, modes
+from core import config, modes
+from core.train import distill
 
 v1 = tf.compat.v1
 

@@ -11,7 +11,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import UTKFACE, need_shared, run_cli
-from core import classes, config, finetune, guards, model
+from core import classes, config, model
+from core.run import guards
+from core.train import finetune
 from data import pipeline
 
 v1 = tf.compat.v1

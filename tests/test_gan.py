@@ -98,7 +98,7 @@ def test_an_unknown_label_or_a_classifier_mode_is_one_line(trained, tmp_path):
                 '[64, 64], "channels": 3, "classes": ["male", "female"]}')
     cfg = config.resolve({'mode': 'generate', 'net': 'dcgan', 'train_dir': write,
                           'label': 'cat'}, explicit={'label'})
-    from core.generate import label_index
+    from core.serve.generate import label_index
     assert label_index(cfg, 'Female') == label_index(cfg, 'woman') == 1
     with pytest.raises(config.ConfigError, match=r'^--label=cat is not a class of this '
                                                  r'generator; its classes: male, female$'):

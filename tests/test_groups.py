@@ -1,7 +1,7 @@
 """Accuracy per race, age bucket and class."""
 import numpy as np
 
-from core import groups
+from core.evaluate import groups
 
 
 def test_age_groups_are_decades_up_to_70_plus():

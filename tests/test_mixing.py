@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from core import config, mixing
+from core import config
+from core.train import mixing
 
 
 def settings(mixup=0.0, cutmix=0.0):

@@ -1,4 +1,4 @@
-"""int8 models (core/quantize.py) through runner.py: export, eval and predict, against fp32."""
+"""int8 models (core/serve/quantize.py) through runner.py: export, eval and predict, against fp32."""
 import glob
 import json
 import os
@@ -32,7 +32,9 @@ def test_export_writes_an_int8_model_and_measures_it_against_fp32(int8_export):
 
 def test_int8_logits_follow_the_fp32_network(int8_export):
     """On real eval faces the quantized logits stay close to the float ones."""
-    from core import calibration, checkpoints, config, quantize
+    from core import checkpoints, config
+    from core.evaluate import calibration
+    from core.serve import quantize
     cfg = config.resolve({'mode': 'eval', 'net': 'nn_gender',
                           'train_dir': int8_export['train_dir']}, explicit=set())
     path = checkpoints.choose(cfg.train_dir, 'best')
@@ -85,7 +87,8 @@ def test_predict_with_the_int8_model_agrees_with_fp32(int8_export):
 
 
 def test_an_int8_model_for_other_faces_is_refused_with_the_reason(int8_export):
-    from core import config, quantize
+    from core import config
+    from core.serve import quantize
     net = quantize.Int8Network(str(int8_export['model']))
     assert net.expect((80, 80, 1)) is net
     with pytest.raises(config.ConfigError, match=r'takes faces of \(80, 80, 1\), not \(60, 60, 3\)'):

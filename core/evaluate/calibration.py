@@ -58,7 +58,7 @@ def calibrate(logits, labels, checkpoint, min_count=None):
     """Fits T and returns the record stored with the checkpoint. T is kept only when it
     was fitted on `min_count` faces or more and lowers the expected calibration error;
     otherwise T = 1 and 'note' says why (with the T that was fitted)."""
-    from core.guards import MIN_EVAL_FACES
+    from core.run.guards import MIN_EVAL_FACES
     min_count = MIN_EVAL_FACES if min_count is None else min_count
     labels = np.asarray(labels)
     fitted = fit_temperature(logits, labels)

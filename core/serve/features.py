@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 import networks
-from core import visualize
-from core.inference import ImageModel, label_faces, list_images
+from core.evaluate import visualize
+from core.serve.inference import ImageModel, label_faces, list_images
 from data.images import load_rgb
 
 

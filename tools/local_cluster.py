@@ -1,6 +1,6 @@
 """A whole ps/worker cluster on this machine in one command, for trying the cluster out.
 
-    python -m core.local_cluster --workers=2 -- --net=nn_gender \
+    python -m tools.local_cluster --workers=2 -- --net=nn_gender \
         --data_dir=records/utkface_gender --train_dir=checkpoints/cluster --max_steps=600
 
 Everything after `--` goes to every runner.py process. Starts the parameter

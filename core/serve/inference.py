@@ -11,7 +11,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from core import calibration, checkpoints, model
+from core import checkpoints, model
+from core.evaluate import calibration
 from data import preprocess
 from data.sources import files_below
 
@@ -52,7 +53,7 @@ class ImageModel:
         self.graph.finalize()
         self.int8 = None
         if cfg.int8_model:
-            from core import quantize
+            from core.serve import quantize
             self.int8 = quantize.Int8Network(cfg.int8_model).expect(
                 (*cfg.crop_size, cfg.channels))
 

@@ -103,7 +103,7 @@ def loss(logits, batch, cfg, hard_loss, targets):
 
 def evaluate_ensemble(cfg, split):
     """The eval report of the mean probabilities of cfg.train_dir's run and cfg.ensemble."""
-    from core import report
+    from core.evaluate import report
     members = [cfg.train_dir, *cfg.ensemble]
     outs = []
     for member in members:

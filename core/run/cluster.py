@@ -12,7 +12,7 @@ initialises or restores the variables, evaluates, keeps the best checkpoint and
 writes summaries. A worker that dies and is started again rejoins the running job.
 To try it on one machine:
 
-    python -m core.local_cluster --workers=2 -- --net=nn_gender --data_dir=records/utkface_gender
+    python -m tools.local_cluster --workers=2 -- --net=nn_gender --data_dir=records/utkface_gender
 """
 import contextlib
 import dataclasses

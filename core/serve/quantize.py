@@ -18,7 +18,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from core import checkpoints, model, saved_model
+from core import checkpoints, model
+from core.serve import saved_model
 from data import pipeline, records
 
 v1 = tf.compat.v1
@@ -167,7 +168,7 @@ def evaluate(cfg, split):
     """--mode=eval --int8_model: the same split, pipeline and report through the int8 file;
     its report goes beside that file, and the checkpoint's calibration is left alone (the
     file carries its temperature already)."""
-    from core import report
+    from core.evaluate import report
     net = Int8Network(cfg.int8_model).expect((*cfg.crop_size, cfg.channels))
     parts = []
     for batch in split_batches(cfg, split, cfg.batch_size):

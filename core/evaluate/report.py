@@ -2,7 +2,7 @@
 (table and chart), calibration (temperature, reliability diagram), written beside it."""
 import os
 
-from core import calibration, groups, metrics
+from core.evaluate import calibration, groups, metrics
 from data import records
 
 

@@ -12,8 +12,8 @@ import sys
 
 from PIL import Image
 
-from core import calibration
-from core.inference import ImageModel, draw_boxes, label_faces, list_images
+from core.evaluate import calibration
+from core.serve.inference import ImageModel, draw_boxes, label_faces, list_images
 from data.images import BadImage, load_rgb
 from data.sources import printable
 

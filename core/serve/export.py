@@ -12,7 +12,9 @@ import os
 
 import tensorflow as tf
 
-from core import calibration, checkpoints, model, saved_model
+from core import checkpoints, model
+from core.evaluate import calibration
+from core.serve import saved_model
 from data import preprocess
 
 v1 = tf.compat.v1
@@ -25,7 +27,7 @@ def export(cfg):
     export_dir = cfg.export_dir or os.path.join(cfg.train_dir, 'export', step)
     info = _existing_export(export_dir, path)
     if cfg.quantize == 'int8':
-        from core import quantize
+        from core.serve import quantize
         quantize.check(cfg)
     if info is None:
         info = _write_saved_model(cfg, path, export_dir)

@@ -1,0 +1,3 @@
+"""Training recipes beyond the one loop of cnn.py: fine-tuning from a base,
+distillation, mixup/CutMix, auxiliary heads.
+"""
