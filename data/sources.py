@@ -1,4 +1,5 @@
-"""Where labelled images come from: label folders, UTKFace file names, or a CSV.
+"""Where labelled images come from: label folders, UTKFace file names, FairFace's label
+CSV, or a CSV of our own.
 
 Each layout yields `Item`s (file, class name, split or None, attributes) plus
 a list of (file, reason) for files it could not label.
@@ -12,6 +13,14 @@ from common.settings import setting
 SPLIT_FOLDERS = {'train': 'train', 'eval': 'eval', 'validation': 'eval', 'val': 'eval'}
 UTKFACE_GENDERS = ('male', 'female')          # 0 = male, 1 = female in the file names
 UTKFACE_RACES = ('White', 'Black', 'Asian', 'Indian', 'Others')   # 0-4 in the file names
+# The race attribute stored in records indexes this table: UTKFace's five first (so its
+# numbers are its file names'), then FairFace's groups that UTKFace does not name.
+RACES = UTKFACE_RACES + ('East Asian', 'Southeast Asian', 'Latino_Hispanic', 'Middle Eastern')
+# FairFace's age bands -> the band's first year, stored as the age attribute (so 0-2 and
+# 3-9 both count as children 0-9 in the reports). A spreadsheet once turned '3-9' and
+# '10-19' into dates: the public copies say '03-Sep' and 'Oct-19'.
+FAIRFACE_AGES = {'0-2': 0, '3-9': 3, '03-Sep': 3, '10-19': 10, 'Oct-19': 10, '20-29': 20,
+                 '30-39': 30, '40-49': 40, '50-59': 50, '60-69': 60, 'more than 70': 70}
 AGE_BUCKETS = [20, 30, 40, 50, 60]             # the 2023 team's: 20s, 30s, 40s, 50s, 60+
 
 
@@ -150,7 +159,45 @@ def csv_file(src):
     return items, _sorted_classes(classes), unlabelled
 
 
-LAYOUTS = {'folders': label_folders, 'utkface': utkface, 'csv': csv_file}
+def fairface(src):
+    """FairFace's label CSV (file,age,gender,race,...), the files relative to its folder:
+    gender is the label; race and age band are kept as attributes. Rows with a missing file
+    or an unknown value are reported, not fatal."""
+    root = os.path.dirname(os.path.abspath(src))
+    items, unlabelled = [], []
+    with open(src, newline='', encoding='utf-8') as f:
+        reader = csv.DictReader(f)
+        missing = {'file', 'age', 'gender', 'race'} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f'{src} lacks the FairFace column(s) {", ".join(sorted(missing))} '
+                             '(header: file,age,gender,race)')
+        for row in reader:
+            path = os.path.join(root, row['file'])
+            reason = _fairface_problem(row, path)
+            if reason:
+                unlabelled.append((printable(path), reason))
+                continue
+            attrs = {'age': FAIRFACE_AGES[row['age']], 'race': RACES.index(row['race'])}
+            items.append(Item(path, row['file'], row['gender'].lower(), attributes=attrs))
+    return items, list(UTKFACE_GENDERS), unlabelled
+
+
+def _fairface_problem(row, path):
+    """Why a FairFace row cannot be used, or ''."""
+    if (row['gender'] or '').lower() not in UTKFACE_GENDERS:
+        return f'unknown gender {row["gender"]!r} (Male or Female)'
+    if row['race'] not in RACES:
+        return f'unknown race {row["race"]!r}'
+    if row['age'] not in FAIRFACE_AGES:
+        return f'unknown age band {row["age"]!r}'
+    if not os.path.isfile(path):
+        return 'no such file'
+    return ''
+
+
+# Each layout: (what --src is, the function that lists it).
+LAYOUTS = {'folders': ('folder', label_folders), 'utkface': ('folder', utkface),
+           'csv': ('file', csv_file), 'fairface': ('file', fairface)}
 UTKFACE_LABELS = ('gender', 'age_gender')
 
 
@@ -159,19 +206,19 @@ class SourceSettings:
     """How the labels of a photo folder are given: the flags of data.convert, data.prepare
     and runner.py."""
     layout: str = setting('folders', 'How the photos are labelled: class folders, UTKFace '
-                          'file names, or a CSV of path,label.', choices=sorted(LAYOUTS))
+                          'file names, FairFace\'s label CSV, or a CSV of path,label.',
+                          choices=sorted(LAYOUTS))
     utkface_label: str = setting('gender', 'UTKFace layout: gender (2 classes) or age_gender '
                                  '(male/female x age buckets).', choices=UTKFACE_LABELS)
 
 
 def list_items(src, layout='folders', label='gender', age_buckets=AGE_BUCKETS):
     """(items, classes, unlabelled) of `src` in `layout`."""
-    if layout == 'csv':
-        if not os.path.isfile(src):
-            raise ValueError(f'--src={src} is not a CSV file')
-        return csv_file(src)
-    if not os.path.isdir(src):
+    kind, lister = LAYOUTS[layout]
+    if kind == 'file' and not os.path.isfile(src):
+        raise ValueError(f'--src={src} is not a CSV file')
+    if kind == 'folder' and not os.path.isdir(src):
         raise ValueError(f'--src={src} is not a folder')
     if layout == 'utkface':
         return utkface(src, label, age_buckets)
-    return label_folders(src)
+    return lister(src)

@@ -132,3 +132,44 @@ def test_every_bad_input_goes_through_conversion_as_the_manifest_says(tmp_path):
 def test_not_a_dataset_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match='python -m data.convert'):
         records.read_meta(str(tmp_path))
+
+
+def test_fairface_rows_keep_gender_race_and_age_band_and_report_bad_rows(tmp_path):
+    """FairFace's label CSV (file,age,gender,race,service_test; two age bands mangled into
+    dates by a spreadsheet), the files relative to it: made here from real shared faces."""
+    faces = utk_faces(4, '0') + utk_faces(4, '1')
+    (tmp_path / 'train').mkdir()
+    rows = [('Male', 'East Asian', '03-Sep'), ('Male', 'Black', '20-29'),
+            ('Male', 'Latino_Hispanic', 'Oct-19'), ('Male', 'Middle Eastern', 'more than 70'),
+            ('Female', 'Southeast Asian', '0-2'), ('Female', 'Indian', '30-39'),
+            ('Female', 'White', '50-59'), ('Female', 'East Asian', '3-9')]
+    lines = ['file,age,gender,race,service_test']
+    for i, (source, (gender, race, age)) in enumerate(zip(faces, rows)):
+        shutil.copy(source, tmp_path / 'train' / f'{i}.jpg')
+        lines.append(f'train/{i}.jpg,{age},{gender},{race},TRUE')
+    lines += ['train/missing.jpg,20-29,Male,White,FALSE',       # no such file
+              'train/0.jpg,20-29,Unknown,White,FALSE']           # not a gender
+    (tmp_path / 'labels.csv').write_text('\n'.join(lines) + '\n')
+    out = tmp_path / 'records'
+    proc = run_cli('-m', 'data.convert', f'--src={tmp_path / "labels.csv"}', '--layout=fairface',
+                   f'--out={out}', '--eval_fraction=0')
+    assert 'skip train/missing.jpg: no such file' in proc.stdout
+    assert "unknown gender 'Unknown'" in proc.stdout
+    meta = records.read_meta(str(out))
+    assert meta['classes'] == ['male', 'female'] and meta['attributes'] == ['age', 'race']
+    found = {}
+    for path in records.shard_files(str(out), meta, 'train'):
+        for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            ex = tf.train.Example.FromString(raw).features.feature
+            found[ex['image/filename'].bytes_list.value[0].decode()] = (
+                ex['image/class/text'].bytes_list.value[0].decode(),
+                ex['image/attr/race'].int64_list.value[0], ex['image/attr/age'].int64_list.value[0])
+    from data.sources import RACES
+    from core.evaluate.groups import age_group
+    assert len(found) == 8
+    for i, (gender, race, age) in enumerate(rows):
+        text, race_index, first_year = found[f'train/{i}.jpg']
+        assert text == gender.lower() and RACES[race_index] == race
+        band = {'03-Sep': '0-9', '0-2': '0-9', '3-9': '0-9', 'Oct-19': '10-19',
+                'more than 70': '70+'}.get(age, age)
+        assert age_group(first_year) == band

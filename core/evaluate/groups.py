@@ -1,13 +1,13 @@
 """Accuracy per group (race, age bucket, class), so that no group is left behind.
 
 Works on whatever attributes the TFRecords carry (`attr/race`, `attr/age`, ...):
-race values are named as UTKFace names them, ages are grouped in decades,
+race values are named by data.sources.RACES (UTKFace's, then FairFace's), ages are grouped in decades,
 any other attribute by its value. Missing values (-1) are left out.
 """
 import numpy as np
 
 from data.records import ATTRIBUTE_MISSING
-from data.sources import UTKFACE_RACES
+from data.sources import RACES
 
 AGE_EDGES = (10, 20, 30, 40, 50, 60, 70)    # 0-9, 10-19, ..., 60-69, 70+
 
@@ -21,7 +21,7 @@ def age_group(age):
 
 def _group_names(attribute, values):
     if attribute == 'race':
-        return [UTKFACE_RACES[v] if 0 <= v < len(UTKFACE_RACES) else str(v) for v in values]
+        return [RACES[v] if 0 <= v < len(RACES) else str(v) for v in values]
     if attribute == 'age':
         return [age_group(v) for v in values]
     return [str(v) for v in values]
@@ -29,7 +29,7 @@ def _group_names(attribute, values):
 
 def _order(attribute, names):
     if attribute == 'race':
-        return [r for r in UTKFACE_RACES if r in names] + sorted(set(names) - set(UTKFACE_RACES))
+        return [r for r in RACES if r in names] + sorted(set(names) - set(RACES))
     if attribute == 'age':
         return sorted(names, key=lambda n: int(n.split('-')[0].rstrip('+')))
     return sorted(names)
