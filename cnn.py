@@ -161,8 +161,9 @@ def train(cfg):
                     fetches=model.eval_fetches(eval_iterator.get_next(), cfg, t.ema))
                 check_in = functools.partial(_evaluate_during_training, measure=measure, cfg=cfg)
             weights_finite = model.all_finite(v1.global_variables())
-            saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints)
-            best_saver = v1.train.Saver(max_to_keep=1)
+            # Relative paths in the `checkpoint` files: a folder moved or copied is still itself.
+            saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
+            best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True)
             base = finetune.Base(cfg) if is_chief and cfg.init_from else None
             local_init = tf.group(v1.local_variables_initializer(), t.start_input)
     max_steps = t.max_steps

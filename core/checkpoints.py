@@ -19,7 +19,14 @@ class CheckpointError(ValueError):
 
 
 def latest(train_dir):
-    return tf.train.latest_checkpoint(train_dir) if os.path.isdir(train_dir) else None
+    """The newest checkpoint in `train_dir` itself. The `checkpoint` state file of a folder
+    written before paths were stored relative names an absolute path, perhaps of the folder
+    it was copied from: only its file name is read, inside this folder."""
+    state = tf.train.get_checkpoint_state(train_dir) if os.path.isdir(train_dir) else None
+    if state is None or not state.model_checkpoint_path:
+        return None
+    path = os.path.join(train_dir, os.path.basename(state.model_checkpoint_path))
+    return path if tf.io.gfile.exists(path + '.index') else None
 
 
 def best_record(train_dir):
