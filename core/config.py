@@ -13,6 +13,7 @@ import os
 import networks
 from common.settings import pick, setting
 from core import checkpoints, modes
+from core.serve import released
 from data import preprocess
 from data.faces import SMALLEST_FACE
 from data.prepare import FaceSettings
@@ -321,6 +322,7 @@ def resolve(values, explicit):
     mode = modes.get(cfg.mode)
     cfg.input_size, cfg.crop_size = parse_size(cfg.input_size), parse_size(cfg.crop_size)
     cfg.net_options = parse_options(cfg.net_options)
+    _find_models(cfg, mode, explicit)
     if cfg.init_from and mode.trains:
         # Fine-tuning: the network and its input are the base's unless a flag says otherwise
         # (finetune.check then names the difference).
@@ -424,6 +426,31 @@ def resolve(values, explicit):
             f'or train first). Training needs {modes.need_text("data_dir", cfg.net)}')
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
     return cfg
+
+
+def _find_models(cfg, mode, explicit):
+    """--init_from and --train_dir take a folder or a released model's name. With neither
+    --train_dir nor a model of --net in checkpoints/, the default released model answers."""
+    if cfg.init_from:
+        found = released.find(cfg.init_from)
+        if not found:
+            raise ConfigError(f'--init_from={cfg.init_from} is neither a training folder nor a '
+                              'released model (released: '
+                              f'{", ".join(released.names()) or "none in models/"})')
+        cfg.init_from = found
+    if cfg.train_dir and not mode.trains:
+        cfg.train_dir = released.find(cfg.train_dir) or cfg.train_dir
+    if mode.trains or cfg.train_dir or cfg.saved_model or mode.nets == 'gan':
+        return
+    model = released.default()
+    if not model or read_run_file(os.path.join('checkpoints', cfg.net)):
+        return
+    theirs = read_run_file(model)
+    if 'net' in explicit and cfg.net != theirs['net']:
+        return
+    cfg.train_dir = model
+    print(f'No --train_dir: the released model {released.DEFAULT} answers ({theirs["net"]}, '
+          f'{", ".join(theirs["classes"])}; {os.path.join(model, released.CARD)})', flush=True)
 
 
 def _check_kind_of_net(net, mode, cfg):

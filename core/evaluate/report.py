@@ -3,6 +3,7 @@
 import os
 
 from core.evaluate import calibration, groups, metrics
+from core.serve import released
 from data import records
 
 
@@ -15,8 +16,9 @@ def write(cfg, split, out, path, suffix=''):
     folder = os.path.dirname(path)
     # On data the model was not trained on the report gets its own name, and the model's
     # calibration (fitted on its own eval split) is left alone.
-    own_data = not cfg.trained_on or os.path.abspath(cfg.trained_on) == os.path.abspath(
-        cfg.data_dir)
+    # A released model's calibration is part of its release: every dataset is another one.
+    own_data = not released.is_released(path) and (not cfg.trained_on or os.path.abspath(
+        cfg.trained_on) == os.path.abspath(cfg.data_dir))
     if not own_data:
         suffix += '_' + os.path.basename(os.path.normpath(cfg.data_dir))
     attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}

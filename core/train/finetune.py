@@ -80,9 +80,13 @@ class Base:
         self.path, self.reader = path, tf.train.load_checkpoint(path)
         stored = self.reader.get_variable_to_shape_map()
         self.plan, self.fresh = [], []
-        for var in tf.compat.v1.global_variables():
+        variables = tf.compat.v1.global_variables()
+        names = {var.op.name for var in variables}
+        for var in variables:
             name = var.op.name
-            if not name.startswith(model.NET_SCOPE + '/'):
+            # An optimizer slot or moving average (net/fc1/weights/Adam) is state about a
+            # weight, not a weight: it starts fresh, as a base released without it says.
+            if not name.startswith(model.NET_SCOPE + '/') or name.rsplit('/', 1)[0] in names:
                 continue
             if any(name.startswith(scope.rstrip('/') + '/') for scope in excluded) or \
                     stored.get(name) != var.shape.as_list():

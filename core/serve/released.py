@@ -1,0 +1,53 @@
+"""Released models: trained weights shipped in the repository, in models/<name>/, found by
+name wherever the repository is cloned.
+
+    python runner.py --mode=predict --image=photo.jpg             # the default model answers
+    python runner.py --data_dir=my_photos --init_from=gender_cnn60 --train_dir=checkpoints/mine
+    python -m tools.release --train_dir=checkpoints/base --name=gender_cnn60   # make one
+
+A released model is a training folder cut down to what eval, predict, export and
+fine-tuning read: run.json, the weights alone (model.ckpt, no optimizer slots), the
+`checkpoint` file, calibration.json, and MODEL_CARD.md.
+"""
+import os
+
+# models/ of this checkout, wherever it is cloned; FACECNN_MODELS points elsewhere.
+MODELS_DIR = os.path.abspath(os.environ.get('FACECNN_MODELS') or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'models'))
+# The model that answers when no --train_dir is given, and the base the README fine-tunes.
+DEFAULT = 'gender_cnn60'
+CARD = 'MODEL_CARD.md'
+
+
+def folder(name):
+    return os.path.join(MODELS_DIR, name)
+
+
+def names():
+    """The released models in this checkout."""
+    if not os.path.isdir(MODELS_DIR):
+        return []
+    return sorted(n for n in os.listdir(MODELS_DIR) if not n.startswith('.')
+                  if os.path.isfile(os.path.join(MODELS_DIR, n, 'run.json')))
+
+
+def find(name_or_path):
+    """A training folder or checkpoint path as given, else the released model of that name,
+    else None."""
+    if not name_or_path:
+        return None
+    if os.path.exists(name_or_path) or os.path.exists(name_or_path + '.index'):
+        return name_or_path
+    if os.sep not in name_or_path and name_or_path in names():
+        return folder(name_or_path)
+    return None
+
+
+def default():
+    """The default released model's folder, or None when this checkout has none."""
+    return folder(DEFAULT) if DEFAULT in names() else None
+
+
+def is_released(path):
+    """True for a folder (or a checkpoint) inside models/."""
+    return os.path.abspath(path).startswith(MODELS_DIR + os.sep)

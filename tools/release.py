@@ -1,0 +1,102 @@
+"""Release a trained model into the repository: models/<name>/ with the weights alone.
+
+    python -m tools.release --train_dir=checkpoints/base_gender --name=gender_cnn60
+
+Writes run.json (the graph settings, classes and face framing; no paths of this
+machine), model.ckpt (the network's variables only, no optimizer slots; the moving
+averages in the variables' own names when the run kept them), the `checkpoint` file
+and the calibration of the checkpoint released. MODEL_CARD.md is written by hand:
+a release says what the model is for and how it was measured. Every model committed
+stays in git's history: release deliberately, replace rarely.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from absl import app, flags
+
+import common.quiet  # noqa: F401  (before TensorFlow)
+
+flags.DEFINE_string('train_dir', None, 'The trained run to release.')
+flags.DEFINE_string('name', None, 'Name of the released model (its folder in models/).')
+flags.DEFINE_string('checkpoint', 'best', 'Which checkpoint: best, last, or a path.')
+flags.DEFINE_float('max_mb', 10.0, 'Refuse weights larger than this.')
+FLAGS = flags.FLAGS
+# What a run.json keeps in a release (data_dir is a path of the machine that trained it).
+KEPT = ('net', 'num_classes', 'input_size', 'crop_size', 'channels', 'classes', 'eval_crop',
+        'eval_flip', 'net_options', 'face_size', 'margin')
+
+
+def write_weights(cfg, path, out):
+    """The network's variables at checkpoint `path` (averaged when the run averaged), saved
+    under their own names in `out`/model.ckpt; returns its size in bytes."""
+    import tensorflow as tf
+    from core import checkpoints, model
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        images = v1.placeholder(tf.float32, [None, *cfg.crop_size, cfg.channels])
+        model.inference_logits(images, cfg)
+        with v1.Session(graph=graph) as sess:
+            checkpoints.restore(sess, cfg.train_dir, path, cfg.averaged)
+            saver = v1.train.Saver(v1.global_variables(), save_relative_paths=True)
+            saver.save(sess, os.path.join(out, 'model.ckpt'), write_meta_graph=False)
+    return sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)
+               if n.startswith('model.ckpt.'))
+
+
+def write_settings(train_dir, path, out):
+    """run.json without this machine's paths, and the calibration of checkpoint `path`."""
+    from core import config
+    from core.evaluate import calibration
+    record = config.read_run_file(train_dir)
+    run = {key: record.get(key) for key in KEPT}
+    run.update(data_dir=None, moving_average_decay=None, released_from=os.path.basename(path))
+    with open(os.path.join(out, 'run.json'), 'w') as f:
+        json.dump(run, f, indent=1)
+    for flip in (False, True):
+        fitted = calibration.record_for(path, flip)
+        if fitted:
+            fitted['checkpoint'] = 'model.ckpt'
+            with open(calibration.path_for(os.path.join(out, 'model.ckpt'), flip), 'w') as f:
+                json.dump(fitted, f, indent=1)
+
+
+def release(train_dir, name, which='best', max_mb=10.0):
+    from core import checkpoints, config
+    from core.serve import released
+    os.makedirs(released.MODELS_DIR, exist_ok=True)
+    cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir}, {'train_dir'})
+    path = checkpoints.choose(train_dir, which)
+    out = released.folder(name)
+    if os.path.exists(os.path.join(out, 'run.json')):
+        raise FileExistsError(f'{out} holds a released model already: a release is never '
+                              'overwritten (choose another --name)')
+    work = tempfile.mkdtemp(prefix=f'.{name}-', dir=os.path.dirname(out))
+    try:                     # made aside, moved into place whole: no half release in models/
+        size = write_weights(cfg, path, work)
+        if size > max_mb * 2**20:
+            raise ValueError(f'the weights take {size / 2**20:.1f} MB, over --max_mb={max_mb:g}')
+        write_settings(train_dir, path, work)
+        os.rename(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f'released {path} as {out}: weights {size / 2**20:.2f} MB; write '
+          f'{os.path.join(out, released.CARD)} before committing')
+    return out
+
+
+def main(argv):
+    del argv
+    if not FLAGS.train_dir or not FLAGS.name:
+        sys.exit('usage: python -m tools.release --train_dir=TRAINED_RUN --name=NAME')
+    try:
+        release(FLAGS.train_dir, FLAGS.name, FLAGS.checkpoint, FLAGS.max_mb)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    app.run(main)
