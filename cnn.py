@@ -26,7 +26,7 @@ from common.progress import format_duration
 from core import checkpoints, config, gan, model
 from core.evaluate import report
 from core.run import cluster as clusters
-from core.run import guards, sessions
+from core.run import guards, lock, sessions
 from core.train import auxiliary, distill, finetune, mixing
 from data import pipeline, records
 
@@ -114,15 +114,25 @@ def train(cfg):
     if cluster and cluster.job_name == 'ps':
         return clusters.serve_variables(cluster, cfg)
     meta = records.read_meta(cfg.data_dir)
-    is_gan = networks.get(cfg.net).is_gan
     auxiliary.check(cfg, meta)
     guards.check_dataset(cfg, meta)
     finetune.check(cfg, meta)
     is_chief = cluster is None or cluster.is_chief
-    who = f'{cluster.name}: ' if cluster else ''
-    if is_chief:
+    if not is_chief:
+        return _train(cfg, meta, cluster)
+    with lock.hold(cfg.train_dir):
         if cfg.fresh:
             checkpoints.start_fresh(cfg.train_dir)
+            with lock.hold(cfg.train_dir):      # the folder made anew is held too
+                return _train(cfg, meta, cluster)
+        return _train(cfg, meta, cluster)
+
+
+def _train(cfg, meta, cluster):
+    is_gan = networks.get(cfg.net).is_gan
+    is_chief = cluster is None or cluster.is_chief
+    who = f'{cluster.name}: ' if cluster else ''
+    if is_chief:
         checkpoints.clear_leftovers(cfg.train_dir)
         config.write_run_file(cfg)
     server = None

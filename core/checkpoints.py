@@ -94,7 +94,7 @@ def check_compatible(path, variables, names=None):
 
 def start_fresh(train_dir):
     """--fresh: the old run is moved aside, never deleted."""
-    if os.path.isdir(train_dir) and os.listdir(train_dir):
+    if os.path.isdir(train_dir) and set(os.listdir(train_dir)) - {'.lock'}:
         stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
         aside = f'{train_dir.rstrip(os.sep)}.old-{stamp}'
         os.rename(train_dir, aside)

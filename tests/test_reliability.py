@@ -148,3 +148,59 @@ def test_preparation_workers_end_with_their_parent(tmp_path):
     alive = [pid for pid in children if os.path.exists(f'/proc/{pid}')
              and open(f'/proc/{pid}/stat').read().split()[2] != 'Z']
     assert not alive, f'workers {alive} outlived their killed parent'
+
+
+def _start(args):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_lock_holder(train_dir, proc, timeout=120):
+    """Waits until `proc` has written its PID into the folder's lock file."""
+    lock_file = os.path.join(train_dir, '.lock')
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isfile(lock_file) and open(lock_file).read().strip() == str(proc.pid):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f'the training never held {lock_file}: {proc.communicate()}')
+
+
+def test_a_second_training_into_a_busy_folder_is_refused_and_a_killed_one_frees_it(
+        utk_records, tmp_path):
+    run = ['runner.py', *SMALL, f'--data_dir={utk_records}', f'--train_dir={tmp_path}']
+    first = _start(run + ['--max_steps=400', '--log_every=100'])
+    _wait_for_lock_holder(str(tmp_path), first)
+    second = run_cli(*run, '--max_steps=10', check=False)
+    assert second.returncode != 0 and first.poll() is None
+    assert second.stderr.strip().count('\n') == 0, second.stderr
+    assert f'in use: another training (process {first.pid})' in second.stderr
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    # SIGKILL leaves the lock file, but the kernel has dropped the lock: the next run trains.
+    killed = _start(run + ['--max_steps=2000', '--log_every=100'])
+    _wait_for_lock_holder(str(tmp_path), killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    again = run_cli(*run, '--max_steps=420')
+    assert 'Trained' in again.stdout
+
+
+def test_a_copied_training_folder_predicts_with_its_own_weights(trained, tmp_path):
+    """The copy outlives its original, which trained on and was then deleted."""
+    original, copy = tmp_path / 'original', tmp_path / 'copy'
+    shutil.copytree(trained['train_dir'], original)
+    shutil.copytree(original, copy)
+    run_cli('runner.py', f'--train_dir={original}', f'--data_dir={trained["data_dir"]}',
+            '--max_steps=60',
+            '--eval_every=20', '--batch_size=32')
+    shutil.rmtree(original)
+    from core import checkpoints
+    own = os.path.relpath(checkpoints.choose(trained['train_dir']), trained['train_dir'])
+    assert checkpoints.choose(str(copy)) == os.path.join(copy, own)
+    assert checkpoints.latest(str(copy)).endswith('model.ckpt-40')
+    face = os.path.join(need_shared(PORTRAITS), 'man', sorted(os.listdir(
+        os.path.join(PORTRAITS, 'man')))[0])
+    out = run_cli('runner.py', '--mode=predict', f'--train_dir={copy}', f'--image={face}')
+    assert 'face 1' in out.stdout
