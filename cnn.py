@@ -129,190 +129,267 @@ def train(cfg):
 
 
 def _train(cfg, meta, cluster):
-    is_gan = networks.get(cfg.net).is_gan
     is_chief = cluster is None or cluster.is_chief
-    who = f'{cluster.name}: ' if cluster else ''
     if is_chief:
         checkpoints.clear_leftovers(cfg.train_dir)
         config.write_run_file(cfg)
-    server = None
-    if cluster:
-        server = clusters.start_server(cluster, model.session_config(cfg))
-        clusters.wait_for(cluster.ps, cfg.cluster_timeout, 'parameter server')
-        if not is_chief:
-            clusters.wait_for(cluster.workers[:1], cfg.cluster_timeout, 'chief worker')
+    server = _join_cluster(cfg, cluster, is_chief)
+    plan = _plan(cfg, meta, cluster)
+    g = _graph(cfg, meta, cluster, plan, is_chief)
+    result = {'train_dir': cfg.train_dir, 'steps': 0}
+    previous_handler = signal.signal(signal.SIGTERM, _stop_on_term)
+    try:
+        with sessions.training_session(cfg, cluster, server, g.graph, g.saver, g.local_init,
+                                       g.base.restore if g.base else None,
+                                       g.t.optimizer if plan.replicas else None) as (sess, resumed):
+            _session(sess, resumed, cfg, cluster, plan, g, result)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    if is_chief and plan.n_eval and not g.is_gan and 'seconds' in result \
+            and not result.get('interrupted'):
+        _final_report(cfg, result)
+    return result
+
+
+def _stop_on_term(signum, frame):
+    raise _StopRequested()
+
+
+def _join_cluster(cfg, cluster, is_chief):
+    """The server of this process in a ps/worker cluster, once the others answer."""
+    if not cluster:
+        return None
+    server = clusters.start_server(cluster, model.session_config(cfg))
+    clusters.wait_for(cluster.ps, cfg.cluster_timeout, 'parameter server')
+    if not is_chief:
+        clusters.wait_for(cluster.workers[:1], cfg.cluster_timeout, 'chief worker')
+    return server
+
+
+def _plan(cfg, meta, cluster):
+    """How long an epoch is, how often the chief evaluates, how many replicas average."""
     replicas = cluster.num_workers if cluster and cfg.sync_replicas else 0
-    # A global step stands for this many samples: the schedules count samples.
     n_train = meta['splits']['train']['count']
     # An epoch is a pass over this dataset's faces, however many --mix_data adds to a batch.
     own_share = 1.0 - cfg.mix_share if cfg.mix_data else 1.0
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * own_share * max(1, replicas)))
-    n_eval = meta['splits'].get('eval', {}).get('count', 0)
-    eval_every = cfg.eval_every or max(steps_per_epoch, guards.MIN_EVAL_INTERVAL)
+    return types.SimpleNamespace(
+        replicas=replicas, n_train=n_train, steps_per_epoch=steps_per_epoch,
+        n_eval=meta['splits'].get('eval', {}).get('count', 0),
+        eval_every=cfg.eval_every or max(steps_per_epoch, guards.MIN_EVAL_INTERVAL),
+        who=f'{cluster.name}: ' if cluster else '', is_chief=cluster is None or cluster.is_chief)
 
-    graph = tf.Graph()
-    with graph.as_default():
+
+def _graph(cfg, meta, cluster, plan, is_chief):
+    """The training graph, what the chief does at each checkpoint, and the savers."""
+    is_gan = networks.get(cfg.net).is_gan
+    g = types.SimpleNamespace(graph=tf.Graph(), is_gan=is_gan, check_in=None, measure=None)
+    with g.graph.as_default():
         if cfg.seed is not None:
             v1.set_random_seed(cfg.seed + (cluster.task_index if cluster else 0))
         with clusters.device_scope(cluster):
             part = (cluster.task_index, cluster.num_workers) if cluster else (0, 1)
-            t = (gan.build_training if is_gan else build_training)(
-                cfg, meta, steps_per_epoch, part, sync_replicas=replicas)
-            check_in = measure = None   # at each checkpoint the chief evaluates, or draws samples
+            g.t = (gan.build_training if is_gan else build_training)(
+                cfg, meta, plan.steps_per_epoch, part, sync_replicas=plan.replicas)
             if is_chief and is_gan:
-                check_in = gan.sampler(cfg, t)
-            elif is_chief and n_eval:
-                with model.on_cpu():
-                    eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', cfg.image_spec,
-                                                    cfg.batch_size, False, cfg.cache_mb, meta=meta)
-                    eval_iterator = v1.data.make_initializable_iterator(eval_ds)
-                measure = functools.partial(
-                    _eval_accuracy, iterator=eval_iterator,
-                    fetches=model.eval_fetches(eval_iterator.get_next(), cfg, t.ema))
-                check_in = functools.partial(_evaluate_during_training, measure=measure, cfg=cfg)
-            weights_finite = model.all_finite(v1.global_variables())
+                g.check_in = gan.sampler(cfg, g.t)
+            elif is_chief and plan.n_eval:
+                g.measure = _eval_measure(cfg, meta, g.t)
+                g.check_in = functools.partial(_evaluate_during_training, measure=g.measure,
+                                               cfg=cfg)
+            g.weights_finite = model.all_finite(v1.global_variables())
             # Relative paths in the `checkpoint` files: a folder moved or copied is still itself.
-            saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
-            best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True)
-            base = finetune.Base(cfg) if is_chief and cfg.init_from else None
-            local_init = tf.group(v1.local_variables_initializer(), t.start_input)
-    max_steps = t.max_steps
-    ckpt_prefix = os.path.join(cfg.train_dir, 'model.ckpt')
+            g.saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
+            g.best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True)
+            g.base = finetune.Base(cfg) if is_chief and cfg.init_from else None
+            g.local_init = tf.group(v1.local_variables_initializer(), g.t.start_input)
+    return g
+
+
+def _eval_measure(cfg, meta, t):
+    """measure(sess) -> (accuracy, faces) of the current weights on the eval split."""
+    with model.on_cpu():
+        eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', cfg.image_spec, cfg.batch_size,
+                                        False, cfg.cache_mb, meta=meta)
+        eval_iterator = v1.data.make_initializable_iterator(eval_ds)
+    return functools.partial(_eval_accuracy, iterator=eval_iterator,
+                             fetches=model.eval_fetches(eval_iterator.get_next(), cfg, t.ema))
+
+
+def _session(sess, resumed, cfg, cluster, plan, g, result):
+    """Trains in an open session until the last step, the time budget, or a stop."""
+    t, who = g.t, plan.who
+    step = result['start_step'] = int(sess.run(t.global_step))
     best = checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0}
-    result = {'train_dir': cfg.train_dir, 'steps': 0}
-    state = types.SimpleNamespace(saved_step=None)
-
-    def save(sess, step):
-        """A checkpoint of finite weights only: a diverged run never overwrites a good one."""
-        if is_chief and state.saved_step != step:
-            if not sess.run(weights_finite):
-                raise Diverged(f'the weights are no longer finite at step {step}: lower '
-                               '--learning_rate; the last good checkpoint is kept')
-            saver.save(sess, ckpt_prefix, global_step=step)
-            state.saved_step = step
-
-    def stop_on_term(signum, frame):
-        raise _StopRequested()
-    previous_handler = signal.signal(signal.SIGTERM, stop_on_term)
+    result['best'] = best
+    if resumed:
+        print(f'{who}Resuming from step {step} ({resumed})', flush=True)
+    if step >= t.max_steps:
+        print(f'Already trained to step {step} of {t.max_steps}: nothing to do '
+              '(raise --epochs or --max_steps to train on)')
+        result['step'] = step
+        return
+    if g.base and g.base.whole and g.measure and not resumed:
+        # The same faces the fine-tuned model is judged on, so the two can be compared.
+        accuracy, count = g.measure(sess)
+        result['base_eval'] = {'accuracy': accuracy, 'count': count}
+        print(f'the base on the eval split, before fine-tuning: accuracy '
+              f'{accuracy * 100:.2f}% on {count} images', flush=True)
+    _banner(cfg, cluster, plan, t, step)
+    writer = v1.summary.FileWriter(cfg.train_dir, g.graph if step == 0 else None) \
+        if plan.is_chief else None
+    keeper, window = _Keeper(cfg, plan, g, writer), _Window(t, cfg, plan, step)
     try:
-        with sessions.training_session(cfg, cluster, server, graph, saver, local_init,
-                                       base.restore if base else None,
-                                       t.optimizer if replicas else None) as (sess, resumed):
-            step = int(sess.run(t.global_step))
-            result['start_step'] = step
-            if resumed:
-                print(f'{who}Resuming from step {step} ({resumed})', flush=True)
-            if step >= max_steps:
-                print(f'Already trained to step {step} of {max_steps}: nothing to do '
-                      '(raise --epochs or --max_steps to train on)')
-                result.update(step=step, best=best)
-                return result
-            if base and base.whole and measure and not resumed:
-                # The same faces the fine-tuned model is judged on, so the two can be compared.
-                accuracy, count = measure(sess)
-                result['base_eval'] = {'accuracy': accuracy, 'count': count}
-                print(f'the base on the eval split, before fine-tuning: accuracy '
-                      f'{accuracy * 100:.2f}% on {count} images', flush=True)
-            where = (f'in {cfg.num_clones} towers on {model.clone_device(0, cfg)}'
-                     if cfg.num_clones > 1 else f'on {model.compute_device()}')
-            if cluster:
-                where += (f', {cluster.num_workers} workers ({"synchronous" if replicas else "asynchronous"}'
-                          f' updates), {len(cluster.ps)} parameter server(s)')
-            print(f'{who}Training {cfg.net} on {n_train} images, {cfg.num_classes} classes, batch '
-                  f'{cfg.batch_size}, {steps_per_epoch} steps/epoch, to step {max_steps}, {where}',
-                  flush=True)
-            if cfg.cpu_sized and step == 0:
-                cpu = networks.get(cfg.net).defaults.cpu
-                print(f'{who}No GPU: {cfg.net} with its CPU defaults '
-                      f'({", ".join(f"{k}={v}" for k, v in cpu.items())}); flags override them',
-                      flush=True)
-            writer = v1.summary.FileWriter(cfg.train_dir, graph if step == 0 else None) \
-                if is_chief else None
-            window = types.SimpleNamespace(sums=[0.0] * len(t.log), steps=0, start=time.time())
-            run_start, start_step, first_loss = time.time(), step, None
-            budget = cfg.max_minutes * 60.0
-            out_of_time = False
-            last_eval = step
-            try:
-                while step < max_steps and not out_of_time:
-                    result['steps'] += 1
-                    summary_now = is_chief and result['steps'] % cfg.log_every == 0
-                    fetches = [t.step_after, t.lr, [tensor for _, tensor, _ in t.log]]
-                    feed = None
-                    if budget:
-                        used = time.time() - run_start
-                        feed = {t.progress: max(step / max_steps, used / budget)}
-                    out = sess.run(fetches + [t.summaries] if summary_now else fetches, feed)
-                    step, lr_value, values = int(out[0]), out[1], out[2]
-                    loss_value = values[0]
-                    out_of_time = bool(budget) and time.time() - run_start >= budget
-                    finished = step >= max_steps or out_of_time
-                    log_now = result['steps'] % cfg.log_every == 0 or finished
-                    first_loss = loss_value if first_loss is None else first_loss
-                    if not math.isfinite(loss_value) or \
-                            loss_value > DIVERGENCE_FACTOR * max(first_loss, 1.0):
-                        raise Diverged(f'training diverged at step {step}: loss {loss_value:.4g} '
-                                       f'(it started at {first_loss:.4g}); lower --learning_rate '
-                                       f'(now {cfg.learning_rate:g}). The last good checkpoint '
-                                       'is kept.')
-                    window.sums = [a + b for a, b in zip(window.sums, values)]
-                    window.steps += 1
-                    if summary_now:
-                        writer.add_summary(out[3], step)
-                    if log_now:
-                        now = time.time()
-                        rate = window.steps * cfg.batch_size / (now - window.start)
-                        done = max(step - start_step, 1)
-                        eta = (max_steps - step) * (now - run_start) / done
-                        if budget:
-                            eta = min(eta, max(0.0, budget - (now - run_start)))
-                        means = [total / window.steps for total in window.sums]
-                        shown = ' '.join(f'{name} {m * 100:.1f}%' if pct else f'{name} {m:.4f}'
-                                         for (name, _, pct), m in zip(t.log, means))
-                        print(f'{who}step {step}/{max_steps} epoch {step / steps_per_epoch:.2f} '
-                              f'{shown} lr {lr_value:.2e} '
-                              f'{rate:.0f} img/s ETA {format_duration(eta)}', flush=True)
-                        result['loss'] = means[0]
-                        result.setdefault('first_loss', result['loss'])
-                        window = types.SimpleNamespace(sums=[0.0] * len(t.log), steps=0,
-                                                       start=now)
-                    if is_chief and (step // eval_every > last_eval // eval_every or finished):
-                        last_eval = step
-                        if finished and base:
-                            base.average_into(sess, cfg.base_share)
-                        save(sess, step)
-                        if check_in:
-                            best = check_in(sess, step=step, writer=writer, best=best,
-                                            best_saver=best_saver)
-            except (KeyboardInterrupt, _StopRequested):
-                step = int(sess.run(t.global_step))
-                save(sess, step)
-                print(f'\n{who}Interrupted at step {step}' + (': checkpoint saved; rerun the '
-                      'same command to resume' if is_chief else ''), flush=True)
-                result['interrupted'] = True
-            finally:
-                if writer:
-                    writer.close()
+        step = _loop(sess, cfg, plan, g, writer, keeper, window, result, step)
+    except (KeyboardInterrupt, _StopRequested):
+        step = int(sess.run(t.global_step))
+        keeper.save(sess, step)
+        print(f'\n{who}Interrupted at step {step}' + (': checkpoint saved; rerun the '
+              'same command to resume' if plan.is_chief else ''), flush=True)
+        result['interrupted'] = True
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-    elapsed = time.time() - run_start
-    done = step - start_step
+        if writer:
+            writer.close()
+    _summary(cfg, plan, g, keeper, window, result, step)
+    result.update(step=int(step), best=keeper.best)
+
+
+def _banner(cfg, cluster, plan, t, step):
+    where = (f'in {cfg.num_clones} towers on {model.clone_device(0, cfg)}'
+             if cfg.num_clones > 1 else f'on {model.compute_device()}')
+    if cluster:
+        where += (f', {cluster.num_workers} workers ('
+                  f'{"synchronous" if plan.replicas else "asynchronous"} updates), '
+                  f'{len(cluster.ps)} parameter server(s)')
+    print(f'{plan.who}Training {cfg.net} on {plan.n_train} images, {cfg.num_classes} classes, '
+          f'batch {cfg.batch_size}, {plan.steps_per_epoch} steps/epoch, to step {t.max_steps}, '
+          f'{where}', flush=True)
+    if cfg.cpu_sized and step == 0:
+        cpu = networks.get(cfg.net).defaults.cpu
+        print(f'{plan.who}No GPU: {cfg.net} with its CPU defaults '
+              f'({", ".join(f"{k}={v}" for k, v in cpu.items())}); flags override them',
+              flush=True)
+
+
+class _Keeper:
+    """The chief's checkpoints: the last few (finite weights only, so a diverged run never
+    overwrites a good one) and, through check_in, the best by eval accuracy."""
+
+    def __init__(self, cfg, plan, g, writer):
+        self.cfg, self.plan, self.g, self.writer = cfg, plan, g, writer
+        self.prefix = os.path.join(cfg.train_dir, checkpoints.CHECKPOINT_NAME)
+        self.best = checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0}
+        self.saved_step = None
+
+    def save(self, sess, step):
+        if not self.plan.is_chief or self.saved_step == step:
+            return
+        if not sess.run(self.g.weights_finite):
+            raise Diverged(f'the weights are no longer finite at step {step}: lower '
+                           '--learning_rate; the last good checkpoint is kept')
+        self.g.saver.save(sess, self.prefix, global_step=step)
+        self.saved_step = step
+
+    def check_in(self, sess, step, finished):
+        """At each checkpoint: (at the end, the base's share averaged in) save, evaluate."""
+        if finished and self.g.base:
+            self.g.base.average_into(sess, self.cfg.base_share)
+        self.save(sess, step)
+        if self.g.check_in:
+            self.best = self.g.check_in(sess, step=step, writer=self.writer, best=self.best,
+                                        best_saver=self.g.best_saver)
+
+
+class _Window:
+    """The progress line: the mean of each logged value since the last line, the rate and
+    an honest ETA (the time budget's end when that comes first)."""
+
+    def __init__(self, t, cfg, plan, step):
+        self.t, self.cfg, self.plan = t, cfg, plan
+        self.run_start, self.start_step, self.first_loss = time.time(), step, None
+        self._reset(self.run_start)
+
+    def _reset(self, now):
+        self.sums, self.steps, self.start = [0.0] * len(self.t.log), 0, now
+
+    def add(self, values, step):
+        loss = values[0]
+        self.first_loss = loss if self.first_loss is None else self.first_loss
+        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(self.first_loss, 1.0):
+            raise Diverged(f'training diverged at step {step}: loss {loss:.4g} (it started at '
+                           f'{self.first_loss:.4g}); lower --learning_rate (now '
+                           f'{self.cfg.learning_rate:g}). The last good checkpoint is kept.')
+        self.sums = [a + b for a, b in zip(self.sums, values)]
+        self.steps += 1
+
+    def line(self, step, lr_value, budget):
+        """The progress line; returns the mean loss of the window."""
+        now = time.time()
+        rate = self.steps * self.cfg.batch_size / (now - self.start)
+        eta = (self.t.max_steps - step) * (now - self.run_start) / max(step - self.start_step, 1)
+        if budget:
+            eta = min(eta, max(0.0, budget - (now - self.run_start)))
+        means = [total / self.steps for total in self.sums]
+        shown = ' '.join(f'{name} {m * 100:.1f}%' if pct else f'{name} {m:.4f}'
+                         for (name, _, pct), m in zip(self.t.log, means))
+        print(f'{self.plan.who}step {step}/{self.t.max_steps} epoch '
+              f'{step / self.plan.steps_per_epoch:.2f} {shown} lr {lr_value:.2e} '
+              f'{rate:.0f} img/s ETA {format_duration(eta)}', flush=True)
+        self._reset(now)
+        return means[0]
+
+
+def _loop(sess, cfg, plan, g, writer, keeper, window, result, step):
+    """The training steps, until the last one or the end of the time budget."""
+    t, budget = g.t, cfg.max_minutes * 60.0
+    last_eval, out_of_time = step, False
+    while step < t.max_steps and not out_of_time:
+        result['steps'] += 1
+        summary_now = plan.is_chief and result['steps'] % cfg.log_every == 0
+        fetches = [t.step_after, t.lr, [tensor for _, tensor, _ in t.log]]
+        feed = None
+        if budget:
+            used = time.time() - window.run_start
+            feed = {t.progress: max(step / t.max_steps, used / budget)}
+        out = sess.run(fetches + [t.summaries] if summary_now else fetches, feed)
+        step, lr_value = int(out[0]), out[1]
+        out_of_time = bool(budget) and time.time() - window.run_start >= budget
+        finished = step >= t.max_steps or out_of_time
+        window.add(out[2], step)
+        if summary_now:
+            writer.add_summary(out[3], step)
+        if result['steps'] % cfg.log_every == 0 or finished:
+            result['loss'] = window.line(step, lr_value, budget)
+            result.setdefault('first_loss', result['loss'])
+        if plan.is_chief and (step // plan.eval_every > last_eval // plan.eval_every or finished):
+            last_eval = step
+            keeper.check_in(sess, step, finished)
     if out_of_time:
-        print(f'{who}Time budget of {cfg.max_minutes:g} minutes used up at step {step}', flush=True)
         result['out_of_time'] = True
-    print(f'{who}Trained {done} steps in {format_duration(elapsed)} '
+    return step
+
+
+def _summary(cfg, plan, g, keeper, window, result, step):
+    """The closing lines of a training: where it stopped, how fast, the best eval."""
+    elapsed = time.time() - window.run_start
+    if result.get('out_of_time'):
+        print(f'{plan.who}Time budget of {cfg.max_minutes:g} minutes used up at step {step}',
+              flush=True)
+    best = gan.describe(cfg) if g.is_gan else guards.describe_best(keeper.best, plan.n_eval)
+    print(f'{plan.who}Trained {step - window.start_step} steps in {format_duration(elapsed)} '
           f'({result["steps"] * cfg.batch_size / max(elapsed, 1e-9):.0f} img/s'
-          + (' from this worker' if cluster else '') + ')'
-          + (f'; {gan.describe(cfg) if is_gan else guards.describe_best(best, n_eval)}; '
-             f'checkpoints in {cfg.train_dir}' if is_chief else ''), flush=True)
-    result.update(step=int(step), best=best, seconds=elapsed)
-    if n_eval and is_chief and not is_gan and not result.get('interrupted'):
-        # The full report of the checkpoint predict will use: per group, calibrated, pictures.
-        result['eval'] = evaluate(dataclasses.replace(cfg, mode='eval', checkpoint='best'))
-        if result.get('base_eval'):
-            print(guards.compare_with_base(result['eval'], result['base_eval'], cfg.init_from),
-                  flush=True)
-    return result
+          + (' from this worker' if plan.who else '') + ')'
+          + (f'; {best}; checkpoints in {cfg.train_dir}' if plan.is_chief else ''), flush=True)
+    result['seconds'] = elapsed
+
+
+def _final_report(cfg, result):
+    """The full report of the checkpoint predict will use: per group, calibrated, pictures;
+    after a fine-tuning, set against the base on the same faces."""
+    result['eval'] = evaluate(dataclasses.replace(cfg, mode='eval', checkpoint='best'))
+    if result.get('base_eval'):
+        print(guards.compare_with_base(result['eval'], result['base_eval'], cfg.init_from),
+              flush=True)
 
 
 def _eval_accuracy(sess, iterator, fetches):
@@ -331,7 +408,8 @@ def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg
     if count >= guards.MIN_EVAL_FACES and acc > best['accuracy']:
         best = {'accuracy': acc, 'step': int(step), 'count': count}
         best_dir = os.path.join(cfg.train_dir, checkpoints.BEST_DIR)
-        best_saver.save(sess, os.path.join(best_dir, 'model.ckpt'), global_step=step)
+        best_saver.save(sess, os.path.join(best_dir, checkpoints.CHECKPOINT_NAME),
+                        global_step=step)
         records.write_json_atomic(os.path.join(best_dir, checkpoints.BEST_FILE), best)
         mark = ' (best so far)'
     print(f'eval at step {step}: accuracy {acc * 100:.2f}% on {count} images{mark}',

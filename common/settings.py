@@ -14,10 +14,38 @@ import dataclasses
 from absl import flags
 
 
-def setting(default, help, choices=None, **bounds):
-    """A dataclass field that is also a flag (`bounds`: lower_bound/upper_bound)."""
+def setting(default, help, choices=None, above=None, below=None, **bounds):
+    """A dataclass field that is also a flag. `bounds` (lower_bound/upper_bound) include
+    their ends, `above`/`below` exclude them; a value outside is refused when the flags
+    are read, before any work."""
     return dataclasses.field(default=default, metadata={
-        'help': help, 'choices': choices, 'bounds': bounds})
+        'help': help, 'choices': choices, 'bounds': bounds, 'above': above, 'below': below})
+
+
+def _range_text(meta):
+    low = (f'above {meta["above"]:g}' if meta['above'] is not None else
+           f'at least {meta["bounds"]["lower_bound"]:g}' if 'lower_bound' in meta['bounds']
+           else '')
+    high = (f'below {meta["below"]:g}' if meta['below'] is not None else
+            f'at most {meta["bounds"]["upper_bound"]:g}' if 'upper_bound' in meta['bounds']
+            else '')
+    return ' and '.join(t for t in (low, high) if t)
+
+
+def _check_range(name, meta, flag_values):
+    """Refuses values outside the setting's range with one sentence saying the range."""
+    text = _range_text(meta)
+    if not text:
+        return
+    low, high = meta['bounds'].get('lower_bound'), meta['bounds'].get('upper_bound')
+
+    def inside(value):
+        return value is None or not (
+            (low is not None and value < low) or (high is not None and value > high)
+            or (meta['above'] is not None and value <= meta['above'])
+            or (meta['below'] is not None and value >= meta['below']))
+    flags.register_validator(name, inside, message=f'--{name} must be {text}',
+                             flag_values=flag_values)
 
 
 def flag_fields(cls):
@@ -38,9 +66,11 @@ def define_flags(cls, skip=(), flag_values=flags.FLAGS):
         elif kind is bool:
             flags.DEFINE_boolean(*args, flag_values=flag_values)
         elif kind is int:
-            flags.DEFINE_integer(*args, flag_values=flag_values, **meta['bounds'])
+            flags.DEFINE_integer(*args, flag_values=flag_values)
+            _check_range(field.name, meta, flag_values)
         elif kind is float:
-            flags.DEFINE_float(*args, flag_values=flag_values, **meta['bounds'])
+            flags.DEFINE_float(*args, flag_values=flag_values)
+            _check_range(field.name, meta, flag_values)
         elif kind is list:
             flags.DEFINE_list(*args, flag_values=flag_values)
         else:                       # str, and sizes given as text ('80' or '96x128')

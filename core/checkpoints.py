@@ -12,6 +12,7 @@ import tensorflow as tf
 
 BEST_DIR = 'best'
 BEST_FILE = 'best.json'
+CHECKPOINT_NAME = 'model.ckpt'      # saved as model.ckpt-<step>
 
 
 class CheckpointError(ValueError):
@@ -111,13 +112,13 @@ def clear_leftovers(train_dir):
         if not os.path.isdir(folder):
             continue
         names = os.listdir(folder)
-        stale = [n for n in names if n.startswith('model.ckpt') and
+        stale = [n for n in names if n.startswith(CHECKPOINT_NAME) and
                  ('tempstate' in n or '_temp' in n)]
         state = tf.train.get_checkpoint_state(folder)
         if state is not None:
             listed = {os.path.basename(p) for p in state.all_model_checkpoint_paths}
             listed.add(os.path.basename(state.model_checkpoint_path))
-            stale += [n for n in names if n.startswith('model.ckpt-') and n not in stale and
+            stale += [n for n in names if n.startswith(CHECKPOINT_NAME + '-') and n not in stale and
                       n.split('.data-')[0].split('.index')[0].split('.meta')[0] not in listed]
         for name in stale:
             path = os.path.join(folder, name)

@@ -64,10 +64,11 @@ class RunConfig:
                              'checkpoints/<net>/).')
     fresh: bool = setting(False, 'Start training over; the previous run is moved aside.')
     # Network shape (defaults come from the network module)
-    num_classes: int = setting(None, 'Number of classes (default: from the dataset).')
+    num_classes: int = setting(None, 'Number of classes (default: from the dataset).',
+                               lower_bound=2)
     input_size: tuple = setting(None, 'Images are resized to this: 100 or HEIGHTxWIDTH.')
     crop_size: tuple = setting(None, 'The network sees crops of this size: 80 or HxW.')
-    channels: int = setting(None, '1 for grayscale, 3 for colour.')
+    channels: int = setting(None, '1 for grayscale, 3 for colour.', lower_bound=1, upper_bound=3)
     net_options: list = setting(None, 'Extra keyword options of the network, e.g. init=glorot '
                                 '(a list of key=value).')
     eval_crop: str = setting('center', 'Eval/predict view: the centre crop, or the whole image '
@@ -75,38 +76,47 @@ class RunConfig:
     eval_flip: bool = setting(False, 'Eval/predict/export: average the logits of each face and '
                               'its mirror image (recorded at training, like --eval_crop).')
     # Training recipe
-    batch_size: int = setting(None, 'Images per step.')
+    batch_size: int = setting(None, 'Images per step.', lower_bound=1)
     optimizer: str = setting(None, 'Optimizer.', choices=['adam', 'momentum', 'rmsprop', 'sgd'])
-    learning_rate: float = setting(None, 'Initial learning rate.')
+    learning_rate: float = setting(None, 'Initial learning rate.', above=0)
     lr_schedule: str = setting('fixed', 'Learning-rate schedule.',
                                choices=['fixed', 'exponential', 'step', 'cosine'])
-    lr_decay_rate: float = setting(0.1, 'exponential/step: factor per --lr_decay_epochs.')
-    lr_decay_epochs: float = setting(5.0, 'exponential/step: epochs per decay.')
-    momentum: float = setting(0.9, 'Momentum of the momentum and rmsprop optimizers.')
-    keep_prob: float = setting(None, 'Dropout keep probability in training.')
-    weight_decay: float = setting(None, 'L2 weight decay.')
-    label_smoothing: float = setting(0.0, 'Label smoothing of the cross-entropy.')
-    epochs: int = setting(None, 'Epochs to train (ignored when --max_steps is set).')
-    max_steps: int = setting(0, 'Train up to this global step (0 = use --epochs).')
+    lr_decay_rate: float = setting(0.1, 'exponential/step: factor per --lr_decay_epochs.', above=0)
+    lr_decay_epochs: float = setting(5.0, 'exponential/step: epochs per decay.', above=0)
+    momentum: float = setting(0.9, 'Momentum of the momentum and rmsprop optimizers.',
+                              lower_bound=0, below=1)
+    keep_prob: float = setting(None, 'Dropout keep probability in training.',
+                               above=0, upper_bound=1)
+    weight_decay: float = setting(None, 'L2 weight decay.', lower_bound=0)
+    label_smoothing: float = setting(0.0, 'Label smoothing of the cross-entropy.',
+                                     lower_bound=0, below=1)
+    epochs: int = setting(None, 'Epochs to train (ignored when --max_steps is set).',
+                          lower_bound=1)
+    max_steps: int = setting(0, 'Train up to this global step (0 = use --epochs).', lower_bound=0)
     max_minutes: float = setting(0.0, 'Time budget: stop (checkpoint, eval) after this many '
                                  'minutes of training; a cosine schedule then decays to zero '
-                                 'at the budget\'s end. 0 = no budget.')
-    brightness: float = setting(0.2, 'Augmentation: max brightness change (0-1 scale).')
-    contrast: float = setting(0.3, 'Augmentation: contrast factor range 1 +- this.')
+                                 'at the budget\'s end. 0 = no budget.', lower_bound=0)
+    brightness: float = setting(0.2, 'Augmentation: max brightness change (0-1 scale).',
+                                lower_bound=0, upper_bound=1)
+    contrast: float = setting(0.3, 'Augmentation: contrast factor range 1 +- this.',
+                              lower_bound=0, below=1)
     flip: bool = setting(True, 'Augmentation: random horizontal flips.')
     saturation: float = setting(0.0, 'Augmentation of colour nets: saturation factor range '
-                                '1 +- this, e.g. 0.5.')
+                                '1 +- this, e.g. 0.5.', lower_bound=0, below=1)
     hue: float = setting(0.0, 'Augmentation of colour nets: max hue shift as a fraction of the '
-                         'colour circle, e.g. 0.05.')
+                         'colour circle, e.g. 0.05.', lower_bound=0, upper_bound=0.5)
     grayscale: float = setting(0.0, 'Augmentation of colour nets: probability of turning a '
-                               'training face grey (for black-and-white photos), e.g. 0.1.')
+                               'training face grey (for black-and-white photos), e.g. 0.1.',
+                               lower_bound=0, upper_bound=1)
     random_erasing: float = setting(0.0, 'Augmentation: probability of filling a random '
-                                    'rectangle (2-40% of the face) with noise.')
+                                    'rectangle (2-40% of the face) with noise.',
+                                    lower_bound=0, upper_bound=1)
     mixup_alpha: float = setting(0.0, 'Mixup: blend each training batch with a shuffled copy '
-                                 'of itself, share ~ Beta(alpha, alpha), e.g. 0.2; 0 = off.')
+                                 'of itself, share ~ Beta(alpha, alpha), e.g. 0.2; 0 = off.',
+                                 lower_bound=0)
     cutmix_alpha: float = setting(0.0, 'CutMix: paste a rectangle of a shuffled partner into '
                                   'each training face, area ~ Beta(alpha, alpha), e.g. 1.0; '
-                                  '0 = off.')
+                                  '0 = off.', lower_bound=0)
     # Fine-tuning from a base model (core/train/finetune.py)
     init_from: str = setting(None, 'Start a new training from this trained run (a train_dir, '
                              'or a checkpoint path): every variable of the same name and shape '
@@ -119,7 +129,7 @@ class RunConfig:
     base_share: float = setting(FINETUNE_BASE_SHARE, 'With --init_from: when training ends, '
                                 'each restored weight becomes this share of the base\'s value '
                                 'plus the rest of the fine-tuned one (WiSE-FT); 0 keeps the '
-                                'fine-tuned weights.')
+                                'fine-tuned weights.', lower_bound=0, below=1)
     exclude_scopes: list = setting(None, 'With --init_from: variable scopes left freshly '
                                    'initialised, e.g. net/logits (default: the classifier '
                                    'layer when the classes differ from the base).')
@@ -131,41 +141,48 @@ class RunConfig:
     mix_data: str = setting(None, 'Also train on this converted dataset (e.g. the base\'s own '
                             'faces when fine-tuning): --mix_share of every batch comes from it, '
                             'its classes matched to this dataset\'s by name like --class_map.')
-    mix_share: float = setting(0.5, 'With --mix_data: the share of each batch drawn from it.')
+    mix_share: float = setting(0.5, 'With --mix_data: the share of each batch drawn from it.',
+                               above=0, below=1)
     aux_tasks: list = setting(None, 'Auxiliary heads on the shared features, learning '
                               'attributes the records carry: age (decades), race (UTKFace). '
                               'Their losses are added with --aux_weight; the main task is '
                               'what is evaluated.')
-    aux_weight: float = setting(0.3, 'Weight of each auxiliary head\'s loss.')
+    aux_weight: float = setting(0.3, 'Weight of each auxiliary head\'s loss.', lower_bound=0)
     moving_average_decay: float = setting(None, 'Keep an exponential moving average of the '
                                           'weights with this decay (e.g. 0.999): eval, '
-                                          'predict, export and int8 use the averaged weights.')
+                                          'predict, export and int8 use the averaged weights.',
+                                          above=0, below=1)
     teacher: list = setting(None, 'Distillation: trained runs (train_dirs) whose flip-averaged, '
                             'softened probabilities on each training face become its soft '
                             'targets (core/train/distill.py); same classes as this run.')
     distill_weight: float = setting(0.5, 'With --teacher: weight of the soft targets\' loss '
-                                    '(the labels\' gets 1 - this).')
+                                    '(the labels\' gets 1 - this).', lower_bound=0, upper_bound=1)
     distill_temperature: float = setting(2.0, 'With --teacher: temperature that softens the '
-                                         'teachers\' and the student\'s probabilities.')
+                                         'teachers\' and the student\'s probabilities.', above=0)
     ensemble: list = setting(None, 'eval: also these trained runs; the mean of their and '
                              '--train_dir\'s probabilities is reported as one model.')
     seed: int = setting(None, 'Random seed of the graph, the shuffles and the augmentation: the '
                         'same seed and flags give the same run on the same machine.')
     # Bookkeeping
-    log_every: int = setting(50, 'Log and write summaries every N steps.')
-    eval_every: int = setting(0, 'Evaluate and checkpoint every N steps (0 = every epoch).')
+    log_every: int = setting(50, 'Log and write summaries every N steps.', lower_bound=1)
+    eval_every: int = setting(0, 'Evaluate and checkpoint every N steps (0 = every epoch).',
+                              lower_bound=0)
     keep_checkpoints: int = setting(3, 'How many recent checkpoints to keep.', lower_bound=1)
-    cache_mb: int = setting(4096, 'Cache decoded images in memory when they fit in this.')
+    cache_mb: int = setting(4096, 'Cache decoded images in memory when they fit in this.',
+                            lower_bound=0)
     checkpoint: str = setting('best', 'eval/predict/features/export: best, last, or a path.')
-    inter_op_threads: int = setting(0, 'TensorFlow inter-op threads (0 = automatic).')
-    intra_op_threads: int = setting(0, 'TensorFlow intra-op threads (0 = automatic).')
+    inter_op_threads: int = setting(0, 'TensorFlow inter-op threads (0 = automatic).',
+                                    lower_bound=0)
+    intra_op_threads: int = setting(0, 'TensorFlow intra-op threads (0 = automatic).',
+                                    lower_bound=0)
     # Inputs and outputs of the other modes
     image: str = setting(None, 'predict/features: an image file or a folder of images.')
     output: str = setting(None, 'predict: CSV file of the results; features: output folder.')
     annotate: str = setting(None, 'predict: write copies of the photos with labelled face '
                             'boxes here (and a grid of them all for a folder).')
     uncertain_below: float = setting(0.6, 'predict: a face whose calibrated confidence is '
-                                     'below this is printed as uncertain.')
+                                     'below this is printed as uncertain.',
+                                     lower_bound=0, upper_bound=1)
     smallest_face: int = setting(SMALLEST_FACE, 'predict/demo: smallest face looked for, px '
                                  '(short side). Detection runs on a copy scaled to it: lower '
                                  'finds smaller faces, slower.', lower_bound=1)
@@ -183,22 +200,23 @@ class RunConfig:
     count: int = setting(16, 'generate: faces to make of each class.', lower_bound=1)
     truncation: float = setting(1.0, 'generate/demo: the generator\'s noise scaled by this '
                                 '(the truncation trick): below 1, more typical faces of the '
-                                'class, less varied.')
+                                'class, less varied.', above=0)
     generator_dir: str = setting(None, 'demo: the training folder of a face generator '
                                  '(--net=dcgan), for the "Make a face" tab.')
     host: str = setting('127.0.0.1', 'demo: address to listen on (0.0.0.0 = every network '
                         'interface; mind who can reach it).')
-    port: int = setting(7860, 'demo: port to listen on.')
-    max_upload_mb: float = setting(10.0, 'demo: uploads larger than this are refused.')
+    port: int = setting(7860, 'demo: port to listen on.', lower_bound=0, upper_bound=65535)
+    max_upload_mb: float = setting(10.0, 'demo: uploads larger than this are refused.', above=0)
     # Scale out (core/run/cluster.py): a ps/worker cluster, and towers in one process.
     ps_hosts: list = setting(None, 'Cluster: parameter servers, host:port,...')
     worker_hosts: list = setting(None, 'Cluster: workers, host:port,... (the first is the '
                                  'chief: it evaluates and writes checkpoints and summaries).')
     job_name: str = setting(None, 'Cluster: the job of this process.', choices=['ps', 'worker'])
-    task_index: int = setting(0, 'Cluster: index of this process within its job.')
+    task_index: int = setting(0, 'Cluster: index of this process within its job.', lower_bound=0)
     sync_replicas: bool = setting(False, 'Cluster: average every worker\'s gradients each step '
                                   '(default: asynchronous updates).')
-    cluster_timeout: float = setting(120.0, 'Cluster: seconds to wait for the other hosts.')
+    cluster_timeout: float = setting(120.0, 'Cluster: seconds to wait for the other hosts.',
+                                     above=0)
     num_clones: int = setting(1, 'Towers that split each batch and average their gradients '
                               '(one per GPU).', lower_bound=1)
     clone_on_cpu: bool = setting(False, 'Put the --num_clones towers on the CPU.')
@@ -214,10 +232,9 @@ class RunConfig:
 
     @property
     def image_spec(self):
-        return preprocess.ImageSpec(tuple(self.input_size), tuple(self.crop_size), self.channels,
-                                    self.eval_crop, self.brightness, self.contrast, self.flip,
-                                    self.random_erasing, self.saturation, self.hue,
-                                    self.grayscale)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(preprocess.ImageSpec)}
+        fields.update(input_size=tuple(self.input_size), crop_size=tuple(self.crop_size))
+        return preprocess.ImageSpec(**fields)
 
     @property
     def averaged(self):
@@ -302,12 +319,62 @@ def write_run_file(cfg):
         json.dump(record, f, indent=1)
 
 
+# Flags that name something on disk, checked before any work ('data_dir' may be a CSV).
+PATH_FLAGS = ('data_dir', 'image', 'mix_data', 'saved_model', 'int8_model', 'generator_dir')
+LIST_PATH_FLAGS = ('teacher', 'ensemble')
+
+
+def check_before_work(values):
+    """One line for a flag that cannot work, before anything is prepared or written: an
+    unknown network, a path that does not exist, a base that is neither a folder nor a
+    released model."""
+    if values.get('net') not in networks.names():
+        raise ConfigError(f'--net={values.get("net")}: no such network (networks: '
+                          f'{", ".join(networks.names())})')
+    for flag in PATH_FLAGS:
+        if values.get(flag) and not os.path.exists(values[flag]):
+            raise ConfigError(f'--{flag}={values[flag]} does not exist')
+    for flag in LIST_PATH_FLAGS:
+        missing = [p for p in values.get(flag) or () if not os.path.exists(p)]
+        if missing:
+            raise ConfigError(f'--{flag}: {missing[0]} does not exist')
+    if values.get('init_from') and not released.find(values['init_from']):
+        raise ConfigError(f'--init_from={values["init_from"]} is neither a training folder nor '
+                          f'a released model (released: {", ".join(released.names()) or "none"})')
+
+
 def resolve(values, explicit):
     """Builds the RunConfig from flag `values` (a dict) and the names the user set.
 
     Order of precedence: flags the user set > the training folder's run.json >
     the dataset's description > the network's defaults.
     """
+    cfg = _from_flags(values, explicit)
+    mode = modes.get(cfg.mode)
+    _find_models(cfg, mode, explicit)
+    if cfg.init_from and mode.trains:
+        _adopt_base(cfg, explicit)
+    try:
+        networks.get(cfg.net)
+    except KeyError as e:
+        raise ConfigError(e.args[0]) from None
+    cfg.train_dir = cfg.train_dir or os.path.join('checkpoints', cfg.net)
+    recorded = None if (mode.trains and cfg.fresh) else read_run_file(cfg.train_dir)
+    if cfg.saved_model:
+        recorded = _read_export_file(cfg.saved_model)
+    if recorded:
+        _adopt_recorded(cfg, recorded, mode, explicit)
+    net = networks.get(cfg.net)          # the recorded one when --net was not given
+    _check_kind_of_net(net, mode, cfg)
+    _check_mixing(cfg, mode)
+    _classes_from_data(cfg, mode)
+    _apply_net_defaults(cfg, net, mode, explicit, recorded)
+    _validate(cfg, mode)
+    return cfg
+
+
+def _from_flags(values, explicit):
+    """The RunConfig of the flags alone, sizes and options parsed."""
     unknown = sorted(set(values) - set(RunConfig.__dataclass_fields__)
                      - set(FaceSettings.__dataclass_fields__)
                      - set(SourceSettings.__dataclass_fields__))
@@ -319,60 +386,58 @@ def resolve(values, explicit):
     for key in ('face_size', 'margin'):     # unset: as the training faces were stored
         if key not in explicit:
             setattr(cfg, key, None)
-    mode = modes.get(cfg.mode)
     cfg.input_size, cfg.crop_size = parse_size(cfg.input_size), parse_size(cfg.crop_size)
     cfg.net_options = parse_options(cfg.net_options)
-    _find_models(cfg, mode, explicit)
-    if cfg.init_from and mode.trains:
-        # Fine-tuning: the network and its input are the base's unless a flag says otherwise
-        # (finetune.check then names the difference).
-        base = base_run(cfg.init_from) or {}
-        for key in ('net', 'input_size', 'crop_size', 'channels', 'net_options'):
-            if key not in explicit and base.get(key) is not None:
-                value = base[key]
-                setattr(cfg, key, tuple(value) if isinstance(value, list) else value)
-    try:
-        net = networks.get(cfg.net)
-    except KeyError as e:
-        raise ConfigError(e.args[0]) from None
-    cfg.train_dir = cfg.train_dir or os.path.join('checkpoints', cfg.net)
-    recorded = None if (mode.trains and cfg.fresh) else read_run_file(cfg.train_dir)
-    if cfg.saved_model:
-        recorded = _read_export_file(cfg.saved_model)
+    return cfg
 
-    if recorded:
-        hint = ('use another --train_dir, or --fresh to start over' if mode.trains
-                else 'use the --train_dir of a matching run')
-        for key in GRAPH_KEYS:
-            mine, theirs = _plain(getattr(cfg, key)), recorded.get(key)
-            if key in explicit:
-                if mine is not None and mine != theirs:
-                    raise ConfigError(
-                        f'{cfg.train_dir} holds a model trained with --{key}={_show(theirs)}, '
-                        f'not --{key}={_show(mine)}: {hint}')
-            else:
-                setattr(cfg, key, tuple(theirs) if isinstance(theirs, list) else theirs)
-        if 'net_options' in explicit and recorded.get('net_options') is not None:
-            # Options given again must be the model's; those not given are the record's
-            # (a width the CPU defaults chose, say).
-            theirs = recorded['net_options']
-            if {**theirs, **cfg.net_options} != theirs:
+
+def _adopt_base(cfg, explicit):
+    """Fine-tuning: the network and its input are the base's unless a flag says otherwise
+    (finetune.check then names the difference)."""
+    base = base_run(cfg.init_from) or {}
+    for key in ('net', 'input_size', 'crop_size', 'channels', 'net_options'):
+        if key not in explicit and base.get(key) is not None:
+            value = base[key]
+            setattr(cfg, key, tuple(value) if isinstance(value, list) else value)
+
+
+def _adopt_recorded(cfg, recorded, mode, explicit):
+    """What the training folder (or export) recorded, unless a flag said it; a flag that
+    contradicts the model's graph is refused."""
+    hint = ('use another --train_dir, or --fresh to start over' if mode.trains
+            else 'use the --train_dir of a matching run')
+    for key in GRAPH_KEYS:
+        mine, theirs = _plain(getattr(cfg, key)), recorded.get(key)
+        if key in explicit:
+            if mine is not None and mine != theirs:
                 raise ConfigError(
-                    f'{cfg.train_dir} holds a model trained with --net_options='
-                    f'{_show(theirs)}, not --net_options={_show(cfg.net_options)}: {hint}')
-            cfg.net_options = dict(theirs)
-        cfg.classes = recorded.get('classes')
-        cfg.trained_on = recorded.get('data_dir')
-        if 'data_dir' not in explicit:
-            cfg.data_dir = cfg.data_dir or recorded.get('data_dir')
-        _check_same_data(cfg, recorded, mode)
-        for key in ('eval_crop', 'eval_flip', 'net_options', 'face_size', 'margin',
-                    'moving_average_decay'):
-            if key not in explicit:
-                setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
+                    f'{cfg.train_dir} holds a model trained with --{key}={_show(theirs)}, '
+                    f'not --{key}={_show(mine)}: {hint}')
+        else:
+            setattr(cfg, key, tuple(theirs) if isinstance(theirs, list) else theirs)
+    if 'net_options' in explicit and recorded.get('net_options') is not None:
+        # Options given again must be the model's; those not given are the record's
+        # (a width the CPU defaults chose, say).
+        theirs = recorded['net_options']
+        if {**theirs, **cfg.net_options} != theirs:
+            raise ConfigError(
+                f'{cfg.train_dir} holds a model trained with --net_options='
+                f'{_show(theirs)}, not --net_options={_show(cfg.net_options)}: {hint}')
+        cfg.net_options = dict(theirs)
+    cfg.classes = recorded.get('classes')
+    cfg.trained_on = recorded.get('data_dir')
+    if 'data_dir' not in explicit:
+        cfg.data_dir = cfg.data_dir or recorded.get('data_dir')
+    _check_same_data(cfg, recorded, mode)
+    for key in ('eval_crop', 'eval_flip', 'net_options', 'face_size', 'margin',
+                'moving_average_decay'):
+        if key not in explicit:
+            setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
 
-    net = networks.get(cfg.net)          # the recorded one when --net was not given
-    _check_kind_of_net(net, mode, cfg)
+
+def _classes_from_data(cfg, mode):
+    """The classes of --data_dir when no model records them; another dataset's classes
+    must match the model's."""
     if cfg.data_dir and mode.reads_data and cfg.classes and not mode.trains and \
             not _same_path(cfg.data_dir, cfg.trained_on):
         _check_classes_of_other_data(cfg)
@@ -388,6 +453,10 @@ def resolve(values, explicit):
                               f'{meta["num_classes"]} classes ({", ".join(meta["classes"])})')
         cfg.num_classes = meta['num_classes']
 
+
+def _apply_net_defaults(cfg, net, mode, explicit, recorded):
+    """The network's defaults (its CPU ones without a GPU) for what is still unset;
+    fine-tuning's own defaults when training from a base."""
     d = net.defaults
     if d.cpu and not _sees_gpu():      # asked only then: most errors come without TensorFlow
         d, cfg.cpu_sized = d.for_device(gpu=False), True
@@ -406,6 +475,10 @@ def resolve(values, explicit):
         # Keep the network's crop ratio (80 of 100 for nn_gender) at the new size.
         ratio_h, ratio_w = (c / i for c, i in zip(d.crop_size, d.input_size))
         cfg.crop_size = (round(cfg.input_size[0] * ratio_h), round(cfg.input_size[1] * ratio_w))
+
+
+def _validate(cfg, mode):
+    """The recipe holds together, and the mode has what it needs."""
     if any(c > i for c, i in zip(cfg.crop_size, cfg.input_size)):
         raise ConfigError(f'--crop_size={_show(cfg.crop_size)} is larger than '
                           f'--input_size={_show(cfg.input_size)}')
@@ -425,7 +498,6 @@ def resolve(values, explicit):
             f'no trained model in {cfg.train_dir} yet (give --train_dir of a trained model, '
             f'or train first). Training needs {modes.need_text("data_dir", cfg.net)}')
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
-    return cfg
 
 
 def _find_models(cfg, mode, explicit):
@@ -453,8 +525,8 @@ def _find_models(cfg, mode, explicit):
           f'{", ".join(theirs["classes"])}; {os.path.join(model, released.CARD)})', flush=True)
 
 
-def _check_kind_of_net(net, mode, cfg):
-    kind = 'gan' if net.is_gan else 'classifier'
+def _check_mixing(cfg, mode):
+    """Mixup, CutMix and --mix_data combine only with what they can mix."""
     if mode.trains and cfg.mixup_alpha and cfg.cutmix_alpha:
         raise ConfigError('--mixup_alpha and --cutmix_alpha: choose one of the two mixings')
     if mode.trains and (cfg.mixup_alpha or cfg.cutmix_alpha):
@@ -463,13 +535,14 @@ def _check_kind_of_net(net, mode, cfg):
                 raise ConfigError(f'--{flag} does not combine with --mixup_alpha or '
                                   '--cutmix_alpha (the soft targets and attributes are not mixed)')
     if mode.trains and cfg.mix_data:
-        if not 0.0 < cfg.mix_share < 1.0:
-            raise ConfigError(f'--mix_share={cfg.mix_share:g}: the share of each batch from '
-                              '--mix_data is between 0 and 1')
         for flag in ('teacher', 'aux_tasks'):    # the mixed-in faces have neither
             if getattr(cfg, flag):
                 raise ConfigError(f'--{flag} does not combine with --mix_data (its faces have '
                                   'no soft targets or attributes here)')
+
+
+def _check_kind_of_net(net, mode, cfg):
+    kind = 'gan' if net.is_gan else 'classifier'
     if net.is_gan and mode.trains:
         for flag in ('num_clones', 'sync_replicas', 'aux_tasks', 'init_from', 'trainable_scopes',
                      'mixup_alpha', 'cutmix_alpha', 'mix_data'):

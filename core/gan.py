@@ -5,7 +5,6 @@ for evaluation. The discriminator lives in the 'net' scope like any network (so
 
     python runner.py --net=dcgan --data_dir=records/utkface_faces --max_minutes=60
 """
-import dataclasses
 import io
 import os
 import types
@@ -43,8 +42,7 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
     of the same classes, then the generator learns to fool the updated discriminator.
     Returns what cnn.build_training returns, `log` naming both losses."""
     # The faces as they are (flips only): other augmentation would be learnt as faces.
-    spec = dataclasses.replace(cfg.image_spec, brightness=0.0, contrast=0.0, erase=0.0,
-                               saturation=0.0, hue=0.0, grayscale=0.0)
+    spec = cfg.image_spec.plain(keep=('flip',))
     start = model.training_input(cfg, meta, spec, steps_per_epoch, part)
     batch, global_step, lr = start.batch, start.global_step, start.lr
     real, labels = batch['image'], batch['label']

@@ -15,19 +15,27 @@ import tensorflow as tf
 
 @dataclasses.dataclass(frozen=True)
 class ImageSpec:
-    """What the network sees; built from the run's settings (RunConfig.image_spec), which
-    hold the defaults."""
+    """What the network sees and how training varies it; the fields are the run's settings
+    of the same names (RunConfig.image_spec), which hold the defaults. Augmentations
+    default to off."""
     input_size: tuple            # (h, w) after resizing
     crop_size: tuple             # (h, w) the network sees
     channels: int                # 1 or 3
-    eval_crop: str               # 'center' crop, or 'resize' the whole input to the crop size
-    brightness: float            # max delta on the [0, 1] scale
-    contrast: float              # factor drawn from [1 - c, 1 + c]
-    flip: bool
-    erase: float                 # probability of random erasing (a rectangle of noise)
+    eval_crop: str = 'center'    # 'center' crop, or 'resize' the whole input to the crop size
+    flip: bool = False
+    brightness: float = 0.0      # max delta on the [0, 1] scale
+    contrast: float = 0.0        # factor drawn from [1 - c, 1 + c]
+    random_erasing: float = 0.0  # probability of erasing a rectangle (noise)
     saturation: float = 0.0      # colour nets: saturation factor drawn from [1 - s, 1 + s]
     hue: float = 0.0             # colour nets: max hue shift, a fraction of the colour circle
     grayscale: float = 0.0       # colour nets: probability of a grey face (black-and-white photos)
+
+    def plain(self, keep=()):
+        """The same geometry with every augmentation off but those named in `keep`."""
+        geometry = ('input_size', 'crop_size', 'channels', 'eval_crop')
+        off = {f.name: f.default for f in dataclasses.fields(self)
+               if f.name not in geometry and f.name not in keep}
+        return dataclasses.replace(self, **off)
 
 
 def resize_for_network(images, spec):
@@ -62,8 +70,8 @@ def train_view(image, spec, seed):
     if spec.channels == 3 and (spec.saturation or spec.hue or spec.grayscale):
         # A key of its own, so that runs without colour changes draw as before.
         image = colour_jitter(image, spec, tf.random.experimental.stateless_fold_in(seed, 5))
-    if spec.erase:
-        image = random_erasing(image, spec.erase, erase)
+    if spec.random_erasing:
+        image = random_erasing(image, spec.random_erasing, erase)
     return normalize(image)
 
 

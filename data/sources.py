@@ -60,7 +60,7 @@ def _sorted_classes(names):
     return sorted(names)
 
 
-def label_folders(src):
+def label_folders(src, **_):
     """`src/<class>/...` or `src/train/<class>/...` + `src/eval/<class>/...`."""
     subdirs = [d for d in sorted(os.listdir(src))
                if os.path.isdir(os.path.join(src, d)) and not d.startswith('.')]
@@ -98,7 +98,7 @@ def _utkface_label(gender, age, label, buckets):
     return f'{UTKFACE_GENDERS[gender]}_{age_bucket_names(buckets)[index]}'
 
 
-def utkface(src, label='gender', buckets=AGE_BUCKETS):
+def utkface(src, label='gender', buckets=AGE_BUCKETS, **_):
     """UTKFace chips named AGE_GENDER_RACE_DATETIME.jpg.chip.jpg; label = gender, or
     gender x age bucket (label='age_gender'). Age, gender and race are kept as attributes."""
     buckets = sorted(buckets)
@@ -127,7 +127,7 @@ def utkface(src, label='gender', buckets=AGE_BUCKETS):
     return items, classes, unlabelled
 
 
-def csv_file(src):
+def csv_file(src, **_):
     """A CSV with a header: path,label[,split][,source][,integer attribute columns...].
 
     Paths are relative to the CSV's folder; `source` is the name stored in the
@@ -159,7 +159,7 @@ def csv_file(src):
     return items, _sorted_classes(classes), unlabelled
 
 
-def fairface(src):
+def fairface(src, **_):
     """FairFace's label CSV (file,age,gender,race,...), the files relative to its folder:
     gender is the label; race and age band are kept as attributes. Rows with a missing file
     or an unknown value are reported, not fatal."""
@@ -195,7 +195,8 @@ def _fairface_problem(row, path):
     return ''
 
 
-# Each layout: (what --src is, the function that lists it).
+# A layout is one entry: (what --src is, its lister: src, label=, buckets= -> (items,
+# classes, unlabelled)).
 LAYOUTS = {'folders': ('folder', label_folders), 'utkface': ('folder', utkface),
            'csv': ('file', csv_file), 'fairface': ('file', fairface)}
 UTKFACE_LABELS = ('gender', 'age_gender')
@@ -210,6 +211,8 @@ class SourceSettings:
                           choices=sorted(LAYOUTS))
     utkface_label: str = setting('gender', 'UTKFace layout: gender (2 classes) or age_gender '
                                  '(male/female x age buckets).', choices=UTKFACE_LABELS)
+    label_names: list = setting(None, 'Names for the classes in their sorted order, e.g. '
+                                'male,female for class folders 0/ and 1/.')
 
 
 def list_items(src, layout='folders', label='gender', age_buckets=AGE_BUCKETS):
@@ -219,6 +222,4 @@ def list_items(src, layout='folders', label='gender', age_buckets=AGE_BUCKETS):
         raise ValueError(f'--src={src} is not a CSV file')
     if kind == 'folder' and not os.path.isdir(src):
         raise ValueError(f'--src={src} is not a folder')
-    if layout == 'utkface':
-        return utkface(src, label, age_buckets)
-    return lister(src)
+    return lister(src, label=label, buckets=age_buckets)

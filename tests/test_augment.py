@@ -35,8 +35,7 @@ def test_random_erasing_is_a_function_of_its_seed_and_respects_its_probability()
 
 def jittered(spec_changes, seed):
     """A 10x10 colour image through train_view: an 8x8 random crop, random flip, brightness."""
-    spec = preprocess.ImageSpec((10, 10), (8, 8), 3, 'center', 0.2, 0.0, True, 0.0,
-                                **spec_changes)
+    spec = preprocess.ImageSpec((10, 10), (8, 8), 3, brightness=0.2, flip=True, **spec_changes)
     colours = tf.constant(np.random.RandomState(0).randint(0, 256, [10, 10, 3]), tf.uint8)
     return (preprocess.train_view(colours, spec, tf.constant(seed, tf.int64)).numpy() + 1) / 2
 

@@ -77,7 +77,6 @@ def test_the_loss_is_the_same_mix_of_both_labels_losses():
     ({'mixup_alpha': 0.2, 'cutmix_alpha': 1.0}, 'choose one'),
     ({'cutmix_alpha': 1.0, 'aux_tasks': ['age']}, '--aux_tasks does not combine'),
     ({'mixup_alpha': 0.2, 'net': 'dcgan'}, 'is for classifiers'),
-    ({'mix_data': 'records/base', 'mix_share': 1.0}, 'is between 0 and 1'),
     ({'mix_data': 'records/base', 'teacher': ['checkpoints/t']}, '--teacher does not combine '
                                                                  'with --mix_data'),
     ({'mix_data': 'records/base', 'net': 'dcgan'}, '--mix_data is for classifiers')])

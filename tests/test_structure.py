@@ -1,11 +1,14 @@
-"""The project's shape: no import circle anywhere, data/ stands without core/, cnn.py stays
-the platform's heart and not a home for every job."""
+"""The project's shape: no import circle anywhere, the layers (data/ and common/ without
+core/; serving without training's internals), core/ in rooms, functions short enough to
+read at once."""
 import ast
 import os
 
 from conftest import REPO
 
-PACKAGES = ('common', 'core', 'data', 'networks', 'bench')
+PACKAGES = ('common', 'core', 'core.run', 'core.train', 'core.evaluate', 'core.serve', 'data',
+            'networks', 'bench', 'tools')
+MAX_FUNCTION_LINES = 80
 
 
 def project_modules():
@@ -70,6 +73,36 @@ def test_the_demo_uses_inference_not_the_training_module():
     assert 'distributed' not in modules          # one training loop: cnn.train
 
 
-def test_cnn_stays_the_heart_only():
-    lines = open(os.path.join(REPO, 'cnn.py'), encoding='utf-8').read().splitlines()
-    assert len(lines) <= 350, len(lines)
+def test_serving_needs_nothing_of_training():
+    """A model answers photos without the training loop or its recipes."""
+    modules = project_modules()
+    for name, path in modules.items():
+        if name.startswith('core.serve') or name == 'demo':
+            bad = {d for d in imports_of(path, modules)
+                   if d.startswith('core.train') or d == 'cnn'}
+            assert not bad, f'{name} imports {sorted(bad)}'
+
+
+def test_core_is_rooms_with_a_few_shared_modules():
+    rooms = {d for d in os.listdir(os.path.join(REPO, 'core'))
+             if os.path.isfile(os.path.join(REPO, 'core', d, '__init__.py'))}
+    assert rooms == {'run', 'train', 'evaluate', 'serve'}
+    for room in rooms:          # each room says what lives there
+        assert open(os.path.join(REPO, 'core', room, '__init__.py')).read().startswith('"""')
+    shared = [n for n in os.listdir(os.path.join(REPO, 'core'))
+              if n.endswith('.py') and n != '__init__.py']
+    assert len(shared) <= 6, sorted(shared)
+
+
+def test_no_function_of_the_platform_is_longer_than_a_screen():
+    modules = project_modules()
+    long = []
+    for name, path in modules.items():
+        if name != 'cnn' and not name.startswith('core.'):
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f'{name}.{node.name}: {lines} lines')
+    assert not long, long
