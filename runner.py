@@ -40,6 +40,7 @@ def main(argv):
     values = {name: FLAGS[name].value for name in FLAG_NAMES}
     explicit = {name for name in FLAG_NAMES if FLAGS[name].present}
     try:
+        config.check_before_work(values)
         values['data_dir'] = photos.dataset_for(values)
         cfg = config.resolve(values, explicit)
         modes.run(cfg)
@@ -50,5 +51,13 @@ def main(argv):
                  'stopped when the same command is run again)')
 
 
+def parse_flags(argv):
+    """absl's parsing, with a flag's bad value said in one line."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        sys.exit(f'error: {e}')
+
+
 if __name__ == '__main__':
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -303,8 +303,6 @@ def define_flags():
     flags.DEFINE_integer('shard_size', 1000, 'Images per shard.')
     flags.DEFINE_integer('max_side', 512, 'Larger images are shrunk to this longer side.')
     flags.DEFINE_integer('workers', 2, 'Decoding processes.')
-    flags.DEFINE_list('label_names', None, 'Names for the class folders in sorted order, '
-                      'e.g. male,female.')
     flags.DEFINE_integer('limit', 0, 'Use a seeded random subset of this many files (0 = all).')
 
 

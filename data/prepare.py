@@ -61,23 +61,28 @@ class FaceSettings:
                           choices=['on', 'off', 'check'])
     face_size: int = setting(100, 'Side of the stored aligned face, px.', lower_bound=8)
     margin: float = setting(0.0, 'Extra border around the face, as a share of the crop on '
-                            'every side (0 = framed like a UTKFace chip).')
+                            'every side (0 = framed like a UTKFace chip).',
+                            lower_bound=0, below=0.5)
     filters: str = setting('aligned', 'Face filter preset: aligned (roll is corrected by '
                            'alignment; yaw within 60, pitch within 45 degrees, faces of 48 px '
                            'and up) or strict (the 2017 post: roll 5, yaw and pitch 10 degrees, '
                            '100 px). The limit flags below override single values.',
                            choices=sorted(FILTER_PRESETS))
-    min_confidence: float = setting(None, 'Lowest detector confidence kept (default: preset).')
+    min_confidence: float = setting(None, 'Lowest detector confidence kept (default: preset).',
+                                    lower_bound=0, upper_bound=1)
     min_face: int = setting(None, 'Smallest face kept: short side of its box, px (default: '
-                            'preset).')
-    max_roll: float = setting(None, 'Largest head roll kept, degrees (default: preset).')
-    max_yaw: float = setting(None, 'Largest head yaw kept, degrees (default: preset).')
-    max_pitch: float = setting(None, 'Largest head pitch kept, degrees (default: preset).')
+                            'preset).', lower_bound=1)
+    max_roll: float = setting(None, 'Largest head roll kept, degrees (default: preset).',
+                              lower_bound=0, upper_bound=180)
+    max_yaw: float = setting(None, 'Largest head yaw kept, degrees (default: preset).',
+                             lower_bound=0, upper_bound=90)
+    max_pitch: float = setting(None, 'Largest head pitch kept, degrees (default: preset).',
+                               lower_bound=0, upper_bound=90)
     multi_face: str = setting('skip', 'Photos with several faces: skip them, or keep the '
                               'largest face.', choices=['skip', 'largest'])
     near_duplicate_bits: int = setting(4, 'Faces whose perceptual hashes differ in at most '
                                        'this many of 64 bits are near duplicates (-1: keep '
-                                       'them all).')
+                                       'them all).', lower_bound=-1, upper_bound=64)
 
     def __post_init__(self):
         for name, value in FILTER_PRESETS[self.filters].items():
@@ -202,7 +207,7 @@ def drop_near_duplicates(accepted, max_bits):
 
 def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
             age_buckets=sources.AGE_BUCKETS, eval_fraction=0.1, seed=0, shard_size=1000,
-            workers=2, limit=0):
+            workers=2, limit=0, label_names=None):
     """Runs the whole preparation; returns the report (also in OUT/report.json)."""
     items, classes, unlabelled = sources.list_items(src, layout, label, age_buckets)
     if limit:
@@ -243,7 +248,7 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
     face_items, _, _ = sources.csv_file(index)
     # Keep the source's class order (and classes that lost every photo) in the dataset.
     meta = converter.convert(index, out, layout='csv', eval_fraction=eval_fraction, seed=seed,
-                             shard_size=shard_size, workers=1,
+                             shard_size=shard_size, workers=1, label_names=label_names,
                              listing=(face_items, classes, []),
                              extra_meta={'faces': dataclasses.asdict(settings)})
 
@@ -347,7 +352,7 @@ def main(argv):
         settings = settings_from({name: FLAGS[name].value for name in FLAGS})
         prepare(FLAGS.src, FLAGS.out, settings, FLAGS.layout, FLAGS.utkface_label,
                 [int(a) for a in FLAGS.age_buckets], FLAGS.eval_fraction, FLAGS.seed,
-                FLAGS.shard_size, FLAGS.workers, FLAGS.limit)
+                FLAGS.shard_size, FLAGS.workers, FLAGS.limit, FLAGS.label_names)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:

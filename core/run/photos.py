@@ -7,13 +7,14 @@ from data.records import META_FILE
 from common.settings import pick
 from core import modes
 from core.config import ConfigError
+from data import sources
 from data.sources import SourceSettings
 
 
 def is_photo_folder(path, layout):
     """True for raw photos (to prepare), False for a dataset made by data.convert/prepare."""
-    return layout == 'csv' or (os.path.isdir(path)
-                               and not os.path.isfile(os.path.join(path, META_FILE)))
+    return sources.LAYOUTS[layout][0] == 'file' or (
+        os.path.isdir(path) and not os.path.isfile(os.path.join(path, META_FILE)))
 
 
 def prepared_dir(src, prepared=None):
@@ -33,7 +34,7 @@ def dataset_for(values):
           flush=True)
     try:
         report = prepare.prepare(src, out, prepare.settings_from(values), source.layout,
-                                 source.utkface_label)
+                                 source.utkface_label, label_names=source.label_names)
     except ValueError as e:            # no class folders, an unreadable CSV, ...
         raise ConfigError(str(e)) from None
     if not report['final_images']:
