@@ -39,7 +39,7 @@ def faces_of_split(data_dir, split, side=SIDE):
     import tensorflow as tf
     from data import preprocess, records
     meta = records.read_meta(data_dir)
-    spec = preprocess.ImageSpec((side, side), (side, side), 3, 'center', 0.0, 0.0, False, 0.0)
+    spec = preprocess.ImageSpec((side, side), (side, side), 3)
 
     def decode(serialized):
         example = records.parse(serialized)

@@ -1,8 +1,8 @@
 """A person's own photos, the whole way through runner.py: a base model, fine-tuned on
 their photos, judged on photos that neither model was trained on.
 
-    python bench/own_photos.py --base=checkpoints/base_cnn60
-    python bench/own_photos.py --base=checkpoints/base_cnn60 --photos=my_photos --folds=2
+    python bench/own_photos.py                            # the released model, shared portraits
+    python bench/own_photos.py --base=checkpoints/mine --photos=my_photos --folds=2
 
 The photo folder (class folders, default: the 100 shared portraits) is split in
 `--folds` parts, class by class; each part is judged by a model fine-tuned on the
@@ -11,10 +11,8 @@ predict on the photo file: a photo whose face is not found counts as wrong, a
 photo's answer is its largest face. Folders man/woman are read as male/female.
 Prints the figures and writes them to --output (JSON).
 
-The base (one command, README "Your own photos"):
-    python runner.py --net=cnn60 --data_dir=../shared/datasets/utkface --layout=utkface \
-        --prepared_dir=records/utkface_faces --multi_face=largest \
-        --train_dir=checkpoints/base_cnn60 --lr_schedule=cosine --max_minutes=45 --epochs=1000
+The base: the released model (models/gender_cnn60/MODEL_CARD.md says how it was made),
+or any training folder.
 """
 import csv
 import json
@@ -29,7 +27,8 @@ import time
 from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-flags.DEFINE_string('base', 'checkpoints/base_cnn60', 'The base model (a train_dir).')
+flags.DEFINE_string('base', 'gender_cnn60', 'The base model: a released model\'s name or a '
+                    'train_dir.')
 flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'datasets',
                                            'portraits'), 'Class folders of photos.')
 flags.DEFINE_integer('folds', 2, 'Parts the photos are split in (each judged by a model '

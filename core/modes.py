@@ -38,8 +38,8 @@ NEEDS = {
     'data_dir': '--data_dir: a folder of class folders of photos (my_photos/man/*.jpg, '
                 'my_photos/woman/*.jpg), or records made by python -m data.convert. '
                 'With a few hundred photos per class: python runner.py --net=NET '
-                '--data_dir=my_photos; with fewer, start from a base model: python runner.py '
-                '--data_dir=my_photos --init_from=checkpoints/base_cnn60 (README: "Your own '
+                '--data_dir=my_photos; with fewer, start from the released model: python '
+                'runner.py --data_dir=my_photos --init_from=gender_cnn60 (README: "Your own '
                 'photos")',
     'image': '--image: a photo, or a folder of photos',
 }
