@@ -17,7 +17,7 @@ import common.quiet  # noqa: F401  (before TensorFlow)
 
 from absl import app, flags  # noqa: E402
 
-from common.settings import define_flags  # noqa: E402
+from common.settings import define_flags, help_text  # noqa: E402
 from core import config  # noqa: E402
 from core.run import photos  # noqa: E402
 from data.prepare import FaceSettings  # noqa: E402
@@ -51,8 +51,33 @@ def main(argv):
                  'stopped when the same command is run again)')
 
 
+HELP = ('-h', '-help', '--help', '--helpshort', '-?')
+# Settings whose default comes from the network module (shown for --net, or nn_gender).
+NET_DEFAULTS = ('input_size', 'crop_size', 'channels', 'batch_size', 'optimizer',
+                'learning_rate', 'keep_prob', 'epochs', 'weight_decay')
+
+
+def print_help(argv):
+    import networks
+    net = next((a.split('=', 1)[1] for a in argv if a.startswith('--net=')),
+               config.RunConfig.net)
+    defaults = networks.get(net).defaults if net in networks.names() else None
+    filled = {key: f'from --net; {net}: {getattr(defaults, key)}' for key in NET_DEFAULTS
+              if defaults is not None}
+    print(__doc__.strip() + '\n\nFlags (python runner.py --helpfull adds TensorFlow\'s and '
+          'absl\'s own):\n')
+    print(help_text((config.RunConfig, SourceSettings, FaceSettings), filled))
+
+
 def parse_flags(argv):
-    """absl's parsing, with a flag's bad value said in one line."""
+    """absl's parsing, with a flag's bad value said in one line; --help lists our flags
+    by section, --helpfull every flag, both exiting 0."""
+    if any(arg in HELP for arg in argv[1:]):
+        print_help(argv)
+        sys.exit(0)
+    if '--helpfull' in argv[1:]:
+        print(FLAGS.get_help())
+        sys.exit(0)
     try:
         return FLAGS(argv)
     except flags.Error as e:

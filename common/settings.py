@@ -10,8 +10,18 @@ the command-line flags are made from the fields.
     Recipe(**pick(Recipe, {name: FLAGS[name].value for name in names}))
 """
 import dataclasses
+import textwrap
 
 from absl import flags
+
+
+_section = ['']
+
+
+def section(title):
+    """The settings written after this call, up to the next, are listed under `title` in
+    --help. Called as a statement in the dataclass body."""
+    _section[0] = title
 
 
 def setting(default, help, choices=None, above=None, below=None, **bounds):
@@ -19,7 +29,8 @@ def setting(default, help, choices=None, above=None, below=None, **bounds):
     their ends, `above`/`below` exclude them; a value outside is refused when the flags
     are read, before any work."""
     return dataclasses.field(default=default, metadata={
-        'help': help, 'choices': choices, 'bounds': bounds, 'above': above, 'below': below})
+        'help': help, 'choices': choices, 'bounds': bounds, 'above': above, 'below': below,
+        'section': _section[0]})
 
 
 def _range_text(meta):
@@ -83,3 +94,24 @@ def pick(cls, values):
     """The entries of `values` that are fields of dataclass `cls`."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in values.items() if k in names}
+
+
+def help_text(classes, filled=None):
+    """--help: every setting of `classes`, under its section, with its default (`filled`:
+    {name: text} for defaults that come from elsewhere, a network's say)."""
+    lines, current = [], None
+    for cls in classes:
+        for field in flag_fields(cls):
+            meta = field.metadata
+            if meta['section'] != current:
+                current = meta['section']
+                lines += ['', f'{current}:']
+            default = (filled or {}).get(field.name)
+            if default is None:
+                default = field.default if field.default not in (None, '') else '-'
+            if meta['choices']:
+                default = f'{default}; one of {", ".join(map(str, meta["choices"]))}'
+            lines.append(f'  --{field.name} (default: {default})')
+            lines.append(textwrap.fill(meta['help'], 92, initial_indent=' ' * 6,
+                                       subsequent_indent=' ' * 6))
+    return '\n'.join(lines).lstrip('\n')

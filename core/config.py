@@ -11,7 +11,7 @@ import json
 import os
 
 import networks
-from common.settings import pick, setting
+from common.settings import pick, section, setting
 from core import checkpoints, modes
 from core.serve import released
 from data import preprocess
@@ -49,7 +49,7 @@ class ConfigError(ValueError):
 class RunConfig:
     """Every setting of a run. A field made with `setting` is also a runner.py flag (its
     default and help written here only); the others are filled in by `resolve`."""
-    # What and where
+    section('What and where')
     mode: str = setting('train', 'What to do: ' + '; '.join(
         f'{m.name}: {m.help}' for m in modes.MODES.values()) + '.', choices=modes.names())
     net: str = setting('nn_gender', 'Network module (networks/): '
@@ -63,7 +63,7 @@ class RunConfig:
     train_dir: str = setting(None, 'Checkpoints, summaries and reports (default '
                              'checkpoints/<net>/).')
     fresh: bool = setting(False, 'Start training over; the previous run is moved aside.')
-    # Network shape (defaults come from the network module)
+    section('The network (defaults come from the network module)')
     num_classes: int = setting(None, 'Number of classes (default: from the dataset).',
                                lower_bound=2)
     input_size: tuple = setting(None, 'Images are resized to this: 100 or HEIGHTxWIDTH.')
@@ -75,7 +75,7 @@ class RunConfig:
                              'resized to the crop size.', choices=['center', 'resize'])
     eval_flip: bool = setting(False, 'Eval/predict/export: average the logits of each face and '
                               'its mirror image (recorded at training, like --eval_crop).')
-    # Training recipe
+    section('Training')
     batch_size: int = setting(None, 'Images per step.', lower_bound=1)
     optimizer: str = setting(None, 'Optimizer.', choices=['adam', 'momentum', 'rmsprop', 'sgd'])
     learning_rate: float = setting(None, 'Initial learning rate.', above=0)
@@ -117,7 +117,7 @@ class RunConfig:
     cutmix_alpha: float = setting(0.0, 'CutMix: paste a rectangle of a shuffled partner into '
                                   'each training face, area ~ Beta(alpha, alpha), e.g. 1.0; '
                                   '0 = off.', lower_bound=0)
-    # Fine-tuning from a base model (core/train/finetune.py)
+    section('Fine-tuning from a base model (core/train/finetune.py)')
     init_from: str = setting(None, 'Start a new training from this trained run (a train_dir, '
                              'or a checkpoint path): every variable of the same name and shape '
                              'is restored at step 0; the classifier layer starts fresh when the '
@@ -138,6 +138,7 @@ class RunConfig:
     class_map: list = setting(None, 'With --init_from: this dataset\'s class names as the '
                               'base\'s, e.g. man=male,woman=female (default: same names, '
                               'case-insensitive, and man/woman as male/female).')
+    section('More data, more heads, averaging, distillation')
     mix_data: str = setting(None, 'Also train on this converted dataset (e.g. the base\'s own '
                             'faces when fine-tuning): --mix_share of every batch comes from it, '
                             'its classes matched to this dataset\'s by name like --class_map.')
@@ -163,7 +164,7 @@ class RunConfig:
                              '--train_dir\'s probabilities is reported as one model.')
     seed: int = setting(None, 'Random seed of the graph, the shuffles and the augmentation: the '
                         'same seed and flags give the same run on the same machine.')
-    # Bookkeeping
+    section('Bookkeeping')
     log_every: int = setting(50, 'Log and write summaries every N steps.', lower_bound=1)
     eval_every: int = setting(0, 'Evaluate and checkpoint every N steps (0 = every epoch).',
                               lower_bound=0)
@@ -175,7 +176,7 @@ class RunConfig:
                                     lower_bound=0)
     intra_op_threads: int = setting(0, 'TensorFlow intra-op threads (0 = automatic).',
                                     lower_bound=0)
-    # Inputs and outputs of the other modes
+    section('Eval, predict, features, export, demo, generate')
     image: str = setting(None, 'predict/features: an image file or a folder of images.')
     output: str = setting(None, 'predict: CSV file of the results; features: output folder.')
     annotate: str = setting(None, 'predict: write copies of the photos with labelled face '
@@ -207,7 +208,7 @@ class RunConfig:
                         'interface; mind who can reach it).')
     port: int = setting(7860, 'demo: port to listen on.', lower_bound=0, upper_bound=65535)
     max_upload_mb: float = setting(10.0, 'demo: uploads larger than this are refused.', above=0)
-    # Scale out (core/run/cluster.py): a ps/worker cluster, and towers in one process.
+    section('Scale out (core/run/cluster.py): a ps/worker cluster, towers in one process')
     ps_hosts: list = setting(None, 'Cluster: parameter servers, host:port,...')
     worker_hosts: list = setting(None, 'Cluster: workers, host:port,... (the first is the '
                                  'chief: it evaluates and writes checkpoints and summaries).')

@@ -29,7 +29,7 @@ from absl import app, flags
 import common.quiet  # noqa: F401  (before TensorFlow)
 from common.progress import Progress
 from common.settings import define_flags as define_settings_flags
-from common.settings import pick, setting
+from common.settings import pick, section, setting
 from data import convert as converter
 from data import records, sources
 from data.images import BadImage, load_rgb
@@ -56,6 +56,7 @@ _CROP_KEYS = ('detect', 'face_size', 'margin', 'min_confidence', 'min_face', 'ma
 class FaceSettings:
     """How faces are found, judged and framed: flags of data.prepare and runner.py. A limit
     left at None comes from the --filters preset."""
+    section('Faces: finding, judging and framing them (data/prepare.py)')
     detect: str = setting('on', 'Face detection: on (find, filter, align), off (the images '
                           'are face crops already), check (crops that must hold a face).',
                           choices=['on', 'off', 'check'])

@@ -8,7 +8,7 @@ import csv
 import dataclasses
 import os
 
-from common.settings import setting
+from common.settings import section, setting
 
 SPLIT_FOLDERS = {'train': 'train', 'eval': 'eval', 'validation': 'eval', 'val': 'eval'}
 UTKFACE_GENDERS = ('male', 'female')          # 0 = male, 1 = female in the file names
@@ -206,6 +206,7 @@ UTKFACE_LABELS = ('gender', 'age_gender')
 class SourceSettings:
     """How the labels of a photo folder are given: the flags of data.convert, data.prepare
     and runner.py."""
+    section('Labels of a photo folder (data/sources.py)')
     layout: str = setting('folders', 'How the photos are labelled: class folders, UTKFace '
                           'file names, FairFace\'s label CSV, or a CSV of path,label.',
                           choices=sorted(LAYOUTS))

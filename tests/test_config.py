@@ -147,3 +147,28 @@ def test_net_options_given_again_are_checked_against_the_record_and_completed_by
                                                  'not --net_options=depth=50'):
         config.resolve(values(train_dir=str(tmp_path), net_options=['depth=50']),
                        explicit={'net_options'})
+
+
+def test_help_lists_the_projects_flags_by_section_with_the_nets_defaults():
+    from conftest import run_cli
+    out = run_cli('runner.py', '--help', '--net=cnn60')
+    assert out.returncode == 0
+    assert '--net (default: nn_gender)' in out.stdout and '--data_dir' in out.stdout
+    assert '--learning_rate (default: from --net; cnn60: 0.001)' in out.stdout
+    assert 'Faces: finding' in out.stdout and '--tpu' not in out.stdout
+
+
+@pytest.mark.parametrize('flag, says', [
+    ('--batch_size=0', '--batch_size must be at least 1'),
+    ('--learning_rate=-1', '--learning_rate must be above 0'),
+    ('--data_dir=/nonexistent/photos', '--data_dir=/nonexistent/photos does not exist'),
+    ('--net=nope', '--net=nope: no such network')])
+def test_a_bad_flag_is_one_line_before_anything_is_written(tmp_path, flag, says):
+    from conftest import UTKFACE, need_shared, run_cli
+    train_dir = tmp_path / 'run'
+    args = ['runner.py', f'--train_dir={train_dir}', f'--prepared_dir={tmp_path / "prep"}',
+            '--layout=utkface', f'--data_dir={need_shared(UTKFACE)}', flag]
+    out = run_cli(*args, check=False)
+    assert out.returncode != 0 and out.stderr.strip().count('\n') == 0, out.stderr
+    assert says in out.stderr
+    assert not train_dir.exists() and not (tmp_path / 'prep').exists()
