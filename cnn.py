@@ -287,7 +287,8 @@ class _Keeper:
         if not sess.run(self.g.weights_finite):
             raise Diverged(f'the weights are no longer finite at step {step}: lower '
                            '--learning_rate; the last good checkpoint is kept')
-        self.g.saver.save(sess, self.prefix, global_step=step)
+        checkpoints.save(self.g.saver, sess, self.prefix, step,
+                         kept=checkpoints.latest(self.cfg.train_dir))
         self.saved_step = step
 
     def check_in(self, sess, step, finished):
@@ -408,8 +409,8 @@ def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg
     if count >= guards.MIN_EVAL_FACES and acc > best['accuracy']:
         best = {'accuracy': acc, 'step': int(step), 'count': count}
         best_dir = os.path.join(cfg.train_dir, checkpoints.BEST_DIR)
-        best_saver.save(sess, os.path.join(best_dir, checkpoints.CHECKPOINT_NAME),
-                        global_step=step)
+        checkpoints.save(best_saver, sess, os.path.join(best_dir, checkpoints.CHECKPOINT_NAME),
+                         step, kept=checkpoints.latest(best_dir))
         records.write_json_atomic(os.path.join(best_dir, checkpoints.BEST_FILE), best)
         mark = ' (best so far)'
     print(f'eval at step {step}: accuracy {acc * 100:.2f}% on {count} images{mark}',

@@ -27,7 +27,8 @@ FLAGS = flags.FLAGS
 FLAG_NAMES = (define_flags(config.RunConfig) + define_flags(FaceSettings)
               + define_flags(SourceSettings))
 # What a user can fix by changing a flag or a folder: one line, no traceback.
-USER_ERRORS = (config.ConfigError, FileNotFoundError, FileExistsError, FloatingPointError)
+# OSError: a full disk, a read-only folder, a quota (checkpoints.WriteFailed names the path).
+USER_ERRORS = (config.ConfigError, OSError, FloatingPointError)
 
 
 def main(argv):

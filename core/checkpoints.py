@@ -19,6 +19,23 @@ class CheckpointError(ValueError):
     """No usable checkpoint; str(e) says what to do."""
 
 
+class WriteFailed(OSError):
+    """A checkpoint could not be written (no space, a read-only folder, a quota)."""
+
+
+def save(saver, sess, prefix, step, kept=None):
+    """saver.save, with a failed write said in one sentence naming the path, the cause and
+    the checkpoint that is kept (`kept`, the last one written)."""
+    try:
+        return saver.save(sess, prefix, global_step=step)
+    except (tf.errors.OpError, OSError) as e:
+        cause = getattr(e, 'message', None) or str(e)
+        cause = cause.strip().splitlines()[0] if cause.strip() else type(e).__name__
+        raise WriteFailed(f'could not write the checkpoint {prefix}-{step}: {cause}; '
+                          + (f'the last good one, {kept}, is kept and loads' if kept
+                             else 'no checkpoint was written yet')) from None
+
+
 def latest(train_dir):
     """The newest checkpoint in `train_dir` itself. The `checkpoint` state file of a folder
     written before paths were stored relative names an absolute path, perhaps of the folder

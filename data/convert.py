@@ -320,7 +320,7 @@ def main(argv):
         convert(FLAGS.src, FLAGS.out, FLAGS.layout, FLAGS.eval_fraction, FLAGS.seed,
                 FLAGS.shard_size, FLAGS.max_side, FLAGS.workers, FLAGS.label_names, FLAGS.limit,
                 listing=list_source())
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:      # OSError: a full disk, a read-only folder
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:
         sys.exit('interrupted: rerun the same command to continue where it stopped')

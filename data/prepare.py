@@ -354,7 +354,7 @@ def main(argv):
         prepare(FLAGS.src, FLAGS.out, settings, FLAGS.layout, FLAGS.utkface_label,
                 [int(a) for a in FLAGS.age_buckets], FLAGS.eval_fraction, FLAGS.seed,
                 FLAGS.shard_size, FLAGS.workers, FLAGS.limit, FLAGS.label_names)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:      # OSError: a full disk, a read-only folder
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:
         sys.exit('interrupted: rerun the same command to continue where it stopped')

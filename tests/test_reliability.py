@@ -204,3 +204,38 @@ def test_a_copied_training_folder_predicts_with_its_own_weights(trained, tmp_pat
         os.path.join(PORTRAITS, 'man')))[0])
     out = run_cli('runner.py', '--mode=predict', f'--train_dir={copy}', f'--image={face}')
     assert 'face 1' in out.stdout
+
+
+def _file_size_limit(limit):
+    """For a child process: files may not grow past `limit` bytes; a write beyond fails
+    with EFBIG, as on a full disk (SIGXFSZ ignored, so the write returns the error)."""
+    def apply():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line_and_the_last_good_one_loads(
+        trained, tmp_path):
+    folder = tmp_path / 'run'
+    shutil.copytree(trained['train_dir'], folder)
+    kept = tf.train.latest_checkpoint(str(folder))
+    weights = os.path.getsize(kept + '.data-00000-of-00001')
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+    proc = subprocess.run([sys.executable, 'runner.py', f'--train_dir={folder}',
+                           f'--data_dir={trained["data_dir"]}', '--max_steps=45',
+                           '--eval_every=5', '--batch_size=32'], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600,
+                          preexec_fn=_file_size_limit(weights // 2))
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count('\n') == 0, proc.stderr
+    assert f'could not write the checkpoint {folder}/model.ckpt-45' in proc.stderr
+    assert 'model.ckpt-40' in proc.stderr and 'is kept' in proc.stderr
+    from core import checkpoints
+    assert checkpoints.latest(str(folder)) == str(folder / 'model.ckpt-40')
+    face = os.path.join(need_shared(PORTRAITS), 'man', sorted(os.listdir(
+        os.path.join(PORTRAITS, 'man')))[0])
+    out = run_cli('runner.py', '--mode=predict', f'--train_dir={folder}', '--checkpoint=last',
+                  f'--image={face}')
+    assert 'face 1' in out.stdout
