@@ -2,9 +2,9 @@
 with --generator_dir a "Make a face" tab (faces from a trained generator pair, each judged
 by the served classifier, downloaded to the visitor's own browser).
 
-    python runner.py --mode=demo --net=nn_gender                     # http://127.0.0.1:7860
+    python runner.py --mode=demo                                     # the released model
     python runner.py --mode=demo --net=nn_gender --port=8000 --saved_model=checkpoints/nn_gender/export/4290
-    python runner.py --mode=demo --train_dir=checkpoints/base_cnn60 --generator_dir=checkpoints/dcgan
+    python runner.py --mode=demo --train_dir=checkpoints/mine --generator_dir=checkpoints/dcgan
 
 It serves the best checkpoint of the net (or an exported SavedModel) through
 the same face finding, alignment and preprocessing as `--mode=predict`.

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import run_cli
-from core import local_cluster
+from tools import local_cluster
 from core.run.cluster import ClusterError, from_settings
 
 # Small faces keep the cluster tests short: nn_gender's first FC layer shrinks from

@@ -99,5 +99,5 @@ def test_a_missing_int8_model_is_one_line(trained):
     proc = run_cli('runner.py', '--mode=eval', f'--train_dir={trained["train_dir"]}',
                    '--int8_model=nowhere/model_int8.tflite', check=False)
     assert proc.returncode != 0
-    assert 'nowhere/model_int8.tflite: no int8 model here' in proc.stdout + proc.stderr
+    assert '--int8_model=nowhere/model_int8.tflite does not exist' in proc.stderr
     assert 'Traceback' not in proc.stderr

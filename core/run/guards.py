@@ -8,6 +8,7 @@
   fine-tuning that made it worse on enough of them says so.
 """
 from core.config import ConfigError
+from core.serve import released
 
 MIN_FACES_PER_CLASS = 100        # from scratch
 FINETUNE_FACES_PER_CLASS = 10    # from a base model
@@ -30,8 +31,9 @@ def check_dataset(cfg, meta):
     if few:
         counts = ', '.join(f'{name} {count}' for name, count in per_class.items())
         hint = ('add photos' if cfg.init_from else
-                'start from a base model trained on a large face set with --init_from=DIR '
-                '(README: "Your own photos"), or add photos')
+                'start from the released model: python runner.py --data_dir='
+                f'{cfg.data_dir} --init_from={released.DEFAULT} --train_dir=checkpoints/mine '
+                '(README: "The first hour"), or add photos')
         raise ConfigError(f'{where} has too few training faces per class ({counts}; at least '
                           f'{floor} each wanted): {hint}')
 
