@@ -77,7 +77,7 @@ def summary(report):
     return {'accuracy': report['accuracy'], 'worst_race': worst,
             'children': children.get('accuracy'), 'races': report['groups'].get('race'),
             'ages': report['groups'].get('age'),
-            'ece': report['calibration']['ece_after'], 'count': report['count']}
+            'ece': report['calibration']['ece_before'], 'count': report['count']}
 
 
 def row(name, results):

@@ -37,10 +37,10 @@ MODES = {m.name: m for m in (
 NEEDS = {
     'data_dir': '--data_dir: a folder of class folders of photos (my_photos/man/*.jpg, '
                 'my_photos/woman/*.jpg), or records made by python -m data.convert. '
-                'With a few hundred photos per class: python runner.py --net=NET '
+                'With 100 faces per class or more: python runner.py --net=NET '
                 '--data_dir=my_photos; with fewer, start from the released model: python '
-                'runner.py --data_dir=my_photos --init_from=gender_cnn60 (README: "Your own '
-                'photos")',
+                'runner.py --data_dir=my_photos --init_from=gender_cnn60 (README: "The first '
+                'hour")',
     'image': '--image: a photo, or a folder of photos',
 }
 
