@@ -14,7 +14,6 @@ Prints the figures and writes them to --output (JSON).
 The base: the released model (models/gender_cnn60/MODEL_CARD.md says how it was made),
 or any training folder.
 """
-import csv
 import json
 import math
 import os
@@ -27,6 +26,7 @@ import time
 from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 flags.DEFINE_string('base', 'gender_cnn60', 'The base model: a released model\'s name or a '
                     'train_dir.')
 flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'datasets',
@@ -78,17 +78,13 @@ def end_to_end(train_dir, test_root, out_csv):
     of test_root; a photo's answer is its largest face's."""
     runner('--mode=predict', f'--train_dir={train_dir}', f'--image={test_root}',
            f'--output={out_csv}')
+    from core.serve.predict import largest_faces
     answers = {}
-    with open(out_csv) as f:
-        for row in csv.DictReader(f):
-            truth = os.path.basename(os.path.dirname(row['file']))
-            best = answers.get(row['file'], (truth, None, 0.0, -1.0))
-            if row['class']:
-                _, _, w, h = (float(v) for v in row['box_x_y_w_h'].split(','))
-                if w * h > best[3]:
-                    best = (truth, row['class'], probability_of(row, truth), w * h)
-            answers[row['file']] = best
-    return {k: v[:3] for k, v in answers.items()}
+    for name, row in largest_faces(out_csv).items():
+        truth = os.path.basename(os.path.dirname(name))
+        answers[name] = (truth, row['class'] or None,
+                         probability_of(row, truth) if row['class'] else 0.0)
+    return answers
 
 
 def same_class(a, b):

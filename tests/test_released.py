@@ -91,7 +91,6 @@ def test_fine_tuning_starts_from_a_released_model_by_name(release, trained, tmp_
 def test_the_released_model_is_right_on_the_shared_portraits_from_a_fresh_clone(tmp_path):
     """A fresh clone, no model flag: the released model answers 100 raw portraits, a photo
     counted right when its largest face gets its folder's class (no face found: wrong)."""
-    import csv
     from core.serve import released
     need_shared(PORTRAITS)
     if released.DEFAULT not in subprocess.run(['git', 'ls-files', 'models'], cwd=REPO,
@@ -102,15 +101,9 @@ def test_the_released_model_is_right_on_the_shared_portraits_from_a_fresh_clone(
     out = run_in(clone, 'runner.py', '--mode=predict', f'--image={PORTRAITS}',
                  f'--output={tmp_path / "answers.csv"}')
     assert f'the released model {released.DEFAULT} answers' in out.stdout
-    largest = {}
-    for row in csv.DictReader(open(tmp_path / 'answers.csv')):
-        area = -1.0
-        if row['class']:
-            _, _, w, h = (float(v) for v in row['box_x_y_w_h'].split(','))
-            area = w * h
-        key = tuple(row['file'].split(os.sep)[-2:])          # (class folder, file name)
-        if area > largest.get(key, (None, -1.0))[1]:
-            largest[key] = (row['class'], area)
+    from core.serve.predict import largest_faces
+    largest = {tuple(name.split(os.sep)[-2:]): (row['class'],)      # (class folder, file)
+               for name, row in largest_faces(tmp_path / 'answers.csv').items()}
     truth = {'man': 'male', 'woman': 'female'}
     photos = [(c, n) for c in truth for n in os.listdir(os.path.join(PORTRAITS, c))]
     right = sum(largest.get(p, (None,))[0] == truth[p[0]] for p in photos)

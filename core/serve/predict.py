@@ -21,6 +21,21 @@ BOX_COLUMN = 'box_x_y_w_h'
 GRID_TILE = 240             # pixels a side of each photo in the annotated grid
 
 
+def largest_faces(output_csv):
+    """{file: its largest face's row} of a predict CSV (--output); a photo with no face
+    has its one row with an empty class."""
+    largest = {}
+    with open(output_csv, newline='', encoding='utf-8') as f:
+        for row in csv.DictReader(f):
+            area = -1.0
+            if row['class']:
+                _, _, w, h = (float(v) for v in row[BOX_COLUMN].split(','))
+                area = w * h
+            if row['file'] not in largest or area > largest[row['file']][1]:
+                largest[row['file']] = (row, area)
+    return {name: row for name, (row, _) in largest.items()}
+
+
 def predict(cfg):
     files = list_images(cfg.image)
     net = ImageModel(cfg)
