@@ -23,7 +23,9 @@ INFO_FILE = 'model.json'
 
 def export(cfg):
     path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
-    step = path.rsplit('-', 1)[-1]
+    # model.ckpt-4290 -> export/4290; a released model's model.ckpt -> export/released
+    name = os.path.basename(path)
+    step = name.rsplit('-', 1)[-1] if '-' in name else 'released'
     export_dir = cfg.export_dir or os.path.join(cfg.train_dir, 'export', step)
     info = _existing_export(export_dir, path)
     if cfg.quantize == 'int8':
