@@ -15,7 +15,7 @@ from absl import app, flags
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 flags.DEFINE_string('train_dir', None, 'The training folder.')
-flags.DEFINE_list('budgets', ['5', '10', '15', '20', '30', '45', '60', '90', '120'],
+flags.DEFINE_list('budgets', ['5', '10', '15', '20', '30', '45', '55', '60', '90', '120'],
                   'Budgets in minutes to report the best accuracy within.')
 FLAGS = flags.FLAGS
 

@@ -80,6 +80,7 @@ def release(train_dir, name, which='best', max_mb=10.0):
         if size > max_mb * 2**20:
             raise ValueError(f'the weights take {size / 2**20:.1f} MB, over --max_mb={max_mb:g}')
         write_settings(train_dir, path, work)
+        os.chmod(work, 0o755)            # mkdtemp's folder is the owner's alone
         os.rename(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
