@@ -420,6 +420,9 @@ def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg
 
 def evaluate(cfg):
     """Accuracy, per-group table and calibration of a checkpoint on the eval split."""
+    if not cfg.data_dir:           # a released model records no dataset
+        raise config.ConfigError(f'--mode=eval of {cfg.train_dir} needs --data_dir: the '
+                                 'labelled faces to judge it on (a dataset or a photo folder)')
     meta = records.read_meta(cfg.data_dir)
     split = 'eval' if 'eval' in meta['splits'] else 'train'
     if cfg.int8_model:

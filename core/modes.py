@@ -22,7 +22,7 @@ MODES = {m.name: m for m in (
     Mode('train', 'cnn:train', 'train, or resume, on --data_dir', needs=('data_dir',),
          trains=True, reads_data=True, nets='any'),
     Mode('eval', 'cnn:evaluate', 'accuracy, per-group report and calibration on the eval split',
-         needs=('data_dir',), reads_data=True),
+         reads_data=True),
     Mode('predict', 'core.serve.predict:predict', 'the class of every face in --image',
          needs=('image',)),
     Mode('features', 'core.serve.features:features', 'feature maps of the face in --image',

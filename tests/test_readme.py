@@ -1,5 +1,5 @@
 """README's commands run as written: every ```sh block, in order, in a fresh folder that
-holds the repository's code and a user's `my_photos/` (20 shared portraits) and
+holds the repository's code and a user's `my_photos/` (60 shared portraits) and
 `my_photo.jpg`. A block marked `<!-- README test: not run (why) -->` needs hours or runs
 until stopped, and is left out."""
 import os
@@ -43,13 +43,13 @@ def test_every_block_not_run_says_why_and_the_first_hour_is_run():
 
 
 def sandbox(root):
-    """A user's folder: the code, 10 portraits of each class, one more photo."""
+    """A user's folder: the code, 30 portraits of each class, one more photo."""
     for name in CODE:
         os.symlink(os.path.join(REPO, name), root / name)
     for cls in ('man', 'woman'):
         names = sorted(os.listdir(os.path.join(need_shared(PORTRAITS), cls)))
         os.makedirs(root / 'my_photos' / cls)
-        for name in names[:10]:
+        for name in names[:30]:
             shutil.copy(os.path.join(PORTRAITS, cls, name), root / 'my_photos' / cls / name)
     shutil.copy(os.path.join(PORTRAITS, 'woman', sorted(os.listdir(
         os.path.join(PORTRAITS, 'woman')))[-1]), root / 'my_photo.jpg')
