@@ -29,8 +29,11 @@ def save(saver, sess, prefix, step, kept=None):
     try:
         return saver.save(sess, prefix, global_step=step)
     except (tf.errors.OpError, OSError) as e:
-        cause = getattr(e, 'message', None) or str(e)
-        cause = cause.strip().splitlines()[0] if cause.strip() else type(e).__name__
+        # TensorFlow's message ends with '<file>; File too large' and a node line: the cause
+        # is the last line's tail.
+        lines = [line.strip() for line in (getattr(e, 'message', None) or str(e)).splitlines()
+                 if line.strip() and not line.strip().startswith('[[')]
+        cause = lines[-1].rsplit('; ', 1)[-1] if lines else type(e).__name__
         raise WriteFailed(f'could not write the checkpoint {prefix}-{step}: {cause}; '
                           + (f'the last good one, {kept}, is kept and loads' if kept
                              else 'no checkpoint was written yet')) from None

@@ -212,3 +212,20 @@ def test_the_compiled_detector_finds_what_the_eager_one_finds():
                 np.testing.assert_allclose(a.box, b.box, atol=1.0)
                 for key in faces.ONET_LANDMARKS:
                     np.testing.assert_allclose(a.landmarks[key], b.landmarks[key], atol=1.0)
+
+
+def test_label_names_name_numbered_class_folders_when_training(tmp_path):
+    """README's way to name folders 0/ and 1/: --label_names, in runner.py as in data.prepare."""
+    from core.serve import released
+    if not released.default():
+        pytest.skip(f'no released model {released.DEFAULT} to fine-tune')
+    portraits = need_shared(PORTRAITS)
+    for number, cls in enumerate(('man', 'woman')):
+        os.makedirs(tmp_path / 'photos' / str(number))
+        for name in sorted(os.listdir(os.path.join(portraits, cls)))[:14]:
+            shutil.copy(os.path.join(portraits, cls, name), tmp_path / 'photos' / str(number))
+    out = run_cli('runner.py', f'--data_dir={tmp_path / "photos"}', '--label_names=male,female',
+                  f'--prepared_dir={tmp_path / "records"}', f'--train_dir={tmp_path / "run"}',
+                  '--init_from=gender_cnn60', '--max_steps=2').stdout
+    assert 'classes mapped male -> male, female -> female' in out
+    assert json.load(open(tmp_path / 'run' / 'run.json'))['classes'] == ['male', 'female']
