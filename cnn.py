@@ -220,8 +220,7 @@ def _session(sess, resumed, cfg, cluster, plan, g, result):
     """Trains in an open session until the last step, the time budget, or a stop."""
     t, who = g.t, plan.who
     step = result['start_step'] = int(sess.run(t.global_step))
-    best = checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0}
-    result['best'] = best
+    result['best'] = checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0}
     if resumed:
         print(f'{who}Resuming from step {step} ({resumed})', flush=True)
     if step >= t.max_steps:
@@ -238,7 +237,7 @@ def _session(sess, resumed, cfg, cluster, plan, g, result):
     _banner(cfg, cluster, plan, t, step)
     writer = v1.summary.FileWriter(cfg.train_dir, g.graph if step == 0 else None) \
         if plan.is_chief else None
-    keeper, window = _Keeper(cfg, plan, g, writer), _Window(t, cfg, plan, step)
+    keeper, window = _Keeper(cfg, plan, g, writer, result['best']), _Window(t, cfg, plan, step)
     try:
         step = _loop(sess, cfg, plan, g, writer, keeper, window, result, step)
     except (KeyboardInterrupt, _StopRequested):
@@ -275,10 +274,9 @@ class _Keeper:
     """The chief's checkpoints: the last few (finite weights only, so a diverged run never
     overwrites a good one) and, through check_in, the best by eval accuracy."""
 
-    def __init__(self, cfg, plan, g, writer):
-        self.cfg, self.plan, self.g, self.writer = cfg, plan, g, writer
+    def __init__(self, cfg, plan, g, writer, best):
+        self.cfg, self.plan, self.g, self.writer, self.best = cfg, plan, g, writer, best
         self.prefix = os.path.join(cfg.train_dir, checkpoints.CHECKPOINT_NAME)
-        self.best = checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0}
         self.saved_step = None
 
     def save(self, sess, step):
@@ -287,8 +285,7 @@ class _Keeper:
         if not sess.run(self.g.weights_finite):
             raise Diverged(f'the weights are no longer finite at step {step}: lower '
                            '--learning_rate; the last good checkpoint is kept')
-        checkpoints.save(self.g.saver, sess, self.prefix, step,
-                         kept=checkpoints.latest(self.cfg.train_dir))
+        checkpoints.save(self.g.saver, sess, self.prefix, step)
         self.saved_step = step
 
     def check_in(self, sess, step, finished):
@@ -410,7 +407,7 @@ def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg
         best = {'accuracy': acc, 'step': int(step), 'count': count}
         best_dir = os.path.join(cfg.train_dir, checkpoints.BEST_DIR)
         checkpoints.save(best_saver, sess, os.path.join(best_dir, checkpoints.CHECKPOINT_NAME),
-                         step, kept=checkpoints.latest(best_dir))
+                         step)
         records.write_json_atomic(os.path.join(best_dir, checkpoints.BEST_FILE), best)
         mark = ' (best so far)'
     print(f'eval at step {step}: accuracy {acc * 100:.2f}% on {count} images{mark}',

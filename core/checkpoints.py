@@ -23,9 +23,9 @@ class WriteFailed(OSError):
     """A checkpoint could not be written (no space, a read-only folder, a quota)."""
 
 
-def save(saver, sess, prefix, step, kept=None):
+def save(saver, sess, prefix, step):
     """saver.save, with a failed write said in one sentence naming the path, the cause and
-    the checkpoint that is kept (`kept`, the last one written)."""
+    the last checkpoint written, which is kept (looked up only then)."""
     try:
         return saver.save(sess, prefix, global_step=step)
     except (tf.errors.OpError, OSError) as e:
@@ -34,6 +34,7 @@ def save(saver, sess, prefix, step, kept=None):
         lines = [line.strip() for line in (getattr(e, 'message', None) or str(e)).splitlines()
                  if line.strip() and not line.strip().startswith('[[')]
         cause = lines[-1].rsplit('; ', 1)[-1] if lines else type(e).__name__
+        kept = latest(os.path.dirname(prefix))
         raise WriteFailed(f'could not write the checkpoint {prefix}-{step}: {cause}; '
                           + (f'the last good one, {kept}, is kept and loads' if kept
                              else 'no checkpoint was written yet')) from None

@@ -339,9 +339,8 @@ def check_before_work(values):
         missing = [p for p in values.get(flag) or () if not os.path.exists(p)]
         if missing:
             raise ConfigError(f'--{flag}: {missing[0]} does not exist')
-    if values.get('init_from') and not released.find(values['init_from']):
-        raise ConfigError(f'--init_from={values["init_from"]} is neither a training folder nor '
-                          f'a released model (released: {", ".join(released.names()) or "none"})')
+    if values.get('init_from'):
+        _base_folder(values['init_from'])
 
 
 def resolve(values, explicit):
@@ -501,16 +500,20 @@ def _validate(cfg, mode):
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
 
 
+def _base_folder(init_from):
+    """The folder (or checkpoint) --init_from names, a released model's by its name."""
+    found = released.find(init_from)
+    if not found:
+        raise ConfigError(f'--init_from={init_from} is neither a training folder nor a released '
+                          f'model (released: {", ".join(released.names()) or "none in models/"})')
+    return found
+
+
 def _find_models(cfg, mode, explicit):
     """--init_from and --train_dir take a folder or a released model's name. With neither
     --train_dir nor a model of --net in checkpoints/, the default released model answers."""
     if cfg.init_from:
-        found = released.find(cfg.init_from)
-        if not found:
-            raise ConfigError(f'--init_from={cfg.init_from} is neither a training folder nor a '
-                              'released model (released: '
-                              f'{", ".join(released.names()) or "none in models/"})')
-        cfg.init_from = found
+        cfg.init_from = _base_folder(cfg.init_from)
     if cfg.train_dir and not mode.trains:
         cfg.train_dir = released.find(cfg.train_dir) or cfg.train_dir
     if mode.trains or cfg.train_dir or cfg.saved_model or mode.nets == 'gan':
