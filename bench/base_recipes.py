@@ -58,9 +58,10 @@ def runner(*args):
         sys.exit(f'failed: {" ".join(command[1:])}')
 
 
-def judged(train_dir, data_dir):
-    """The eval report of the best checkpoint of `train_dir` on `data_dir`'s eval split."""
-    runner('--mode=eval', f'--train_dir={train_dir}', f'--data_dir={data_dir}')
+def judged(train_dir, data_dir, *extra):
+    """The eval report of the best checkpoint of `train_dir` on `data_dir`'s eval split
+    (more runner.py flags in `extra`, --eval_flip say)."""
+    runner('--mode=eval', f'--train_dir={train_dir}', f'--data_dir={data_dir}', *extra)
     from core import checkpoints
     folder = os.path.dirname(checkpoints.choose(train_dir))
     own = os.path.join(folder, 'eval.json')

@@ -111,6 +111,14 @@ class RunConfig:
     random_erasing: float = setting(0.0, 'Augmentation: probability of filling a random '
                                     'rectangle (2-40% of the face) with noise.',
                                     lower_bound=0, upper_bound=1)
+    hide_hair: float = setting(0.0, 'Augmentation: probability of greying out the hair: '
+                               'above the brows, or all but the inner face (half the time '
+                               'each), so the face itself must carry the answer, e.g. 0.3.',
+                               lower_bound=0, upper_bound=1)
+    balance: float = setting(0.0, 'Group-balanced sampling over race x class x age band (as '
+                             'the records carry them): a face is drawn in proportion to '
+                             'n^-balance, n its group\'s size; 1 = every group as often, '
+                             '0.5 = by the square root, 0 = off.', lower_bound=0, upper_bound=1)
     mixup_alpha: float = setting(0.0, 'Mixup: blend each training batch with a shuffled copy '
                                  'of itself, share ~ Beta(alpha, alpha), e.g. 0.2; 0 = off.',
                                  lower_bound=0)

@@ -164,7 +164,7 @@ def training_input(cfg, meta, spec, steps_per_epoch, part=(0, 1), mix=None):
     done; the loop feeds the larger of steps and time under a budget) and the learning rate."""
     with on_cpu():
         ds = pipeline.make_dataset(cfg.data_dir, 'train', spec, cfg.batch_size, True,
-                                   cfg.cache_mb, cfg.seed, meta, part, mix)
+                                   cfg.cache_mb, cfg.seed, meta, part, mix, cfg.balance)
         iterator = v1.data.make_initializable_iterator(ds)
         batch = iterator.get_next()
     global_step = v1.train.get_or_create_global_step()

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from data import preprocess, records
+from data import balance as balancing, preprocess, records
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -31,7 +31,7 @@ def run_seed(seed=None):
 
 
 def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, seed=None,
-                 meta=None, part=(0, 1), mix=None):
+                 meta=None, part=(0, 1), mix=None, balance=0.0):
     """Batches of {'image', 'label', 'filename', 'attr/...'}; endless and shuffled if training.
 
     Decoded, resized images are cached in memory when they fit in `cache_mb`,
@@ -44,6 +44,8 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     `mix` (training only): a Mix whose `share` of the faces comes from another dataset,
     its labels put into this one's by `labels` (a list: its class index -> ours); only the
     attributes both datasets carry are kept.
+    `balance` (training only): group-balanced sampling of this dataset's faces with this
+    power (data/balance.py); the mixed-in dataset is drawn as it is.
     """
     meta = meta or records.read_meta(data_dir)
     # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
@@ -56,6 +58,10 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
         attribute_names = tuple(a for a in attribute_names if a in mix.meta.get('attributes', ()))
     ds = _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
                    ordered)
+    if training and balance:
+        weights = balancing.weight_table(data_dir, meta, split, balance)
+        ds = balancing.rebalance(ds, weights, len(meta['classes']), seed + 2)
+        ds = ds.shuffle(1000, seed=seed)       # a face's copies apart
     if not training:
         ds = ds.batch(batch_size)
         ds = ds.map(lambda ex: dict(ex, image=preprocess.eval_view(ex['image'], spec)))

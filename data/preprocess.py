@@ -29,6 +29,7 @@ class ImageSpec:
     saturation: float = 0.0      # colour nets: saturation factor drawn from [1 - s, 1 + s]
     hue: float = 0.0             # colour nets: max hue shift, a fraction of the colour circle
     grayscale: float = 0.0       # colour nets: probability of a grey face (black-and-white photos)
+    hide_hair: float = 0.0       # probability of greying out hair and forehead (or all but the inner face)
 
     def plain(self, keep=()):
         """The same geometry with every augmentation off but those named in `keep`."""
@@ -55,8 +56,8 @@ def train_view(image, spec, seed):
     """One resized [h, w, c] uint8 image -> an augmented float crop. The augmentation is a
     function of `seed` (an int [2] tensor, one per example): stateless random ops, so that
     parallel workers cannot draw in a different order from run to run."""
-    crop, flip, brightness, contrast, erase = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 5))
+    crop, flip, brightness, contrast, erase, hair = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 6))
     image = tf.image.convert_image_dtype(image, tf.float32)
     image = tf.image.stateless_random_crop(image, [*spec.crop_size, spec.channels], crop)
     if spec.flip:
@@ -72,6 +73,8 @@ def train_view(image, spec, seed):
         image = colour_jitter(image, spec, tf.random.experimental.stateless_fold_in(seed, 5))
     if spec.random_erasing:
         image = random_erasing(image, spec.random_erasing, erase)
+    if spec.hide_hair:
+        image = hide_hair(image, spec.hide_hair, hair)
     return normalize(image)
 
 
@@ -109,6 +112,27 @@ def random_erasing(image, probability, seed, area=(0.02, 0.4), aspect=(0.3, 3.3)
     apply = tf.random.stateless_uniform([], keys[3]) < probability
     noise = tf.random.stateless_uniform([height, width, channels], keys[4])
     return tf.where((inside & apply)[:, :, None], noise, image)
+
+
+# The inner face of an aligned face (data.faces' template, --margin=0), as fractions of its
+# side: from just above the brows (the eyes sit at 0.29) down, and the cheeks' width.
+BROW_LINE = 0.20
+INNER_FACE_COLUMNS = (0.14, 0.86)
+
+
+def hide_hair(image, probability, seed):
+    """With `probability`, the hair is greyed out: half of the time everything above the
+    brows, half of the time all but the inner face (brows to chin, cheek to cheek), so
+    that the face itself, not hair or styling, must carry the answer some of the time."""
+    keys = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    height, width, _ = image.shape
+    rows = tf.range(height, dtype=tf.float32)[:, None] / height
+    cols = tf.range(width, dtype=tf.float32)[None, :] / width
+    above = tf.broadcast_to(rows < BROW_LINE, [height, width])
+    outside = above | (cols < INNER_FACE_COLUMNS[0]) | (cols >= INNER_FACE_COLUMNS[1])
+    draw = tf.random.stateless_uniform([2], keys[0])
+    hidden = tf.where(draw[1] < 0.5, above, outside) & (draw[0] < probability)
+    return tf.where(hidden[:, :, None], 0.5, image)
 
 
 def eval_view(images, spec):

@@ -30,6 +30,28 @@ def test_every_network_builds_and_runs(name, is_training):
         assert out.shape == (2, 5) and np.all(np.isfinite(out))
 
 
+@pytest.mark.parametrize('name', [n for n in networks.names() if not networks.get(n).is_gan])
+def test_every_classifier_learns_a_batch(name):
+    """A few training steps on one fixed batch lower its loss: gradients reach the weights,
+    and batch norm's statistics are updated (the trainer's UPDATE_OPS)."""
+    net = networks.get(name)
+    height, width = TEST_SIZE.get(name, net.defaults.crop_size)
+    with tf.Graph().as_default():
+        v1.set_random_seed(0)
+        v1.train.get_or_create_global_step()
+        images = tf.constant(np.random.default_rng(0).uniform(
+            -1, 1, [8, height, width, net.defaults.channels]), tf.float32)
+        labels = tf.constant([0, 1] * 4)
+        logits, _ = net.fn(images, num_classes=2, is_training=True, keep_prob=1.0)
+        loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
+        with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
+            step = v1.train.AdamOptimizer(1e-3).minimize(loss)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            losses = [sess.run([loss, step])[0] for _ in range(15)]
+    assert losses[-1] < losses[0] * 0.8, losses
+
+
 def test_unknown_network_lists_the_valid_names():
     with pytest.raises(KeyError, match='nn_gender.*vgg13_bn|vgg13_bn.*nn_gender'):
         networks.get('no_such_net')

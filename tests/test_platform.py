@@ -54,12 +54,33 @@ def test_eval_writes_its_json_and_prints_a_table(trained):
     assert 'by race' in proc.stdout and 'by age' in proc.stdout
     assert sum(r['count'] for r in report['groups']['race'].values()) == report['count']
     assert sum(r['count'] for r in report['groups']['age'].values()) == report['count']
+    # ... and crossed with gender: each cell counts the eval faces of that race and gender.
+    assert 'by race x gender' in proc.stdout and 'by age x gender' in proc.stdout
+    cells = report['groups']['race x gender']
+    assert {name: row['count'] for name, row in cells.items()} == _race_gender_counts(
+        trained['data_dir'])
+    assert all(0 <= row['ece'] <= 1 for row in cells.values())
     # Calibrated: the temperature is stored beside the checkpoint, with both errors.
     fitted = json.load(open(os.path.join(trained['train_dir'], 'best', 'calibration.json')))
     assert fitted['temperature'] > 0 and fitted['nll_after'] <= fitted['nll_before'] + 1e-9
     assert os.path.basename(fitted['checkpoint']) == os.path.basename(report['checkpoint'])
     for picture in ('groups.png', 'reliability.png'):
         assert os.path.getsize(os.path.join(trained['train_dir'], 'best', picture)) > 1000
+
+
+def _race_gender_counts(data_dir):
+    """{'White male': n, ...} read from the eval split's records themselves."""
+    import tensorflow as tf
+    from data import records
+    from data.sources import RACES
+    counts = {}
+    for path in records.shard_files(data_dir, records.read_meta(data_dir), 'eval'):
+        for raw in tf.compat.v1.io.tf_record_iterator(path):
+            example = records.parse(raw, ('race',))
+            gender = ('male', 'female')[int(example['image/class/label'])]
+            name = f'{RACES[int(example["image/attr/race"])]} {gender}'
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def test_predict_prints_a_class_and_a_percentage_per_image(trained, tmp_path):

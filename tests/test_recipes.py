@@ -1,5 +1,6 @@
 """Recipe options on a few dozen steps of real faces: weight averaging, auxiliary heads, CutMix,
 colour augmentation."""
+import math
 import os
 
 import numpy as np
@@ -29,7 +30,8 @@ def test_the_export_holds_the_averaged_weights_not_the_last_ones(utk_records, tm
 
 def test_auxiliary_heads_add_their_loss_and_need_the_attribute(utk_records, tmp_path):
     """Same seed, same data: with age and race heads the first loss carries their
-    cross-entropies (about 0.3 x (ln 8 + ln 5) more), and the heads are in the checkpoint."""
+    cross-entropies (about 0.3 x (ln 8 + ln 9) more), and the heads are in the checkpoint; the
+    race head tells UTKFace's and FairFace's races apart (data.sources.RACES)."""
     def first_loss(name, *extra):
         proc = run_cli('runner.py', '--net=nn_gender', '--input_size=40', '--batch_size=32',
                        f'--data_dir={utk_records}', f'--train_dir={tmp_path / name}',
@@ -39,7 +41,7 @@ def test_auxiliary_heads_add_their_loss_and_need_the_attribute(utk_records, tmp_
     with_heads = first_loss('aux', '--aux_tasks=age,race')
     assert with_heads - plain > 0.5, (plain, with_heads)
     stored = dict(tf.train.list_variables(str(tmp_path / 'aux')))
-    assert 'net/aux_age/logits/weights' in stored and stored['net/aux_race/logits/weights'][-1] == 5
+    assert 'net/aux_age/logits/weights' in stored and stored['net/aux_race/logits/weights'][-1] == 9
 
 
 def test_an_auxiliary_head_without_its_attribute_is_one_line(tmp_path):
@@ -74,3 +76,34 @@ def test_cutmix_and_colour_changes_train_on_real_faces(utk_records, tmp_path):
     assert losses('again', '--cutmix_alpha=1.0') == cutmix
     colour = losses('colour', '--saturation=0.5', '--hue=0.05', '--grayscale=0.2')
     assert len(colour) == 4 and all(np.isfinite(colour)) and colour != plain
+
+
+def test_balanced_sampling_evens_out_the_races_of_a_stream(utk_records):
+    """UTKFace is half White: drawn with --balance=1 every race x class x age group is as
+    likely, so the share of the largest race falls and that of the smallest rises."""
+    from data import pipeline, preprocess, records
+    meta = records.read_meta(utk_records)
+    spec = preprocess.ImageSpec((40, 40), (40, 40), 3)
+
+    def race_shares(balance):
+        ds = pipeline.make_dataset(utk_records, 'train', spec, 50, True, seed=1, meta=meta,
+                                   balance=balance)
+        races = np.concatenate([b['attr/race'].numpy() for b in ds.take(40)])
+        return np.bincount(races, minlength=5) / len(races)
+    plain, balanced = race_shares(0.0), race_shares(1.0)
+    assert plain[0] > 0.4 and balanced[0] < plain[0] - 0.1, (plain, balanced)
+    assert balanced.min() > plain.min() + 0.05, (plain, balanced)
+
+
+def test_hiding_the_hair_greys_what_lies_above_the_brows_or_around_the_inner_face():
+    from data import preprocess
+    image = tf.ones([64, 64, 3]) * 0.9
+    brow = math.ceil(preprocess.BROW_LINE * 64)
+    kinds = set()
+    for i in range(12):
+        out = preprocess.hide_hair(image, 1.0, tf.constant([i, 7], tf.int64)).numpy()
+        assert np.all(out[:brow] == 0.5) and np.all(out[brow:, 20:44] == 0.9)
+        kinds.add(bool(np.all(out[brow:, :8] == 0.5)))      # the sides too, or not
+    assert kinds == {True, False}
+    kept = preprocess.hide_hair(image, 0.0, tf.constant([1, 2], tf.int64)).numpy()
+    assert np.all(kept == 0.9)

@@ -2,7 +2,10 @@
 
 Works on whatever attributes the TFRecords carry (`attr/race`, `attr/age`, ...):
 race values are named by data.sources.RACES (UTKFace's, then FairFace's), ages are grouped in decades,
-any other attribute by its value. Missing values (-1) are left out.
+any other attribute by its value. Missing values (-1) are left out. When the gender is
+known (the label of a male/female model, or an `attr/gender`), race and age are also
+crossed with it ('race x gender': 'Black female', ...): a gap that only the women of one
+group carry is invisible in either table alone.
 """
 import numpy as np
 
@@ -35,34 +38,76 @@ def _order(attribute, names):
     return sorted(names)
 
 
-def group_report(labels, predictions, classes, attributes):
-    """{'class': {...}, 'race': {...}, 'age': {...}}: per group {'accuracy', 'count'}.
+GENDERS = ('male', 'female')     # attr/gender's 0 and 1, as data.sources stores them
+CROSSED = ('race', 'age')
+
+
+def _row(correct, confidence, inside):
+    row = {'accuracy': float(correct[inside].mean()), 'count': int(inside.sum())}
+    if confidence is not None:
+        # Expected calibration error of the group alone: is "90%" right 90% of the time
+        # for these faces too, not only on average?
+        row['ece'] = _ece(confidence[inside], correct[inside])
+    return row
+
+
+def _ece(confidence, correct, bins=15):
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    gaps = [abs(confidence[index == b].mean() - correct[index == b].mean()) * (index == b).sum()
+            for b in range(bins) if (index == b).any()]
+    return float(sum(gaps) / len(confidence))
+
+
+def _gender_names(labels, classes, attributes):
+    """Per example 'male'/'female' (or '' when unknown), or None when nothing says it."""
+    if list(classes) == list(GENDERS):
+        return np.array(GENDERS)[labels]
+    if 'gender' in attributes:
+        values = np.asarray(attributes['gender'])
+        return np.array([GENDERS[v] if 0 <= v < 2 else '' for v in values])
+    return None
+
+
+def group_report(labels, predictions, classes, attributes, probabilities=None):
+    """{'class': {...}, 'race': {...}, 'age': {...}, 'race x gender': {...}, ...}: per group
+    {'accuracy', 'count'} (and 'ece' when the `probabilities` are given).
 
     `attributes` maps attribute names to per-example int arrays; 'gender' is left
     out when it is the label itself (the per-class rows say the same)."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     correct = labels == predictions
+    confidence = None if probabilities is None else np.asarray(probabilities).max(-1)
     report = {'class': {}}
     for i, name in enumerate(classes):
         inside = labels == i
         if inside.any():
-            report['class'][name] = {'accuracy': float(correct[inside].mean()),
-                                     'count': int(inside.sum())}
+            report['class'][name] = _row(correct, confidence, inside)
+    gender = _gender_names(labels, classes, attributes)
+    named = {}
     for attribute in sorted(attributes):
-        if attribute == 'gender' and list(classes) == ['male', 'female']:
-            continue
         values = np.asarray(attributes[attribute])
+        names = np.array([''] * len(values), dtype=object)
         known = values != ATTRIBUTE_MISSING
-        if not known.any():
-            continue
-        names = np.array(_group_names(attribute, values[known]))
-        rows = {}
-        for name in _order(attribute, set(names.tolist())):
-            inside = names == name
-            rows[name] = {'accuracy': float(correct[known][inside].mean()),
-                          'count': int(inside.sum())}
-        report[attribute] = rows
+        names[known] = _group_names(attribute, values[known])
+        named[attribute] = names
+        if not (attribute == 'gender' and list(classes) == list(GENDERS)):
+            _add_rows(report, attribute, names, _order(attribute, set(names[known])),
+                      correct, confidence)
+    for attribute in CROSSED if gender is not None else ():
+        if attribute in named:
+            names = np.array([f'{a} {g}' if a and g else '' for a, g in
+                              zip(named[attribute], gender)], dtype=object)
+            order = [f'{a} {g}' for a in report.get(attribute, {}) for g in GENDERS]
+            _add_rows(report, f'{attribute} x gender', names, order, correct, confidence)
     return report
+
+
+def _add_rows(report, key, names, order, correct, confidence):
+    rows = {name: _row(correct, confidence, names == name) for name in order
+            if (names == name).any()}
+    if rows:
+        report[key] = rows
 
 
 def worst_group(report, attribute='race', min_count=20):
@@ -76,36 +121,47 @@ def format_groups(report):
     lines = []
     for attribute, rows in report.items():
         width = max(8, *(len(n) for n in rows)) + 2
-        lines += ['', f'{"by " + attribute:<{width}}{"accuracy":>10}{"count":>8}']
+        has_ece = all('ece' in r for r in rows.values())
+        lines += ['', f'{"by " + attribute:<{width}}{"accuracy":>10}{"count":>8}'
+                  + (f'{"ECE":>8}' if has_ece else '')]
         for name, row in rows.items():
-            lines.append(f'{name:<{width}}{row["accuracy"] * 100:>9.2f}%{row["count"]:>8}')
+            lines.append(f'{name:<{width}}{row["accuracy"] * 100:>9.2f}%{row["count"]:>8}'
+                         + (f'{row["ece"] * 100:>7.2f}%' if has_ece else ''))
     return '\n'.join(lines).lstrip('\n')
 
 
 def bar_chart(report, path, overall=None):
-    """PNG: one panel per grouping, a bar per group with its accuracy and count."""
+    """PNG: one panel per grouping, a bar per group with its accuracy and count; the
+    groupings crossed with gender on a row of their own."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     panels = [(a, rows) for a, rows in report.items() if rows]
-    widths = [max(2, len(rows)) for _, rows in panels]
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 0.75 * sum(widths), 4.2),
-                             gridspec_kw={'width_ratios': widths}, squeeze=False)
-    for ax, (attribute, rows) in zip(axes[0], panels):
-        names = list(rows)
-        accuracy = [rows[n]['accuracy'] * 100 for n in names]
-        bars = ax.bar(range(len(names)), accuracy, color='#4c8bd6')
-        for bar, n in zip(bars, names):
-            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.5,
-                    f'{rows[n]["accuracy"] * 100:.1f}\nn={rows[n]["count"]}',
-                    ha='center', va='bottom', fontsize=7)
-        if overall is not None:
-            ax.axhline(overall * 100, color='black', linestyle='--', linewidth=1)
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=45, ha='right', fontsize=8)
-        ax.set_title(f'by {attribute}')
-        ax.set_ylim(min(50, min(accuracy) - 5), 105)
-    axes[0][0].set_ylabel('accuracy, %')
-    fig.tight_layout()
+    lines = [[p for p in panels if ' x ' not in p[0]], [p for p in panels if ' x ' in p[0]]]
+    lines = [line for line in lines if line]
+    width = max(sum(max(2, len(rows)) for _, rows in line) for line in lines)
+    fig = plt.figure(figsize=(1.0 + 0.6 * width, 4.2 * len(lines)))
+    for subfig, line in zip(np.atleast_1d(fig.subfigures(len(lines), 1)), lines):
+        axes = subfig.subplots(1, len(line), squeeze=False, gridspec_kw={
+            'width_ratios': [max(2, len(rows)) for _, rows in line]})[0]
+        for ax, (attribute, rows) in zip(axes, line):
+            _panel(ax, attribute, rows, overall)
+        axes[0].set_ylabel('accuracy, %')
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _panel(ax, attribute, rows, overall):
+    names = list(rows)
+    accuracy = [rows[n]['accuracy'] * 100 for n in names]
+    bars = ax.bar(range(len(names)), accuracy, color='#4c8bd6')
+    for bar, n in zip(bars, names):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.5,
+                f'{rows[n]["accuracy"] * 100:.1f}\nn={rows[n]["count"]}',
+                ha='center', va='bottom', fontsize=7)
+    if overall is not None:
+        ax.axhline(overall * 100, color='black', linestyle='--', linewidth=1)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha='right', fontsize=8)
+    ax.set_title(f'by {attribute}')
+    ax.set_ylim(min(50, min(accuracy) - 5), 105)

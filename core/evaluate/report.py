@@ -22,12 +22,15 @@ def write(cfg, split, out, path, suffix=''):
     if not own_data:
         suffix += '_' + os.path.basename(os.path.normpath(cfg.data_dir))
     attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
-    report['groups'] = groups.group_report(out['label'], out['prediction'], cfg.classes,
-                                           attributes)
-    groups.bar_chart(report['groups'], os.path.join(folder, f'groups{suffix}.png'),
-                     report['accuracy'])
     # "97%" should mean right 97% of the time: fit the temperature on this split.
     fitted = calibration.calibrate(out['logits'], out['label'], path)
+    # Per group, the confidence predict would show: the model's own temperature.
+    shown = calibration.softmax(out['logits'], calibration.temperature_for(path, cfg.eval_flip)
+                                if not own_data else fitted['temperature'])
+    report['groups'] = groups.group_report(out['label'], out['prediction'], cfg.classes,
+                                           attributes, shown)
+    groups.bar_chart(report['groups'], os.path.join(folder, f'groups{suffix}.png'),
+                     report['accuracy'])
     written = [f'groups{suffix}.png', f'reliability{suffix}.png']
     if not suffix and own_data:
         records.write_json_atomic(calibration.path_for(path, cfg.eval_flip), fitted)

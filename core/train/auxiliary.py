@@ -11,6 +11,7 @@ import tensorflow as tf
 import tf_slim as slim
 
 from core.config import ConfigError
+from data.sources import RACES
 
 v1 = tf.compat.v1
 
@@ -29,7 +30,8 @@ class _AgeDecades(Task):
         return tf.clip_by_value(values // 10, 0, self.classes - 1)
 
 
-TASKS = {'age': _AgeDecades('age', 8), 'race': Task('race', 5)}
+# Race: UTKFace's five and FairFace's four more (data.sources.RACES).
+TASKS = {'age': _AgeDecades('age', 8), 'race': Task('race', len(RACES))}
 
 
 def check(cfg, meta):
