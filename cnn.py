@@ -39,7 +39,12 @@ class Diverged(FloatingPointError):
 
 
 class _StopRequested(Exception):
-    pass
+    """SIGTERM during training: saved like Ctrl-C, then the exit code says so."""
+
+
+# Exit codes of a training stopped by a signal, as shells report them (128 + the signal):
+# `runner.py ... && next step` must not go on with an unfinished run.
+EXIT_INTERRUPTED = {KeyboardInterrupt: 128 + signal.SIGINT, _StopRequested: 128 + signal.SIGTERM}
 
 
 def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
@@ -240,12 +245,12 @@ def _session(sess, resumed, cfg, cluster, plan, g, result):
     keeper, window = _Keeper(cfg, plan, g, writer, result['best']), _Window(t, cfg, plan, step)
     try:
         step = _loop(sess, cfg, plan, g, writer, keeper, window, result, step)
-    except (KeyboardInterrupt, _StopRequested):
+    except (KeyboardInterrupt, _StopRequested) as stop:
         step = int(sess.run(t.global_step))
         keeper.save(sess, step)
         print(f'\n{who}Interrupted at step {step}' + (': checkpoint saved; rerun the '
               'same command to resume' if plan.is_chief else ''), flush=True)
-        result['interrupted'] = True
+        result['interrupted'] = EXIT_INTERRUPTED[type(stop)]
     finally:
         if writer:
             writer.close()

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from data.images import BadImage, load_rgb
+from data.images import MAX_MEGAPIXELS, BadImage, load_rgb
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'shared', 'datasets',
                         'portraits')
@@ -144,12 +144,17 @@ class Demo:
             notes.append(f'{name}: {len(rows)} face(s) in {ms:.0f} ms')
         return gallery, table, '\n\n'.join(notes) or 'Upload one or more photos.'
 
-    def snapshot(self, rgb):
-        """Webcam tab: one frame as an RGB array."""
-        if rgb is None:
+    def snapshot(self, path):
+        """Webcam tab: one frame, as a file (checked like an upload before decoding: the
+        endpoint takes any image a client sends, not only a camera's)."""
+        if path is None:
             return None, [], 'Take a snapshot first.'
+        try:
+            rgb = self.check_file(path)
+        except BadImage as e:
+            return None, [], f'**snapshot**: {e}'
         start = time.perf_counter()
-        annotated, rows, _ = self.analyse(np.asarray(rgb, dtype=np.uint8)[..., :3])
+        annotated, rows, _ = self.analyse(rgb)
         ms = (time.perf_counter() - start) * 1000
         note = f'{len(rows)} face(s) in {ms:.0f} ms' if rows else '**no face found**'
         return annotated, [['webcam', *row] for row in rows], note
@@ -274,7 +279,7 @@ def build_page(demo):
             if examples():
                 gr.Examples([[[p]] for p in examples()], inputs=files, label='Example photos')
         with gr.Tab('Webcam'):
-            camera = gr.Image(sources=['webcam'], type='numpy', label='Snapshot',
+            camera = gr.Image(sources=['webcam'], type='filepath', label='Snapshot',
                               elem_id='webcam-input')
             run_camera = gr.Button('Classify snapshot', variant='primary', elem_id='webcam-run')
             camera_out = gr.Image(label='Faces found', height=420, elem_id='webcam-output')
@@ -316,10 +321,31 @@ def build_page(demo):
     return page
 
 
+def check_port(host, port):
+    """OSError naming --port when the port cannot be listened on, before the model loads."""
+    import socket
+    with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise OSError(f'--port={port}: cannot listen on {host}:{port} ({e.strerror}); '
+                          'give another --port') from None
+
+
+def bound_decoding(limit=MAX_MEGAPIXELS):
+    """Every image the server decodes, Gradio's own decoding included, stays within the
+    pixel limit of uploads: Pillow refuses anything over twice MAX_IMAGE_PIXELS."""
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = int(limit * 1e6 / 2)
+
+
 def serve(cfg):
     """Starts the demo and blocks until Ctrl-C."""
     import signal
     import sys
+    check_port(cfg.host, cfg.port)
+    bound_decoding()
     temp = tempfile.mkdtemp(prefix='facecnn-demo-')
     atexit.register(shutil.rmtree, temp, ignore_errors=True)
     # A plain `kill` ends the server like Ctrl-C does, so the temporary folder goes too.

@@ -17,6 +17,7 @@ import common.quiet  # noqa: F401  (before TensorFlow)
 
 from absl import app, flags  # noqa: E402
 
+from common import jsonfile, paths  # noqa: E402
 from common.settings import define_flags, help_text  # noqa: E402
 from core import config  # noqa: E402
 from core.run import photos  # noqa: E402
@@ -28,7 +29,9 @@ FLAG_NAMES = (define_flags(config.RunConfig) + define_flags(FaceSettings)
               + define_flags(SourceSettings))
 # What a user can fix by changing a flag or a folder: one line, no traceback.
 # OSError: a full disk, a read-only folder, a quota (checkpoints.WriteFailed names the path).
-USER_ERRORS = (config.ConfigError, OSError, FloatingPointError)
+# jsonfile.Damaged: a run.json, calibration.json, ... that is not JSON (it names the file).
+USER_ERRORS = (config.ConfigError, OSError, FloatingPointError, jsonfile.Damaged,
+               paths.Refused)
 
 
 def main(argv):
@@ -44,12 +47,16 @@ def main(argv):
         config.check_before_work(values)
         values['data_dir'] = photos.dataset_for(values)
         cfg = config.resolve(values, explicit)
-        modes.run(cfg)
+        result = modes.run(cfg)
     except USER_ERRORS + (checkpoints.CheckpointError, ClusterError) as e:
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:      # training and predict say what they kept themselves
-        sys.exit('\ninterrupted: finished work is kept (a preparation continues where it '
-                 'stopped when the same command is run again)')
+        print('\ninterrupted: finished work is kept (a preparation continues where it '
+              'stopped when the same command is run again)', file=sys.stderr)
+        sys.exit(130)
+    # A training stopped by Ctrl-C or SIGTERM saved its checkpoint, and is not finished.
+    if isinstance(result, dict) and result.get('interrupted'):
+        sys.exit(result['interrupted'])
 
 
 HELP = ('-h', '-help', '--help', '--helpshort', '-?')

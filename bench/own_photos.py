@@ -27,6 +27,7 @@ from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+import common.quiet  # noqa: E402,F401  (before TensorFlow: its start-up lines stay out)
 flags.DEFINE_string('base', 'gender_cnn60', 'The base model: a released model\'s name or a '
                     'train_dir.')
 flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'datasets',

@@ -1,8 +1,9 @@
 """Networks and recipes at one compute budget, judged per race x gender and age band.
 
 Each variant trains on FairFace's training faces for the same budget: --minutes of
-its own network's training speed on this machine, measured first by a probe (a fixed
-number of steps, not a wall clock, so that a job beside a run cannot shorten it). Its
+its own network's training speed on this machine, measured by a probe of every
+variant's net before the first training (so run it on an idle machine); the budget is
+then a number of steps, not a wall clock, so that a job beside a run cannot shorten it. Its
 best checkpoint (picked on FairFace's held-out split) is then judged on FairFace val
 (plain and flip averaged) and on UTKFace's held-out faces, one variant at a time.
 
@@ -101,9 +102,23 @@ def key_of(name):
     return f'{FLAGS.net}-{name}' if name in RECIPES else name
 
 
-def run_variant(name):
+def probes(names, results):
+    """{'net@crop': [images/s, parameters]} of every variant's net, measured once, before
+    any training, so that each is measured on the same (idle) machine."""
+    measured = results.setdefault('probes', {})
+    for name in names:
+        net, extra = variant_flags(name)
+        key = f'{net}@{crop_of(net, extra)}'
+        if key not in measured:
+            measured[key] = probe(net, crop_of(net, extra))
+            print(f'probe {key}: {measured[key][0]:.0f} training images/s, '
+                  f'{measured[key][1]:,} parameters', flush=True)
+    return measured
+
+
+def run_variant(name, measured):
     net, extra = variant_flags(name)
-    rate, params = probe(net, crop_of(net, extra))
+    rate, params = measured[f'{net}@{crop_of(net, extra)}']
     steps = int(FLAGS.minutes * 60 * rate / 64)
     train_dir = os.path.join(FLAGS.study_dir, key_of(name))
     start = time.time()
@@ -117,7 +132,12 @@ def run_variant(name):
               'fairface_val': cells(base_recipes.judged(train_dir, FLAGS.fairface_val))}
     result['fairface_val_flip'] = cells(base_recipes.judged(train_dir, FLAGS.fairface_val,
                                                             '--eval_flip'))
-    if os.path.isdir(FLAGS.utkface):
+    return with_utkface(result, train_dir)
+
+
+def with_utkface(result, train_dir):
+    """`result` with UTKFace's held-out figures, once its records are prepared."""
+    if 'utkface' not in result and os.path.isfile(os.path.join(FLAGS.utkface, 'dataset.json')):
         utk = base_recipes.judged(train_dir, FLAGS.utkface)
         result['utkface'] = {'accuracy': utk['accuracy'], 'children': utk['groups'].get(
             'age', {}).get('0-9', {}).get('accuracy')}
@@ -144,6 +164,11 @@ def table(results):
     return '\n'.join(lines)
 
 
+def save(results):
+    with open(FLAGS.results, 'w') as f:
+        json.dump(results, f, indent=1)
+
+
 def main(argv):
     del argv
     results = {}
@@ -152,16 +177,20 @@ def main(argv):
             results = json.load(f)
     for name in FLAGS.variants:
         variant_flags(name)         # every name checked before the first training
+    measured = probes(FLAGS.variants, results)
+    runs = results.setdefault('runs', {})
     for name in FLAGS.variants:
         key = key_of(name)
-        if key in results:
+        if key in runs:
             print(f'{key}: done already ({FLAGS.results})')
             continue
-        results[key] = run_variant(name)
-        with open(FLAGS.results, 'w') as f:
-            json.dump(results, f, indent=1)
+        runs[key] = run_variant(name, measured)
+        save(results)
+    for key, result in runs.items():        # records prepared after the variant ran
+        with_utkface(result, os.path.join(FLAGS.study_dir, key))
+    save(results)
     print(f'\n{FLAGS.minutes:g} minutes of each net\'s probed speed; trained on {FLAGS.fairface}')
-    print(table(results))
+    print(table(runs))
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@
 
 Import this first in an entry point (before TensorFlow); our own lines say what happens.
 """
+import contextlib
 import logging
 import os
 import warnings
@@ -13,18 +14,25 @@ warnings.filterwarnings('ignore', category=UserWarning, module='tensorflow')
 logging.getLogger('tensorflow').setLevel(logging.ERROR)
 
 
-def _import_tensorflow_quietly():
-    """TensorFlow's C++ libraries log "All log messages before absl::InitializeLog()" and the
-    oneDNN notice (twice, once per library) while loading, before any log level applies:
-    load them with the process's stderr pointed at /dev/null. Python errors still show."""
+@contextlib.contextmanager
+def native_stderr_hidden():
+    """The process's stderr (file descriptor 2) pointed at /dev/null inside the block: C++
+    libraries log there past any Python setting (TensorFlow while loading, the TFLite
+    converter's 'fully_quantize: 0, ...', LiteRT's 'Created TensorFlow Lite XNNPACK
+    delegate'). Python exceptions still propagate and are shown."""
+    import sys
+    sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow  # noqa: F401
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
 
 
-_import_tensorflow_quietly()
+# TensorFlow's C++ libraries log "All log messages before absl::InitializeLog()" and the
+# oneDNN notice (twice, once per library) while loading, before any log level applies.
+with native_stderr_hidden():
+    import tensorflow  # noqa: F401,E402

@@ -4,11 +4,12 @@ train_dir/model.ckpt-N      the last few checkpoints (resume from the newest)
 train_dir/best/model.ckpt-N the best by eval accuracy, with best/best.json
 """
 import datetime
-import json
 import os
 import shutil
 
 import tensorflow as tf
+
+from common import jsonfile
 
 BEST_DIR = 'best'
 BEST_FILE = 'best.json'
@@ -43,19 +44,58 @@ def save(saver, sess, prefix, step):
 def latest(train_dir):
     """The newest checkpoint in `train_dir` itself. The `checkpoint` state file of a folder
     written before paths were stored relative names an absolute path, perhaps of the folder
-    it was copied from: only its file name is read, inside this folder."""
-    state = tf.train.get_checkpoint_state(train_dir) if os.path.isdir(train_dir) else None
-    if state is None or not state.model_checkpoint_path:
+    it was copied from: only its file name is read, inside this folder. Without a state
+    file, the highest-numbered model.ckpt-N there."""
+    if not os.path.isdir(train_dir):
         return None
+    state_file = os.path.join(train_dir, 'checkpoint')
+    if not os.path.exists(state_file):
+        return _newest_by_step(train_dir)
+    try:
+        state = tf.train.get_checkpoint_state(train_dir)
+        reason = '' if state and state.model_checkpoint_path else 'it names no checkpoint'
+    except Exception as e:          # protobuf's text parser: any garbage in the file
+        reason = _reason(e)
+    if reason:
+        raise CheckpointError(f'{state_file} cannot be read ({reason}): it is not a checkpoint '
+                              'list; delete it, and the newest model.ckpt-N of the folder is '
+                              'used')
     path = os.path.join(train_dir, os.path.basename(state.model_checkpoint_path))
     return path if tf.io.gfile.exists(path + '.index') else None
+
+
+def _newest_by_step(train_dir):
+    steps = [int(n[len(CHECKPOINT_NAME) + 1:-len('.index')]) for n in os.listdir(train_dir)
+             if n.startswith(CHECKPOINT_NAME + '-') and n.endswith('.index')
+             and n[len(CHECKPOINT_NAME) + 1:-len('.index')].isdigit()]
+    return os.path.join(train_dir, f'{CHECKPOINT_NAME}-{max(steps)}') if steps else None
+
+
+def _reason(error):
+    """The first line of an error's message: 'Read less bytes than requested', say."""
+    text = (getattr(error, 'message', None) or str(error) or type(error).__name__).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def damaged(path, error):
+    return CheckpointError(f'the weights {path} cannot be read ({_reason(error)}): the files '
+                           'are damaged or incomplete')
+
+
+def verify(path):
+    """Reads every tensor of checkpoint `path`: CheckpointError when one cannot be read."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, IndexError) as e:
+        raise damaged(path, e) from None
 
 
 def best_record(train_dir):
     path = os.path.join(train_dir, BEST_DIR, BEST_FILE)
     if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
+        return jsonfile.read(path)
     return None
 
 
@@ -63,7 +103,10 @@ def choose(train_dir, which='best'):
     """The checkpoint for eval/predict: 'best' (falling back to the last), 'last', or a path."""
     if which not in ('best', 'last'):
         if not tf.io.gfile.exists(which + '.index'):
-            raise CheckpointError(f'--checkpoint={which} does not exist')
+            raise CheckpointError(f'--checkpoint={which} is not a checkpoint (no '
+                                  f'{os.path.basename(which)}.index beside it)'
+                                  if os.path.exists(which) else
+                                  f'--checkpoint={which} does not exist')
         return which
     path = None
     if which == 'best':
@@ -84,14 +127,17 @@ def restore(sess, train_dir, which='best', averaged=False):
     the checkpoint holds one (--moving_average_decay). Call it inside that graph's context."""
     path = choose(train_dir, which)
     variables = sess.graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
-    stored = dict(tf.train.list_variables(path))
-    names = {}
-    for var in variables:
-        name = var.op.name
-        names[name + AVERAGE_SUFFIX if averaged and name + AVERAGE_SUFFIX in stored
-              else name] = var
-    check_compatible(path, variables, names)
-    tf.compat.v1.train.Saver(names).restore(sess, path)
+    try:
+        stored = dict(tf.train.list_variables(path))
+        names = {}
+        for var in variables:
+            name = var.op.name
+            names[name + AVERAGE_SUFFIX if averaged and name + AVERAGE_SUFFIX in stored
+                  else name] = var
+        check_compatible(path, variables, names)
+        tf.compat.v1.train.Saver(names).restore(sess, path)
+    except (tf.errors.OpError, IndexError) as e:
+        raise damaged(path, e) from None
     return path
 
 

@@ -11,6 +11,7 @@ import json
 import os
 
 import networks
+from common import jsonfile
 from common.settings import pick, section, setting
 from core import checkpoints, modes
 from core.serve import released
@@ -293,8 +294,7 @@ def parse_options(items):
 def read_run_file(train_dir):
     path = os.path.join(train_dir, RUN_FILE)
     if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
+        return jsonfile.read(path)
     return None
 
 
@@ -313,8 +313,7 @@ def _read_export_file(export_dir):
     if not os.path.isfile(path):
         raise ConfigError(f'{export_dir} is not an export of this platform (no model.json): '
                           'make one with --mode=export')
-    with open(path) as f:
-        return json.load(f)
+    return jsonfile.read(path)
 
 
 def write_run_file(cfg):
@@ -348,7 +347,9 @@ def check_before_work(values):
         if missing:
             raise ConfigError(f'--{flag}: {missing[0]} does not exist')
     if values.get('init_from'):
-        _base_folder(values['init_from'])
+        base = _base_folder(values['init_from'])
+        # A damaged base stops here, before the new training folder is made.
+        checkpoints.verify(checkpoints.choose(base, 'best') if os.path.isdir(base) else base)
 
 
 def resolve(values, explicit):

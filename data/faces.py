@@ -136,9 +136,14 @@ def get_detector(name='mtcnn'):
 
 def _eyes_mouth(face):
     m = {k: np.asarray(v, dtype=np.float64) for k, v in face.landmarks.items()}
-    # MTCNN names the eyes by image side; order them by x so the line runs left to right.
-    left, right = sorted((m['left_eye'], m['right_eye']), key=lambda p: p[0])
     mouth = (m['mouth_left'] + m['mouth_right']) / 2
+    # MTCNN names the eyes by image side; order them so that the mouth lies below the eye
+    # line running from `left` to `right` (x right, y down): a face upside down in the
+    # photo is then turned by 180 degrees, not levelled upside down.
+    left, right = m['left_eye'], m['right_eye']
+    d, to_mouth = right - left, mouth - (left + right) / 2
+    if d[0] * to_mouth[1] - d[1] * to_mouth[0] < 0:
+        left, right = right, left
     return left, right, m['nose'], mouth
 
 
@@ -217,9 +222,31 @@ def refine(rgb, face, detector, rounds=2):
     carried into the crop, then on O-Net's own tighter box; about 10x cheaper than
     detecting the crop afresh, which a detector without `landmarks_in_box` does.
     """
+    if hasattr(detector, 'landmarks_in_box'):
+        face = upright(rgb, face, detector)
     for _ in range(rounds):
         face = _refine_once(rgb, face, detector)
     return face
+
+
+def upright(rgb, face, detector):
+    """The face with landmarks that know which way is up. On a face upside down in the
+    photo MTCNN finds an upright face's landmarks (its 'eyes' on the mouth): O-Net, asked
+    again on the crop those landmarks make and on that crop turned by 180 degrees, is
+    surer of the turned one, and its landmarks there are the face's own."""
+    matrix = alignment_matrix(face, REFINE_SIZE)
+    crop = cv2.warpAffine(rgb, matrix, (REFINE_SIZE, REFINE_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    box = (REFINE_SIZE * 0.1, REFINE_SIZE * 0.1, REFINE_SIZE * 0.8)
+    as_is = detector.landmarks_in_box(crop, box)
+    turned = detector.landmarks_in_box(np.ascontiguousarray(crop[::-1, ::-1]), box)
+    if turned is None or (as_is is not None and as_is.confidence >= turned.confidence):
+        return face
+    inverse = cv2.invertAffineTransform(matrix)
+    last = REFINE_SIZE - 1
+    marks = {k: tuple(float(v) for v in inverse @ np.array([last - x, last - y, 1.0]))
+             for k, (x, y) in turned.landmarks.items()}
+    return Face(face.box, face.confidence, marks)
 
 
 def _refine_once(rgb, face, detector):

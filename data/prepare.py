@@ -206,15 +206,36 @@ def drop_near_duplicates(accepted, max_bits):
     return [a for k, a in enumerate(accepted) if k not in dropped], named
 
 
+def source_record(src, items, settings, label_names=None):
+    """What a preparation was made from: the source's path and a fingerprint of its photos
+    (names, labels, sizes, times) and of the settings. A cache whose record differs is of
+    other photos, or of the same ones changed."""
+    digest = hashlib.sha1(json.dumps([settings.key(), label_names]).encode())
+    for it in sorted(items, key=lambda it: it.rel):
+        stat = os.stat(it.path)
+        digest.update(f'{it.rel}\0{it.label_name}\0{stat.st_size}\0{stat.st_mtime_ns}\n'
+                      .encode('utf-8', 'backslashreplace'))
+    return {'src': os.path.abspath(src), 'fingerprint': digest.hexdigest()}
+
+
 def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
             age_buckets=sources.AGE_BUCKETS, eval_fraction=0.1, seed=0, shard_size=1000,
             workers=2, limit=0, label_names=None):
     """Runs the whole preparation; returns the report (also in OUT/report.json)."""
     items, classes, unlabelled = sources.list_items(src, layout, label, age_buckets)
+    for path, reason in unlabelled[:15]:
+        print(f'  skip {path}: {reason}')
+    if len(unlabelled) > 15:
+        print(f'  ... and {len(unlabelled) - 15} more not used (report.txt)')
+    if not items:
+        raise ValueError(f'{src}: none of its {len(unlabelled)} photos can be used'
+                         + (f' ({unlabelled[0][0]}: {unlabelled[0][1]}, ...)' if unlabelled
+                            else ''))
     if limit:
         items = sorted(random.Random(seed).sample(items, min(limit, len(items))),
                        key=lambda it: it.rel)
     print(f'{len(items)} photos in {len(classes)} classes ({", ".join(classes)}) under {src}')
+    prepared_from = source_record(src, items, settings, label_names)
     items, exact = converter.find_duplicates(items)
     cache_dir = os.path.join(out, FACES_DIR, settings.key())
     os.makedirs(cache_dir, exist_ok=True)
@@ -226,7 +247,7 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
         for item, result in zip(items, pool.imap(process_photo, jobs, chunksize=4)):
             results.append((item, result))
             progress.update(1)
-            if result['status'] == 'rejected':
+            if result['status'] == 'rejected' and not result.get('cached'):
                 print(f'  reject {item.rel}: {result["reason"]}', flush=True)
     progress.done()
     reused = sum(r.get('cached', False) for _, r in results)
@@ -251,7 +272,8 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
     meta = converter.convert(index, out, layout='csv', eval_fraction=eval_fraction, seed=seed,
                              shard_size=shard_size, workers=1, label_names=label_names,
                              listing=(face_items, classes, []),
-                             extra_meta={'faces': dataclasses.asdict(settings)})
+                             extra_meta={'faces': dataclasses.asdict(settings),
+                                         'prepared_from': prepared_from})
 
     report = build_report(src, settings, results, unlabelled, exact, near, meta)
     records.write_json_atomic(os.path.join(out, 'report.json'), report)
@@ -310,7 +332,8 @@ def _reason_kind(reason):
 
 def report_text(report, max_rows=None):
     lines = [f'Prepared from {report["src"]}',
-             f'photos: {report["photos"]}; faces accepted: {report["accepted"]}; '
+             f'photos: {report["photos"]}; not used (label or path): '
+             f'{len(report["unlabelled"])}; faces accepted: {report["accepted"]}; '
              f'rejected: {len(report["rejected"])}; exact duplicates: '
              f'{len(report["exact_duplicates"])}; near duplicates: '
              f'{len(report["near_duplicates"])}; in the dataset: {report["final_images"]}']

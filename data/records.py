@@ -9,6 +9,8 @@ import os
 
 import tensorflow as tf
 
+from common import jsonfile
+
 META_FILE = 'dataset.json'
 ATTRIBUTE_MISSING = -1
 
@@ -59,8 +61,7 @@ def read_meta(data_dir):
         raise FileNotFoundError(
             f'{data_dir} is not a converted dataset (no {META_FILE}); '
             f'make one with: python -m data.convert --src=PHOTO_FOLDERS --out={data_dir}')
-    with open(path) as f:
-        return json.load(f)
+    return jsonfile.read(path)
 
 
 def shard_files(data_dir, meta, split):

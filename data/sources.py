@@ -127,6 +127,25 @@ def utkface(src, label='gender', buckets=AGE_BUCKETS, **_):
     return items, classes, unlabelled
 
 
+def _open_csv(src):
+    """The rows of a UTF-8 CSV (a byte-order mark, as spreadsheets save it, is skipped);
+    ValueError naming the file for any other encoding."""
+    try:
+        with open(src, newline='', encoding='utf-8-sig') as f:
+            reader = csv.DictReader(f)
+            return reader.fieldnames or (), list(reader)
+    except UnicodeDecodeError as e:
+        raise ValueError(f'{src} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at position '
+                         f'{e.start}): save it as UTF-8 and run again') from None
+
+
+def _inside(path, root):
+    """Whether a CSV row's file lies in the CSV's folder (a path that leaves it, absolute or
+    by '..', is refused: a CSV names its own photos, not any file of the machine)."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    return real.startswith(base.rstrip(os.sep) + os.sep)
+
+
 def csv_file(src, **_):
     """A CSV with a header: path,label[,split][,source][,integer attribute columns...].
 
@@ -135,27 +154,29 @@ def csv_file(src, **_):
     """
     root = os.path.dirname(os.path.abspath(src))
     items, unlabelled, classes = [], [], set()
-    with open(src, newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        missing = {'path', 'label'} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f'{src} lacks the column(s) {", ".join(sorted(missing))} '
-                             '(header: path,label[,split][,...])')
-        attributes = [c for c in reader.fieldnames if c not in ('path', 'label', 'split', 'source')]
-        for row in reader:
-            path = os.path.join(root, row['path'])
-            if not row['label']:
-                unlabelled.append((path, 'no label in the CSV'))
-                continue
-            attrs = {}
-            for name in attributes:
-                try:
-                    attrs[name] = int(row[name])
-                except (TypeError, ValueError):
-                    pass
-            split = SPLIT_FOLDERS.get((row.get('split') or '').lower())
-            items.append(Item(path, row.get('source') or row['path'], row['label'], split, attrs))
-            classes.add(row['label'])
+    fieldnames, rows = _open_csv(src)
+    missing = {'path', 'label'} - set(fieldnames)
+    if missing:
+        raise ValueError(f'{src} lacks the column(s) {", ".join(sorted(missing))} '
+                         '(header: path,label[,split][,...])')
+    attributes = [c for c in fieldnames if c not in ('path', 'label', 'split', 'source')]
+    for row in rows:
+        path = os.path.join(root, row['path'])
+        if not _inside(path, root):
+            unlabelled.append((printable(row['path']), 'the path leaves the CSV\'s folder'))
+            continue
+        if not row['label']:
+            unlabelled.append((path, 'no label in the CSV'))
+            continue
+        attrs = {}
+        for name in attributes:
+            try:
+                attrs[name] = int(row[name])
+            except (TypeError, ValueError):
+                pass
+        split = SPLIT_FOLDERS.get((row.get('split') or '').lower())
+        items.append(Item(path, row.get('source') or row['path'], row['label'], split, attrs))
+        classes.add(row['label'])
     return items, _sorted_classes(classes), unlabelled
 
 
@@ -165,26 +186,28 @@ def fairface(src, **_):
     or an unknown value are reported, not fatal."""
     root = os.path.dirname(os.path.abspath(src))
     items, unlabelled = [], []
-    with open(src, newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        missing = {'file', 'age', 'gender', 'race'} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f'{src} lacks the FairFace column(s) {", ".join(sorted(missing))} '
-                             '(header: file,age,gender,race)')
-        for row in reader:
-            path = os.path.join(root, row['file'])
-            reason = _fairface_problem(row, path)
-            if reason:
-                unlabelled.append((printable(path), reason))
-                continue
-            attrs = {'age': FAIRFACE_AGES[row['age']], 'race': RACES.index(row['race'])}
-            items.append(Item(path, row['file'], row['gender'].lower(), attributes=attrs))
+    fieldnames, rows = _open_csv(src)
+    missing = {'file', 'age', 'gender', 'race'} - set(fieldnames)
+    if missing:
+        raise ValueError(f'{src} lacks the FairFace column(s) {", ".join(sorted(missing))} '
+                         '(header: file,age,gender,race)')
+    for row in rows:
+        row = {k: (v or '').strip() for k, v in row.items() if k}     # 'Female ' is Female
+        path = os.path.join(root, row['file'])
+        reason = _fairface_problem(row, path, root)
+        if reason:
+            unlabelled.append((printable(row['file']), reason))
+            continue
+        attrs = {'age': FAIRFACE_AGES[row['age']], 'race': RACES.index(row['race'])}
+        items.append(Item(path, row['file'], row['gender'].lower(), attributes=attrs))
     return items, list(UTKFACE_GENDERS), unlabelled
 
 
-def _fairface_problem(row, path):
+def _fairface_problem(row, path, root):
     """Why a FairFace row cannot be used, or ''."""
-    if (row['gender'] or '').lower() not in UTKFACE_GENDERS:
+    if not _inside(path, root):
+        return 'the path leaves the CSV\'s folder'
+    if row['gender'].lower() not in UTKFACE_GENDERS:
         return f'unknown gender {row["gender"]!r} (Male or Female)'
     if row['race'] not in RACES:
         return f'unknown race {row["race"]!r}'

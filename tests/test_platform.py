@@ -6,6 +6,7 @@ import re
 import textwrap
 
 import numpy as np
+import pytest
 
 from conftest import BAD_INPUTS, UTKFACE, manifest, run_cli
 
@@ -214,7 +215,11 @@ def test_helpfull_documents_every_flag():
         assert flag in proc.stdout
 
 
-def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_records, tmp_path):
+@pytest.mark.parametrize('signal_name, code', [('SIGINT', 130), ('SIGTERM', 143)])
+def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_records, tmp_path,
+                                                                      signal_name, code):
+    """Ctrl-C or SIGTERM: a checkpoint, an exit code that says the run is unfinished (so
+    `runner.py ... && release` stops), and the same command resumes there."""
     import signal
     import subprocess
     import sys
@@ -230,9 +235,9 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_record
     for line in proc.stdout:                  # wait until it is really training
         if line.startswith('step 4/500'):
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signal_name))
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and 'Traceback' not in err, err
+    assert proc.returncode == code and 'Traceback' not in err, err
     stopped = int(re.search(r'Interrupted at step (\d+): checkpoint saved', out).group(1))
     assert 4 <= stopped < 500
     again = run_cli(*args[1:-3], '--max_steps=' + str(stopped + 2), '--log_every=1',

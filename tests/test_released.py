@@ -2,6 +2,7 @@
 from any folder, answering when no model is named, and the base fine-tuning starts from."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -65,13 +66,24 @@ def test_predict_without_a_model_flag_uses_the_released_model_and_says_so(releas
     assert answer and answer[0] in by_name.splitlines() and answer[0] in out.splitlines()
 
 
-def test_eval_of_a_released_model_leaves_its_calibration_alone(release, trained):
+def test_eval_and_features_of_a_released_model_write_nothing_into_it(release, trained,
+                                                                      tmp_path):
+    """A shipped model's folder is read, never written: its calibration stays, and what eval
+    and features make goes to runs/<name>/ under the working folder, which they name."""
     models, folder = release
-    calibration = open(os.path.join(folder, 'calibration.json')).read()
-    run_in(REPO, 'runner.py', '--mode=eval', f'--train_dir={os.path.basename(folder)}',
-           f'--data_dir={trained["data_dir"]}', models=models)
-    assert open(os.path.join(folder, 'calibration.json')).read() == calibration
-    assert os.path.isfile(os.path.join(folder, 'eval_utk.json'))
+    before = {n: open(os.path.join(folder, n), 'rb').read() for n in os.listdir(folder)}
+    name = os.path.basename(folder)
+    out = run_in(tmp_path, os.path.join(REPO, 'runner.py'), '--mode=eval',
+                 f'--train_dir={name}', f'--data_dir={trained["data_dir"]}', models=models)
+    assert f'written to {os.path.join("runs", name)}: eval_utk.json' in out.stdout
+    assert (tmp_path / 'runs' / name / 'eval_utk.json').is_file()
+    face = os.path.join(need_shared(PORTRAITS), 'woman', sorted(os.listdir(
+        os.path.join(PORTRAITS, 'woman')))[0])
+    run_in(tmp_path, os.path.join(REPO, 'runner.py'), '--mode=features', f'--image={face}',
+           f'--train_dir={name}', models=models)
+    assert list((tmp_path / 'runs' / name / 'features').iterdir())
+    after = {n: open(os.path.join(folder, n), 'rb').read() for n in os.listdir(folder)}
+    assert after == before
 
 
 def test_fine_tuning_starts_from_a_released_model_by_name(release, trained, tmp_path):
@@ -108,3 +120,28 @@ def test_the_released_model_is_right_on_the_shared_portraits_from_a_fresh_clone(
     photos = [(c, n) for c in truth for n in os.listdir(os.path.join(PORTRAITS, c))]
     right = sum(largest.get(p, (None,))[0] == truth[p[0]] for p in photos)
     assert len(photos) == 100 and right >= 90, f'{right} of {len(photos)} right'
+
+
+def test_a_release_refuses_bad_names_a_run_still_training_and_unwritable_models(trained,
+                                                                               tmp_path):
+    """One line each, nothing written: a name that is a path or hidden, a training folder
+    whose lock is held, a models/ that cannot be written."""
+    from core.run import lock
+    from tools import release
+    models = tmp_path / 'models'
+    for name in ('.', '..', '.hidden', 'a/b'):
+        with pytest.raises(ValueError, match=f'^--name={re.escape(name)}: a released model is'):
+            release.check(trained['train_dir'], name)
+    proc = run_in(REPO, '-m', 'tools.release', f'--train_dir={trained["train_dir"]}',
+                  '--name=/tmp/elsewhere', '--max_mb=100', models=models, check=False)
+    assert proc.returncode and proc.stderr.startswith('error: --name=/tmp/elsewhere: ')
+    assert proc.stderr.count('\n') == 1 and not os.path.exists('/tmp/elsewhere')
+    with lock.hold(trained['train_dir']):
+        with pytest.raises(ValueError, match='is still training \\(process'):
+            release.check(trained['train_dir'], 'busy')
+    blocked = tmp_path / 'a_file'
+    blocked.write_text('not a folder')
+    proc = run_in(REPO, '-m', 'tools.release', f'--train_dir={trained["train_dir"]}',
+                  '--name=ok', '--max_mb=100', models=blocked / 'models', check=False)
+    assert proc.returncode and proc.stderr.startswith('error: ') and 'Traceback' not in proc.stderr
+    assert proc.stderr.count('\n') == 1 and not models.exists()

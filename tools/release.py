@@ -11,6 +11,7 @@ stays in git's history: release deliberately, replace rarely.
 """
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,8 @@ flags.DEFINE_string('checkpoint', 'best', 'Which checkpoint: best, last, or a pa
 flags.DEFINE_float('max_mb', 10.0, 'Refuse weights larger than this.')
 FLAGS = flags.FLAGS
 # What a run.json keeps in a release (data_dir is a path of the machine that trained it).
+# A name is a folder of models/ that --init_from finds: no path, nothing hidden.
+NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
 KEPT = ('net', 'num_classes', 'input_size', 'crop_size', 'channels', 'classes', 'eval_crop',
         'eval_flip', 'net_options', 'face_size', 'margin')
 
@@ -64,9 +67,25 @@ def write_settings(train_dir, path, out):
                 json.dump(fitted, f, indent=1)
 
 
+def check(train_dir, name):
+    """One line for a name that is not a plain folder name, or a run still training."""
+    from core.run import lock
+    if not NAME.fullmatch(name):
+        raise ValueError(f'--name={name}: a released model is named by letters, digits, '
+                         '"_", "." and "-", starting with a letter or digit (it becomes '
+                         'the folder models/<name>/)')
+    if not os.path.isdir(train_dir):
+        raise FileNotFoundError(f'--train_dir={train_dir} is not a training folder')
+    pid = lock.holder(train_dir)
+    if pid:
+        raise ValueError(f'{train_dir} is still training (process {pid}): release it when '
+                         'the training has ended')
+
+
 def release(train_dir, name, which='best', max_mb=10.0):
     from core import checkpoints, config
     from core.serve import released
+    check(train_dir, name)
     os.makedirs(released.MODELS_DIR, exist_ok=True)
     cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir}, {'train_dir'})
     path = checkpoints.choose(train_dir, which)
@@ -95,7 +114,7 @@ def main(argv):
         sys.exit('usage: python -m tools.release --train_dir=TRAINED_RUN --name=NAME')
     try:
         release(FLAGS.train_dir, FLAGS.name, FLAGS.checkpoint, FLAGS.max_mb)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, OSError) as e:     # OSError: a read-only models/, a full disk
         sys.exit(f'error: {e}')
 
 

@@ -7,11 +7,11 @@ which need their own temperature); predict, export and the demo divide the logit
 by it. Dividing by a positive number never changes the predicted class, so
 accuracy is untouched.
 """
-import json
 import os
 
 import numpy as np
 from scipy import optimize, special
+from common import jsonfile
 
 FILE = 'calibration.json'
 
@@ -87,8 +87,7 @@ def record_for(checkpoint, flip=False):
     """The calibration record of this checkpoint and view, or None."""
     path = path_for(checkpoint, flip)
     if os.path.isfile(path):
-        with open(path) as f:
-            record = json.load(f)
+        record = jsonfile.read(path)
         if os.path.basename(record.get('checkpoint', '')) == os.path.basename(checkpoint):
             return record
     return None

@@ -13,7 +13,8 @@ def write(cfg, split, out, path, suffix=''):
     report = metrics.classification_report(out['label'], out['prediction'], cfg.classes)
     report.update(checkpoint=path, data_dir=cfg.data_dir, split=split, eval_crop=cfg.eval_crop,
                   eval_flip=cfg.eval_flip)
-    folder = os.path.dirname(path)
+    folder = released.work_folder(os.path.dirname(path))
+    os.makedirs(folder, exist_ok=True)
     # On data the model was not trained on the report gets its own name, and the model's
     # calibration (fitted on its own eval split) is left alone.
     # A released model's calibration is part of its release: every dataset is another one.
@@ -49,5 +50,5 @@ def write(cfg, split, out, path, suffix=''):
     print(f'\ncalibration: temperature {fitted["temperature"]:.3f}, expected calibration error '
           f'{fitted["ece_before"] * 100:.2f}% before, {fitted["ece_after"] * 100:.2f}% after'
           + (f' ({fitted["note"]})' if fitted.get('note') else ''))
-    print(f'written to {json_path}, {", ".join(written)} in {folder}')
+    print(f'written to {folder}: {", ".join([os.path.basename(json_path)] + written)}')
     return report

@@ -34,3 +34,17 @@ def hold(train_dir):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def holder(train_dir):
+    """The process id (as text) of the training that holds the folder now, else None."""
+    path = os.path.join(train_dir, LOCK_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f.read().strip() or 'unknown'
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return None

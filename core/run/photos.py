@@ -4,6 +4,7 @@ import os
 
 from data import prepare
 from data.records import META_FILE
+from common import jsonfile
 from common.settings import pick
 from core import modes
 from core.config import ConfigError
@@ -28,13 +29,14 @@ def dataset_for(values):
     if not src or not is_photo_folder(src, source.layout):
         return src
     out = prepared_dir(src, values.get('prepared_dir'))
-    if not modes.get(values['mode']).trains and os.path.isfile(os.path.join(out, META_FILE)):
-        return out      # eval/predict/export use the preparation training made; no rewrite
-    print(f'Preparing the photos of {src} into {out} (cached: a rerun reuses finished work)',
-          flush=True)
+    settings = prepare.settings_from(values)
     try:
-        report = prepare.prepare(src, out, prepare.settings_from(values), source.layout,
-                                 source.utkface_label, label_names=source.label_names)
+        if _same_source(src, out, source, settings) and not modes.get(values['mode']).trains:
+            return out      # eval/predict/export use the preparation training made; no rewrite
+        print(f'Preparing the photos of {src} into {out} (cached: a rerun reuses finished '
+              'work)', flush=True)
+        report = prepare.prepare(src, out, settings, source.layout, source.utkface_label,
+                                 label_names=source.label_names)
     except ValueError as e:            # no class folders, an unreadable CSV, ...
         raise ConfigError(str(e)) from None
     if not report['final_images']:
@@ -43,3 +45,18 @@ def dataset_for(values):
                           + (f' (rejected: {reasons})' if reasons else '')
                           + f'; see {os.path.join(out, "report.txt")} and rejected.png')
     return out
+
+
+def _same_source(src, out, source, settings):
+    """Whether `out` holds the preparation of these very photos with these settings. A
+    preparation of another source of the same name is refused, never replaced: a model
+    trained on it may name it."""
+    if not os.path.isfile(os.path.join(out, META_FILE)):
+        return False
+    recorded = jsonfile.read(os.path.join(out, META_FILE)).get('prepared_from')
+    if recorded and recorded['src'] != os.path.abspath(src):
+        raise ConfigError(f'{out} holds the preparation of {recorded["src"]}, not of {src}: '
+                          'give --prepared_dir=<a new folder> for these photos')
+    items, _, _ = sources.list_items(src, source.layout, source.utkface_label)
+    current = prepare.source_record(src, items, settings, source.label_names)
+    return recorded == current

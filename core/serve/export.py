@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from core import checkpoints, model
 from core.evaluate import calibration
-from core.serve import saved_model
+from core.serve import released, saved_model
 from data import preprocess
 
 v1 = tf.compat.v1
@@ -26,7 +26,8 @@ def export(cfg):
     # model.ckpt-4290 -> export/4290; a released model's model.ckpt -> export/released
     name = os.path.basename(path)
     step = name.rsplit('-', 1)[-1] if '-' in name else 'released'
-    export_dir = cfg.export_dir or os.path.join(cfg.train_dir, 'export', step)
+    export_dir = cfg.export_dir or os.path.join(released.work_folder(cfg.train_dir), 'export',
+                                                step)
     info = _existing_export(export_dir, path)
     if cfg.quantize == 'int8':
         from core.serve import quantize

@@ -8,6 +8,7 @@ import numpy as np
 
 import networks
 from core.evaluate import visualize
+from core.serve import released
 from core.serve.inference import ImageModel, label_faces, list_images
 from data.images import load_rgb
 
@@ -23,7 +24,7 @@ def features(cfg):
         raise FileNotFoundError(f'{path}: no face found (use --detect=off for a face crop)')
     net_input, layers, _ = net.layers_of(found[0].face)
     stem = os.path.splitext(os.path.basename(path))[0]
-    out_dir = cfg.output or os.path.join(cfg.train_dir, 'features', stem)
+    out_dir = cfg.output or os.path.join(released.work_folder(cfg.train_dir), 'features', stem)
     os.makedirs(out_dir, exist_ok=True)
     visualize.save_grid((net_input + 1.0) / 2.0, os.path.join(out_dir, '00_input.png'))
     np.save(os.path.join(out_dir, '00_input.npy'), net_input)

@@ -12,6 +12,7 @@ import sys
 
 from PIL import Image
 
+from common import paths
 from core.evaluate import calibration
 from core.serve.inference import ImageModel, draw_boxes, label_faces, list_images
 from data.images import BadImage, load_rgb
@@ -19,6 +20,7 @@ from data.sources import printable
 
 BOX_COLUMN = 'box_x_y_w_h'
 GRID_TILE = 240             # pixels a side of each photo in the annotated grid
+ANNOTATED_MARKER = '.annotated_by_predict'
 
 
 def largest_faces(output_csv):
@@ -36,14 +38,29 @@ def largest_faces(output_csv):
     return {name: row for name, (row, _) in largest.items()}
 
 
+def columns_of(classes):
+    return ['file', 'face', BOX_COLUMN, 'class', 'probability', 'uncertain'] + [
+        f'p_{c}' for c in classes] + ['error']
+
+
+def check_outputs(cfg):
+    """Before any work: the CSV and the annotated copies never land on a photo."""
+    outputs = {k: v for k, v in (('output', cfg.output), ('annotate', cfg.annotate)) if v}
+    paths.check_apart(outputs, {'image': cfg.image})
+    if cfg.output:
+        paths.check_replaceable_file('output', cfg.output, ','.join(columns_of(cfg.classes)))
+    if cfg.annotate:
+        paths.check_output_folder('annotate', cfg.annotate, ANNOTATED_MARKER)
+
+
 def predict(cfg):
     files = list_images(cfg.image)
+    check_outputs(cfg)
     net = ImageModel(cfg)
     warning = calibration.warning_for(net.checkpoint, cfg.eval_flip)
-    if warning and not cfg.int8_model:
+    if warning:
         print(f'note: {warning}: the percentages below may be overconfident', flush=True)
-    columns = ['file', 'face', BOX_COLUMN, 'class', 'probability', 'uncertain'] + [
-        f'p_{c}' for c in cfg.classes] + ['error']
+    columns = columns_of(cfg.classes)
     rows, thumbnails = [], []
     # Each photo's rows are written as they come, so an interrupted run keeps what it did.
     with contextlib.ExitStack() as stack:
@@ -65,14 +82,15 @@ def predict(cfg):
                 print('\n'.join(lines), flush=True)      # after its rows are safe in the CSV
                 if cfg.annotate and rgb is not None:
                     title = ', '.join(face.short for face in found) or 'no face found'
-                    image = annotate(rgb, [(face.box, face.short) for face in found], path,
-                                     cfg.annotate)
+                    image = annotate(rgb, [(face.box, face.short) for face in found],
+                                     annotated_name(path, cfg.image), cfg.annotate)
                     thumbnails.append((f'{os.path.basename(name)}: {title}', thumbnail(image)))
         except KeyboardInterrupt:
             kept = f': their {len(rows)} rows are in {cfg.output}' if cfg.output else ''
             sys.exit(f'\ninterrupted after {done} of {len(files)} photos{kept}')
     if cfg.output:
-        print(f'{len(rows)} results written to {cfg.output}')
+        faces = sum(1 for row in rows if row.get('class'))
+        print(f'{done} photos, {faces} faces: results written to {cfg.output}')
     if cfg.annotate and len(thumbnails) > 1:
         photo_grid(thumbnails, os.path.join(cfg.annotate, 'grid.png'))
         print(f'annotated photos and their grid written to {cfg.annotate}')
@@ -101,12 +119,21 @@ def _answer(path, name, cfg, net):
     return rows, lines, rgb, found
 
 
-def annotate(rgb, labels, path, out_dir):
-    """Writes a copy of the photo with a box and a label per face; returns the copy."""
-    os.makedirs(out_dir, exist_ok=True)
+def annotated_name(path, target):
+    """The annotated copy's name: the photo's path below the --image folder (its name for
+    one file), '.jpg' added unless it ends so, so that no two photos share a copy."""
+    rel = os.path.relpath(path, target) if os.path.isdir(target) else os.path.basename(path)
+    return rel if os.path.splitext(rel)[1].lower() in ('.jpg', '.jpeg') else rel + '.jpg'
+
+
+def annotate(rgb, labels, name, out_dir):
+    """Writes a copy of the photo with a box and a label per face as `name` below
+    `out_dir`; returns the copy."""
+    paths.claim_folder(out_dir, ANNOTATED_MARKER, 'annotated photos of --mode=predict')
     image = draw_boxes(rgb, labels)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    Image.fromarray(image).save(os.path.join(out_dir, f'{stem}.jpg'), quality=90)
+    target = os.path.join(out_dir, name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    Image.fromarray(image).save(target, format='JPEG', quality=90)
     return image
 
 

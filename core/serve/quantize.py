@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from common import quiet
 from core import checkpoints, model
 from core.serve import saved_model
 from data import pipeline, records
@@ -84,7 +85,8 @@ def convert(cfg, checkpoint_path, temperature, count=CALIBRATION_FACES):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = calibration_faces
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        return converter.convert()
+        with quiet.native_stderr_hidden():       # the converter's 'fully_quantize: 0, ...'
+            return converter.convert()
 
 
 class Int8Network:
@@ -97,7 +99,8 @@ class Int8Network:
                                     '--mode=export --quantize=int8)')
         self.path = path
         threads = threads or len(os.sched_getaffinity(0))
-        self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        with quiet.native_stderr_hidden():       # 'Created TensorFlow Lite XNNPACK delegate'
+            self.interpreter = Interpreter(model_path=path, num_threads=threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self.input['shape'][1:])
@@ -116,7 +119,8 @@ class Int8Network:
         self.expect(net_input.shape[1:])
         if len(net_input) != self.batch_size:
             self.interpreter.resize_tensor_input(self.input['index'], net_input.shape)
-            self.interpreter.allocate_tensors()
+            with quiet.native_stderr_hidden():
+                self.interpreter.allocate_tensors()
             self.batch_size = len(net_input)
         self.interpreter.set_tensor(self.input['index'], net_input)
         self.interpreter.invoke()

@@ -51,3 +51,17 @@ def default():
 def is_released(path):
     """True for a folder (or a checkpoint) inside models/."""
     return os.path.abspath(path).startswith(MODELS_DIR + os.sep)
+
+
+# What a command makes of a released model (reports, feature maps, exports) goes here,
+# under the working folder: a shipped model's folder is never written into.
+WORK_DIR = 'runs'
+
+
+def work_folder(path):
+    """Where a command writes what it makes of the model at `path` (a training folder or a
+    checkpoint): `path` itself, or runs/<name> for a released model."""
+    if not is_released(path):
+        return path
+    name = os.path.relpath(os.path.abspath(path), MODELS_DIR).split(os.sep)[0]
+    return os.path.join(WORK_DIR, name)
