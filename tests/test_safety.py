@@ -74,7 +74,7 @@ def test_annotated_copies_keep_their_paths_and_an_output_is_replaced_only_if_our
                   and not p.name.startswith('.'))
     assert made == ['grid.png', 'man/x.jpg', 'photo.bmp.jpg', 'photo.png.jpg', 'photo.webp.jpg',
                     'woman/x.jpg'], made
-    assert proc.stdout.strip().splitlines()[-2].startswith(f'5 photos, ')
+    assert proc.stdout.strip().splitlines()[-2].startswith('5 photos, ')
     run_cli(*args)                                  # its own outputs: written again
     mine = tmp_path / 'notes.txt'
     mine.write_text('my notes\n')
