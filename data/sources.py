@@ -139,6 +139,9 @@ def _open_csv(src):
                          f'{e.start}): save it as UTF-8 and run again') from None
 
 
+LEAVES_FOLDER = 'the path leaves the CSV\'s folder'
+
+
 def _inside(path, root):
     """Whether a CSV row's file lies in the CSV's folder (a path that leaves it, absolute or
     by '..', is refused: a CSV names its own photos, not any file of the machine)."""
@@ -163,7 +166,7 @@ def csv_file(src, **_):
     for row in rows:
         path = os.path.join(root, row['path'])
         if not _inside(path, root):
-            unlabelled.append((printable(row['path']), 'the path leaves the CSV\'s folder'))
+            unlabelled.append((printable(row['path']), LEAVES_FOLDER))
             continue
         if not row['label']:
             unlabelled.append((path, 'no label in the CSV'))
@@ -196,7 +199,9 @@ def fairface(src, **_):
         path = os.path.join(root, row['file'])
         reason = _fairface_problem(row, path, root)
         if reason:
-            unlabelled.append((printable(row['file']), reason))
+            # A path that leaves the folder is shown as the CSV gives it.
+            shown = row['file'] if reason == LEAVES_FOLDER else path
+            unlabelled.append((printable(shown), reason))
             continue
         attrs = {'age': FAIRFACE_AGES[row['age']], 'race': RACES.index(row['race'])}
         items.append(Item(path, row['file'], row['gender'].lower(), attributes=attrs))
@@ -206,7 +211,7 @@ def fairface(src, **_):
 def _fairface_problem(row, path, root):
     """Why a FairFace row cannot be used, or ''."""
     if not _inside(path, root):
-        return 'the path leaves the CSV\'s folder'
+        return LEAVES_FOLDER
     if row['gender'].lower() not in UTKFACE_GENDERS:
         return f'unknown gender {row["gender"]!r} (Male or Female)'
     if row['race'] not in RACES:
