@@ -31,6 +31,7 @@ RECIPES = {
     'aux': ['--aux_tasks=age,race'],
     'hide_hair': ['--hide_hair=0.3'],
     'px96': ['--input_size=104', '--crop_size=96'],
+    'weak_groups': ['--balance=0.5', '--hide_hair=0.3', '--aux_tasks=age,race'],
 }
 flags.DEFINE_list('variants', ['cnn60', 'cnn_bn', 'mobile64'], 'Networks or recipes '
                   f'({", ".join(RECIPES)}) to train and judge, one after the other.')
