@@ -132,14 +132,15 @@ def test_a_cluster_keeps_the_time_budget_and_stops_on_sigterm_with_a_checkpoint(
     assert 0 < step < 100000 and os.path.isfile(train_dir / f'model.ckpt-{step}.index')
     assert re.search(r'eval at step \d+: accuracy', chief), chief   # the last step is evaluated
 
-    # A SIGTERM stops a worker cleanly; the chief saves a checkpoint where it stopped.
+    # A SIGTERM stops a worker cleanly; the chief saves a checkpoint where it stopped and
+    # exits 143, as a shell does, so `train && release` does not release an unfinished run.
     jobs = local_cluster.commands(1, 1, [*SMALL, f'--data_dir={utk_records}',
                                          f'--train_dir={tmp_path / "term"}',
                                          '--max_steps=100000', '--eval_every=100000'])
     with cluster_tasks(jobs) as tasks:
         tasks['worker0'].wait_for(r'worker 0: step \d+/100000')
         tasks['worker0'].proc.send_signal(signal.SIGTERM)
-        assert tasks['worker0'].proc.wait(timeout=120) == 0, ''.join(tasks['worker0'].lines)
+        assert tasks['worker0'].proc.wait(timeout=120) == 143, ''.join(tasks['worker0'].lines)
     chief = ''.join(tasks['worker0'].lines)
     assert 'Interrupted at step' in chief and 'Traceback' not in chief, chief
     step = int(re.search(r'Interrupted at step (\d+)', chief).group(1))

@@ -20,10 +20,6 @@ from absl import app, flags
 
 import common.quiet  # noqa: F401  (before TensorFlow)
 
-flags.DEFINE_string('train_dir', None, 'The trained run to release.')
-flags.DEFINE_string('name', None, 'Name of the released model (its folder in models/).')
-flags.DEFINE_string('checkpoint', 'best', 'Which checkpoint: best, last, or a path.')
-flags.DEFINE_float('max_mb', 10.0, 'Refuse weights larger than this.')
 FLAGS = flags.FLAGS
 # What a run.json keeps in a release (data_dir is a path of the machine that trained it).
 # A name is a folder of models/ that --init_from finds: no path, nothing hidden.
@@ -118,5 +114,15 @@ def main(argv):
         sys.exit(f'error: {e}')
 
 
+def define_flags():
+    """Defined when run, not when imported: a test or a script that imports check() or
+    release() keeps its own --train_dir."""
+    flags.DEFINE_string('train_dir', None, 'The trained run to release.')
+    flags.DEFINE_string('name', None, 'Name of the released model (its folder in models/).')
+    flags.DEFINE_string('checkpoint', 'best', 'Which checkpoint: best, last, or a path.')
+    flags.DEFINE_float('max_mb', 10.0, 'Refuse weights larger than this.')
+
+
 if __name__ == '__main__':
+    define_flags()
     app.run(main)
