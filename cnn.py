@@ -27,7 +27,7 @@ from core import checkpoints, config, gan, model
 from core.evaluate import report
 from core.run import cluster as clusters
 from core.run import guards, lock, sessions
-from core.train import auxiliary, distill, finetune, mixing
+from core.train import auxiliary, distill, finetune, folds, mixing
 from data import pipeline, records
 
 v1 = tf.compat.v1
@@ -125,12 +125,43 @@ def train(cfg):
     is_chief = cluster is None or cluster.is_chief
     if not is_chief:
         return _train(cfg, meta, cluster)
+    run = _train_judged_by_folds if folds.wanted(cfg, meta, cluster) else _train
     with lock.hold(cfg.train_dir):
         if cfg.fresh:
             checkpoints.start_fresh(cfg.train_dir)
             with lock.hold(cfg.train_dir):      # the folder made anew is held too
-                return _train(cfg, meta, cluster)
-        return _train(cfg, meta, cluster)
+                return run(cfg, meta, cluster)
+        return run(cfg, meta, cluster)
+
+
+def _train_judged_by_folds(cfg, meta, cluster=None):
+    """Fine-tuning judged on every face (core/train/folds.py): a run per fold, each
+    face answered by the run that did not train on it, the base's share chosen on those
+    answers, then the model trained on all the faces, reported and calibrated on them."""
+    per_fold, whole = [], False
+    print(f'Judging the fine-tuning by {cfg.folds} folds over all the faces (fewer than '
+          f'{config.FOLDS_BELOW} eval faces; --folds=0 judges on the eval split)', flush=True)
+    for index in range(cfg.folds):
+        fold_cfg = folds.fold_config(cfg, meta, index)
+        with lock.hold(fold_cfg.train_dir), folds.logged(fold_cfg.train_dir):
+            result = _train(fold_cfg, meta, cluster)
+        if result.get('interrupted'):
+            print(f'Interrupted in fold {index + 1}: rerun the same command to resume',
+                  flush=True)
+            return result
+        answers, whole = folds.held_out_answers(fold_cfg, meta)
+        per_fold.append(answers)
+        print(folds.fold_line(index, cfg.folds, answers, whole), flush=True)
+    judgement = folds.judge(per_fold, whole)
+    print('\n'.join(judgement.lines), flush=True)
+    final = dataclasses.replace(cfg, train_splits=folds.splits(meta),
+                                base_share=judgement.share)
+    result = _train(final, meta, cluster)
+    result['folds'] = judgement
+    if 'seconds' in result and not result.get('interrupted'):
+        path = checkpoints.choose(cfg.train_dir, 'last')
+        result['eval'] = report.write(final, 'out-of-fold', judgement.outputs, path)
+    return result
 
 
 def _train(cfg, meta, cluster):
@@ -174,13 +205,15 @@ def _join_cluster(cfg, cluster, is_chief):
 def _plan(cfg, meta, cluster):
     """How long an epoch is, how often the chief evaluates, how many replicas average."""
     replicas = cluster.num_workers if cluster and cfg.sync_replicas else 0
-    n_train = meta['splits']['train']['count']
+    n_train = sum(meta['splits'][split]['count'] for split in cfg.train_splits)
+    if cfg.fold:
+        n_train = math.ceil(n_train * (cfg.fold[1] - 1) / cfg.fold[1])
     # An epoch is a pass over this dataset's faces, however many --mix_data adds to a batch.
     own_share = 1.0 - cfg.mix_share if cfg.mix_data else 1.0
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * own_share * max(1, replicas)))
     return types.SimpleNamespace(
         replicas=replicas, n_train=n_train, steps_per_epoch=steps_per_epoch,
-        n_eval=meta['splits'].get('eval', {}).get('count', 0),
+        n_eval=0 if 'eval' in cfg.train_splits else meta['splits'].get('eval', {}).get('count', 0),
         eval_every=cfg.eval_every or max(steps_per_epoch, guards.MIN_EVAL_INTERVAL),
         who=f'{cluster.name}: ' if cluster else '', is_chief=cluster is None or cluster.is_chief)
 
@@ -379,6 +412,8 @@ def _summary(cfg, plan, g, keeper, window, result, step):
         print(f'{plan.who}Time budget of {cfg.max_minutes:g} minutes used up at step {step}',
               flush=True)
     best = gan.describe(cfg) if g.is_gan else guards.describe_best(keeper.best, plan.n_eval)
+    if 'eval' in cfg.train_splits and not cfg.fold:
+        best = 'trained on every face, the eval faces too (the folds judged it)'
     print(f'{plan.who}Trained {step - window.start_step} steps in {format_duration(elapsed)} '
           f'({result["steps"] * cfg.batch_size / max(elapsed, 1e-9):.0f} img/s'
           + (' from this worker' if plan.who else '') + ')'

@@ -40,6 +40,10 @@ FINETUNE_LR_FACTOR = 0.1
 FINETUNE_EPOCHS = 30
 FINETUNE_LABEL_SMOOTHING = 0.1
 FINETUNE_BASE_SHARE = 0.5
+FINETUNE_FOLDS = 5
+# Fewer eval faces than this cannot tell a fine-tuning from its base by a few points: the
+# folds judge it on every face instead.
+FOLDS_BELOW = 200
 
 
 class ConfigError(ValueError):
@@ -139,6 +143,13 @@ class RunConfig:
                                 'each restored weight becomes this share of the base\'s value '
                                 'plus the rest of the fine-tuned one (WiSE-FT); 0 keeps the '
                                 'fine-tuned weights.', lower_bound=0, below=1)
+    folds: int = setting(FINETUNE_FOLDS, 'With --init_from and fewer than '
+                         f'{FOLDS_BELOW} eval faces: judge fine-tuning by this many folds over '
+                         'every face (each answered by a model that did not train on it), keep '
+                         'the share of the base\'s weights they choose (the base itself when '
+                         'fine-tuning did not beat it; --base_share is then not used), calibrate '
+                         'on their answers and train on all the faces; 0 = off.',
+                         lower_bound=0)
     exclude_scopes: list = setting(None, 'With --init_from: variable scopes left freshly '
                                    'initialised, e.g. net/logits (default: the classifier '
                                    'layer when the classes differ from the base).')
@@ -236,6 +247,8 @@ class RunConfig:
     face_size: int = None        # side photos' faces are aligned at: as the training faces
     margin: float = None         # border around aligned faces: as the training faces
     trained_on: str = None       # the data_dir the model was trained on (run.json)
+    train_splits: tuple = ('train',)   # the splits trained on (all of them after the folds)
+    fold: tuple = None           # (i, k): trains on the faces outside fold i of k
     cpu_sized: bool = False      # the net's defaults for a machine without a GPU applied
     faces: FaceSettings = None   # how photo folders are prepared (the face flags)
     source: SourceSettings = None   # how photo folders are labelled (--layout, --label)
@@ -621,6 +634,9 @@ def _fine_tuning_defaults(cfg, defaults, explicit):
         cfg.epochs = FINETUNE_EPOCHS
     if 'label_smoothing' not in explicit:
         cfg.label_smoothing = FINETUNE_LABEL_SMOOTHING
+    if cfg.folds == 1:
+        raise ConfigError('--folds=1: the folds judge each face by a model trained on the '
+                          'others, so at least 2 (or 0 to judge on the eval split)')
     if not 0.0 <= cfg.base_share < 1.0:
         raise ConfigError(f'--base_share={cfg.base_share:g}: the base\'s share of the final '
                           'weights is at least 0 (the fine-tuned weights) and below 1')

@@ -163,8 +163,9 @@ def training_input(cfg, meta, spec, steps_per_epoch, part=(0, 1), mix=None):
     worker's `part` of the shards), the global step, max_steps, `progress` (the fraction
     done; the loop feeds the larger of steps and time under a budget) and the learning rate."""
     with on_cpu():
-        ds = pipeline.make_dataset(cfg.data_dir, 'train', spec, cfg.batch_size, True,
-                                   cfg.cache_mb, cfg.seed, meta, part, mix, cfg.balance)
+        ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, spec, cfg.batch_size, True,
+                                   cfg.cache_mb, cfg.seed, meta, part, mix, cfg.balance,
+                                   cfg.fold and (*cfg.fold, False))
         iterator = v1.data.make_initializable_iterator(ds)
         batch = iterator.get_next()
     global_step = v1.train.get_or_create_global_step()

@@ -31,7 +31,7 @@ def run_seed(seed=None):
 
 
 def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, seed=None,
-                 meta=None, part=(0, 1), mix=None, balance=0.0):
+                 meta=None, part=(0, 1), mix=None, balance=0.0, fold=None):
     """Batches of {'image', 'label', 'filename', 'attr/...'}; endless and shuffled if training.
 
     Decoded, resized images are cached in memory when they fit in `cache_mb`,
@@ -46,6 +46,9 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     attributes both datasets carry are kept.
     `balance` (training only): group-balanced sampling of this dataset's faces with this
     power (data/balance.py); the mixed-in dataset is drawn as it is.
+    `split` may be a tuple of splits, read as one. `fold=(i, k, held_out)`: the faces of
+    fold i of k (held_out) or every other fold's; a face's fold is a hash of its file name,
+    so it is the same in every run.
     """
     meta = meta or records.read_meta(data_dir)
     # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
@@ -57,7 +60,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     if mix:
         attribute_names = tuple(a for a in attribute_names if a in mix.meta.get('attributes', ()))
     ds = _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
-                   ordered)
+                   ordered, fold)
     if training and balance:
         weights = balancing.weight_table(data_dir, meta, split, balance)
         ds = balancing.rebalance(ds, weights, len(meta['classes']), seed + 2)
@@ -91,12 +94,20 @@ class Mix(NamedTuple):
     meta: dict          # its dataset.json
 
 
+def in_fold(example, fold):
+    """Whether `example` belongs where `fold=(i, k, held_out)` asks."""
+    index, folds, held_out = fold
+    inside = tf.equal(tf.strings.to_hash_bucket_fast(example['filename'], folds), index)
+    return inside if held_out else tf.logical_not(inside)
+
+
 def _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
-              ordered):
-    """The decoded, resized examples of a split (this `part` of it); when training, shuffled
-    and endless."""
-    files = records.shard_files(data_dir, meta, split)
-    count = meta['splits'][split]['count']
+              ordered, fold=None):
+    """The decoded, resized examples of a split (this `part` of it, this `fold`); when
+    training, shuffled and endless."""
+    splits = (split,) if isinstance(split, str) else tuple(split)
+    files = [f for name in splits for f in records.shard_files(data_dir, meta, name)]
+    count = sum(meta['splits'][name]['count'] for name in splits)
     index, parts = part
     by_file = parts > 1 and len(files) >= parts
     if by_file:
@@ -112,6 +123,8 @@ def _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attri
         ds = ds.shard(parts, index)
     ds = ds.map(lambda s: _decode(s, spec, attribute_names), num_parallel_calls=AUTOTUNE,
                 deterministic=ordered)
+    if fold:
+        ds = ds.filter(lambda example: in_fold(example, fold))
     image_bytes = spec.input_size[0] * spec.input_size[1] * spec.channels
     if count * image_bytes <= cache_mb * 2**20:
         ds = ds.cache()

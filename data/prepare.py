@@ -47,6 +47,9 @@ FILTER_PRESETS = {
                     max_pitch=45.0),
     'strict': dict(min_confidence=0.9, min_face=100, max_roll=5.0, max_yaw=10.0, max_pitch=10.0),
 }
+# A photo with several faces is about its largest one when that face's short side is at
+# least this many times the next one's (measured: docs/measurements.md, "Which face").
+SUBJECT_MARGIN = 1.5
 # The settings that decide a photo's face crop, and so name its cache.
 _CROP_KEYS = ('detect', 'face_size', 'margin', 'min_confidence', 'min_face', 'max_roll',
               'max_yaw', 'max_pitch', 'multi_face')
@@ -79,8 +82,10 @@ class FaceSettings:
                              lower_bound=0, upper_bound=90)
     max_pitch: float = setting(None, 'Largest head pitch kept, degrees (default: preset).',
                                lower_bound=0, upper_bound=90)
-    multi_face: str = setting('skip', 'Photos with several faces: skip them, or keep the '
-                              'largest face.', choices=['skip', 'largest'])
+    multi_face: str = setting('subject', 'Photos with several faces: keep the subject (the '
+                              f'largest face, when it is {SUBJECT_MARGIN:g}x the next one\'s '
+                              'size or more), keep the largest whatever the others, or skip '
+                              'them.', choices=['subject', 'largest', 'skip'])
     near_duplicate_bits: int = setting(4, 'Faces whose perceptual hashes differ in at most '
                                        'this many of 64 bits are near duplicates (-1: keep '
                                        'them all).', lower_bound=-1, upper_bound=64)
@@ -100,13 +105,22 @@ def judge(found, s):
     from data import faces
     if not found:
         return None, 'no face found', {'faces': 0}
-    face = max(found, key=lambda f: f.box[2] * f.box[3])
+    ranked = sorted(found, key=lambda f: f.box[2] * f.box[3], reverse=True)
+    face = ranked[0]
     roll, yaw, pitch = faces.estimate_pose(face)
     values = {'faces': len(found), 'confidence': round(face.confidence, 3),
               'face_px': round(face.short_side), 'roll': round(roll, 1), 'yaw': round(yaw, 1),
               'pitch': round(pitch, 1)}
+    margin = 0.0
+    if len(found) > 1:              # where the faces were, for report.txt and subjects.png
+        margin = face.short_side / max(ranked[1].short_side, 1.0)
+        values.update(margin=round(margin, 2),
+                      boxes=[[round(float(v)) for v in f.box] for f in ranked])
     checks = [
         (len(found) > 1 and s.multi_face == 'skip', f'{len(found)} faces (one per photo wanted)'),
+        (len(found) > 1 and s.multi_face == 'subject' and margin < SUBJECT_MARGIN,
+         f'{len(found)} faces, none clearly the subject (the largest {margin:.2f}x the next, '
+         f'< {SUBJECT_MARGIN:g}x)'),
         (face.confidence < s.min_confidence,
          f'low detector confidence {face.confidence:.3f} < {s.min_confidence}'),
         (face.short_side < s.min_face, f'face too small: {face.short_side:.0f} px < {s.min_face} px'),
@@ -120,6 +134,19 @@ def judge(found, s):
     return face, '', values
 
 
+def search_size(settings):
+    """The face size the detector looks for. Crops to check are looked at in full; photos
+    for faces down to half the smallest kept (a face under the limit is reported as too
+    small rather than not found), but at no finer scale than predict looks
+    (faces.SMALLEST_FACE): MTCNN's answer depends on the scale, and preparation should see
+    the faces predict will see."""
+    from data import faces
+    if settings.detect == 'check':
+        return faces.DETECTABLE_FACE
+    return max(faces.DETECTABLE_FACE, settings.min_face // 2,
+               min(settings.min_face, faces.SMALLEST_FACE))
+
+
 def face_crop(rgb, settings):
     """(crop, reason, values) for one decoded photo under `settings`."""
     import cv2
@@ -128,14 +155,7 @@ def face_crop(rgb, settings):
     whole = lambda: cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     if settings.detect == 'off':
         return whole(), '', {}
-    # Crops to check are looked at in full; photos for faces down to half the smallest kept
-    # (a face under the limit is reported as too small rather than not found), but at no
-    # finer scale than predict looks (faces.SMALLEST_FACE): MTCNN's answer depends on the
-    # scale, and preparation should see the faces predict will see.
-    min_face = (faces.DETECTABLE_FACE if settings.detect == 'check'
-                else max(faces.DETECTABLE_FACE, settings.min_face // 2,
-                         min(settings.min_face, faces.SMALLEST_FACE)))
-    found = faces.get_detector().detect(rgb, min_face=min_face)
+    found = faces.get_detector().detect(rgb, min_face=search_size(settings))
     if settings.detect == 'check':
         if not found:
             return None, 'no face found', {'faces': 0}
@@ -283,9 +303,10 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
     report_pictures.size_histogram(results, os.path.join(out, 'sizes.png'))
     report_pictures.accepted_sheet(kept, cache_dir, classes, os.path.join(out, 'accepted.png'), seed)
     report_pictures.rejected_sheet(results, os.path.join(out, 'rejected.png'), seed)
+    report_pictures.subjects_sheet(results, os.path.join(out, 'subjects.png'), seed)
     print(report_text(report, max_rows=15))
     print(f'report: {os.path.join(out, "report.txt")} (+ report.json, sizes.png, accepted.png, '
-          'rejected.png)')
+          'rejected.png, subjects.png)')
     return report
 
 
@@ -302,6 +323,10 @@ def build_report(src, settings, results, unlabelled, exact, near, meta):
         'src': os.path.abspath(src), 'settings': dataclasses.asdict(settings),
         'photos': len(results) + len(exact) + len(unlabelled),
         'accepted': sum(r['status'] == 'accepted' for _, r in results),
+        'subjects': [{'file': it.rel, 'faces': r['values']['faces'],
+                      'margin': r['values']['margin'], 'box': r['values']['boxes'][0]}
+                     for it, r in results if r['status'] == 'accepted'
+                     and 'boxes' in r['values']],     # (caches made before boxes were kept)
         'rejected': rejected, 'rejected_by_reason': dict(by_reason.most_common()),
         'unlabelled': [{'file': p, 'reason': r} for p, r in unlabelled],
         'exact_duplicates': [{'kept': k, 'dropped': d} for k, d in exact],
@@ -341,15 +366,20 @@ def report_text(report, max_rows=None):
         lines.append(f'{split}: ' + ', '.join(f'{c} {n}' for c, n in per_class.items()))
     lines.append('class balance: ' + ', '.join(f'{c} {v * 100:.1f}%'
                                                 for c, v in report['class_balance'].items()))
+    if report.get('subjects'):
+        lines.append(f'photos with several faces kept by their largest face: '
+                     f'{len(report["subjects"])} (subjects.png shows each choice)')
     lines.append('rejected by reason:')
     lines += [f'  {n:6d}  {kind}' for kind, n in report['rejected_by_reason'].items()]
     rows = report['rejected'] if max_rows is None else report['rejected'][:max_rows]
     for r in rows:
-        values = ' '.join(f'{k}={v}' for k, v in r['values'].items())
+        values = ' '.join(f'{k}={v}' for k, v in r['values'].items() if k != 'boxes')
         lines.append(f'  rejected {r["file"]}: {r["reason"]}' + (f' [{values}]' if values else ''))
     if max_rows is not None and len(report['rejected']) > max_rows:
         lines.append(f'  ... and {len(report["rejected"]) - max_rows} more (report.txt)')
     if max_rows is None:
+        lines += [f'  kept {k["file"]}: the largest of {k["faces"]} faces, {k["margin"]:.2f}x '
+                  'the next' for k in report.get('subjects', [])]
         lines += [f'  unlabelled {u["file"]}: {u["reason"]}' for u in report['unlabelled']]
         lines += [f'  exact duplicate {d["dropped"]} of {d["kept"]}'
                   for d in report['exact_duplicates']]

@@ -84,3 +84,27 @@ def rejected_sheet(results, path, seed=0, count=30):
             tile = Image.new('RGB', (TILE, TILE), 'lightgray')
         tiles.append(labelled(tile, result['reason']))
     grid(tiles, 10).save(path)
+
+
+def subjects_sheet(results, path, seed=0, count=30):
+    """Photos with several faces, the face kept boxed green, the others red (a photo whose
+    largest face was not clearly the subject shows them all red)."""
+    several = [(it, r) for it, r in results if len(r['values'].get('boxes', [])) > 1]
+    picks = random.Random(seed).sample(several, min(count, len(several)))
+    tiles = []
+    for item, result in picks:
+        try:
+            photo = Image.fromarray(load_rgb(item.path))
+        except BadImage:
+            continue
+        draw = ImageDraw.Draw(photo)
+        width = max(2, max(photo.size) // 150)
+        for k, (x, y, w, h) in enumerate(result['values']['boxes']):
+            kept = k == 0 and result['status'] == 'accepted'
+            draw.rectangle([x, y, x + w, y + h], outline='lime' if kept else 'red', width=width)
+        photo.thumbnail((TILE * 2, TILE * 2))
+        tile = Image.new('RGB', (TILE * 2, TILE * 2), 'white')
+        tile.paste(photo, ((tile.width - photo.width) // 2, (tile.height - photo.height) // 2))
+        text = 'kept the green face' if result['status'] == 'accepted' else result['reason']
+        tiles.append(labelled(tile, text, height=24, width=32))
+    grid(tiles, 6).save(path)

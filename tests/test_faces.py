@@ -80,10 +80,16 @@ def test_the_filter_names_its_reason_and_values():
     assert reason.startswith('face too small')
     _, reason, _ = judge([face_with(FRONTAL, box=big, confidence=0.5)], settings)
     assert reason.startswith('low detector confidence')
-    two = [face_with(FRONTAL, box=big), face_with(FRONTAL, box=(200, 0, 120, 150))]
-    assert judge(two, settings)[1] == '2 faces (one per photo wanted)'
-    face, reason, _ = judge(two, FaceSettings(multi_face='largest'))
-    assert face.box == big and reason == ''
+    two = [face_with(FRONTAL, box=(200, 0, 120, 150)), face_with(FRONTAL, box=big)]
+    assert judge(two, FaceSettings(multi_face='skip'))[1] == '2 faces (one per photo wanted)'
+    face, reason, values = judge(two, FaceSettings(multi_face='largest'))
+    assert face.box == big and reason == '' and values['boxes'][0] == list(big)
+    # The subject rule (the default): 150 px against 120 is no clear subject; against 60 it is.
+    _, reason, values = judge(two, FaceSettings())
+    assert reason.startswith('2 faces, none clearly the subject') and values['margin'] == 1.25
+    face, reason, values = judge([two[1], face_with(FRONTAL, box=(300, 0, 60, 70))],
+                                 FaceSettings())
+    assert face.box == big and reason == '' and values['margin'] == 2.5
 
 
 def _phash(image):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from conftest import UTKFACE, need_shared, run_cli
 from core import classes, config, model
 from core.run import guards
+from core.serve import released
 from core.train import finetune
 from data import pipeline
 
@@ -124,7 +125,7 @@ def test_fine_tuning_trains_only_the_trainable_scopes_and_says_what_it_restored(
     base_path, _ = finetune.base_checkpoint(trained['train_dir'])
     proc = run_cli('runner.py', f'--data_dir={few_faces}', f'--train_dir={tmp_path}',
                    f'--init_from={trained["train_dir"]}', '--trainable_scopes=net/logits',
-                   '--max_steps=3', '--batch_size=16', '--log_every=1')
+                   '--max_steps=3', '--batch_size=16', '--log_every=1', '--folds=0')
     assert re.search(r'Fine-tuning from .*: \d+ variables restored, 0 fresh; classes mapped '
                      r'male -> male, female -> female', proc.stdout), proc.stdout
     assert re.search(r'Averaged with the base: each of the \d+ restored variables is 0.5 of '
@@ -154,7 +155,7 @@ def test_fine_tuning_trains_only_the_trainable_scopes_and_says_what_it_restored(
     # The same command again resumes, and says it does not start from the base again.
     again = run_cli('runner.py', f'--data_dir={few_faces}', f'--train_dir={tmp_path}',
                     f'--init_from={trained["train_dir"]}', '--trainable_scopes=net/logits',
-                    '--max_steps=4', '--batch_size=16')
+                    '--max_steps=4', '--batch_size=16', '--folds=0')
     assert 'holds a checkpoint already: resuming it' in again.stdout
     assert 'before fine-tuning' not in again.stdout      # the base is not there to judge
 
@@ -246,3 +247,60 @@ def test_mix_data_fills_its_share_of_each_batch_with_its_labels_in_our_classes(
         assert label == (1 if name.replace('own_', '').split('_')[1] == '0' else 0), name
     with pytest.raises(config.ConfigError, match=r'classes this dataset lacks: female'):
         finetune.mix(cfg, dict(meta, classes=['male', 'cat']))
+
+
+def test_a_small_folder_is_judged_by_folds_on_every_face_and_trained_on_all(
+        trained, few_faces, tmp_path):
+    """Fewer eval faces than a comparison needs: every face is answered by a model that
+    did not train on it; the counts each way are printed; the report and the calibration
+    are of those answers; the model kept trains on all the faces."""
+    proc = run_cli('runner.py', f'--data_dir={few_faces}', f'--train_dir={tmp_path}',
+                   f'--init_from={trained["train_dir"]}', '--folds=3', '--max_steps=6',
+                   '--batch_size=16')
+    assert 'Judging the fine-tuning by 3 folds' in proc.stdout, proc.stdout
+    assert len(re.findall(r'^fold \d/3: \d+ faces answered', proc.stdout, re.M)) == 3
+    assert 'judged by 3 folds: each of the 60 faces' in proc.stdout, proc.stdout
+    counts = re.search(r'the base (\d+\.\d+)%, fine-tuned (\d+\.\d+)% \(--base_share=([\d.]+)\)'
+                       r'; right only when fine-tuned: (\d+), only by the base: (\d+)',
+                       proc.stdout)
+    assert counts, proc.stdout
+    base, tuned, gained, lost = (float(counts[1]), float(counts[2]), int(counts[4]),
+                                 int(counts[5]))
+    assert round(tuned - base, 1) == round((gained - lost) / 60 * 100, 1)
+    for fold in (1, 2, 3):                       # each fold's run is kept apart, logged
+        assert os.path.isfile(tmp_path / 'folds' / str(fold) / 'train.log')
+    report = json.load(open(tmp_path / 'eval.json'))
+    assert report['split'] == 'out-of-fold' and report['count'] == 60
+    assert json.load(open(tmp_path / 'calibration.json'))['count'] == 60
+    assert 'Training nn_gender on 60 images' in proc.stdout, proc.stdout   # all of them
+
+
+def test_a_fine_tuning_made_to_lose_keeps_the_base_and_says_so(few_faces, tmp_path):
+    """Fine-tuned mostly on deliberately wrong labels (UTKFace faces in the other gender's
+    folder, mixed into every batch), each fold's model answers the user's faces worse than
+    the base: the base is kept, weight for weight, and the command says so."""
+    names = sorted(n for n in os.listdir(need_shared(UTKFACE)) if n.count('_') >= 3)
+    for gender, wrong in (('0', 'female'), ('1', 'male')):
+        os.makedirs(tmp_path / 'wrong' / wrong)
+        for name in [n for n in names if n.split('_')[1] == gender][:40]:
+            os.symlink(os.path.join(UTKFACE, name), tmp_path / 'wrong' / wrong / name)
+    run_cli('-m', 'data.convert', f'--src={tmp_path / "wrong"}', f'--out={tmp_path / "mix"}')
+    if not released.default():
+        pytest.skip(f'no released model {released.DEFAULT} to fine-tune')
+    proc = run_cli('runner.py', f'--data_dir={few_faces}', f'--train_dir={tmp_path / "run"}',
+                   f'--init_from={released.DEFAULT}', '--folds=2', '--max_steps=30',
+                   '--batch_size=16', '--learning_rate=1e-3', f'--mix_data={tmp_path / "mix"}',
+                   '--mix_share=0.9', '--seed=3')
+    shares = dict(re.findall(r'([\d.]+) (\d+\.\d)%', re.search(
+        r"by the base's share of the weights: (.*)", proc.stdout)[1]))
+    assert float(shares['0']) < float(shares['1']), proc.stdout     # fine-tuned alone: worse
+    assert "fine-tuning did not beat the base on the folds: the base's weights are kept" \
+        in proc.stdout, proc.stdout
+    base = tf.train.load_checkpoint(os.path.join(released.default(), 'model.ckpt'))
+    kept = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / 'run')))
+    names = [n for n in base.get_variable_to_shape_map() if n.startswith('net/')
+             and not n.rsplit('/', 1)[-1].startswith(('Adam', 'Momentum', 'ExponentialMovingAverage'))]
+    assert names
+    for name in names:
+        np.testing.assert_allclose(kept.get_tensor(name), base.get_tensor(name), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)

@@ -163,7 +163,7 @@ def test_every_bad_input_goes_through_prepare_as_the_manifest_says(tmp_path):
         elif name == 'tiny.png':
             assert reason.startswith('too small')
         elif name == 'two_faces.jpg':
-            assert reason == '2 faces (one per photo wanted)'
+            assert reason.startswith('2 faces'), reason   # side by side: neither the subject
         elif name == 'upside_down.jpg':
             pass                          # no face, or a rejected pose: only no crash
         elif action.startswith(('skip', 'refuse')):
@@ -226,6 +226,35 @@ def test_label_names_name_numbered_class_folders_when_training(tmp_path):
             shutil.copy(os.path.join(portraits, cls, name), tmp_path / 'photos' / str(number))
     out = run_cli('runner.py', f'--data_dir={tmp_path / "photos"}', '--label_names=male,female',
                   f'--prepared_dir={tmp_path / "records"}', f'--train_dir={tmp_path / "run"}',
-                  '--init_from=gender_cnn60', '--max_steps=2').stdout
+                  '--init_from=gender_cnn60', '--max_steps=2', '--folds=0').stdout
     assert 'classes mapped male -> male, female -> female' in out
     assert json.load(open(tmp_path / 'run' / 'run.json'))['classes'] == ['male', 'female']
+
+
+def test_a_photo_with_its_subject_and_a_smaller_face_keeps_the_subject(tmp_path):
+    """A portrait with another, much smaller, portrait pasted beside it: the default
+    (--multi_face=subject) keeps the large face and says so; two faces of one size are
+    rejected, naming the reason."""
+    need_shared(PORTRAITS)
+    woman = Image.open(os.path.join(PORTRAITS, 'woman', sorted(os.listdir(
+        os.path.join(PORTRAITS, 'woman')))[0])).convert('RGB')
+    man = Image.open(os.path.join(PORTRAITS, 'man', sorted(os.listdir(
+        os.path.join(PORTRAITS, 'man')))[0])).convert('RGB')
+    woman.thumbnail((600, 600))
+    for name, scale in (('subject', 0.3), ('pair', 1.0)):
+        small = man.resize((int(woman.width * scale), int(woman.height * scale)))
+        canvas = Image.new('RGB', (woman.width + small.width + 20, woman.height), 'white')
+        canvas.paste(woman, (0, 0))
+        canvas.paste(small, (woman.width + 20, 0))
+        os.makedirs(tmp_path / 'photos' / 'woman', exist_ok=True)
+        canvas.save(tmp_path / 'photos' / 'woman' / f'{name}.jpg', quality=95)
+    report = prepare(str(tmp_path / 'photos'), str(tmp_path / 'out'), FaceSettings(), workers=1)
+    kept = {os.path.basename(k['file']): k for k in report['subjects']}
+    assert set(kept) == {'subject.jpg'} and kept['subject.jpg']['faces'] == 2
+    rejected = {os.path.basename(r['file']): r for r in report['rejected']}
+    assert rejected['pair.jpg']['reason'].startswith('2 faces, none clearly the subject')
+    x, y, w, h = kept['subject.jpg']['box']
+    assert x + w / 2 < woman.width, 'the kept face is the large one, on the left'
+    assert 'kept woman/subject.jpg: the largest of 2 faces' in open(tmp_path / 'out' /
+                                                                   'report.txt').read()
+    assert Image.open(tmp_path / 'out' / 'subjects.png').size[0] > 100

@@ -90,7 +90,7 @@ def test_fine_tuning_starts_from_a_released_model_by_name(release, trained, tmp_
     models, folder = release
     out = run_in(REPO, 'runner.py', f'--init_from={os.path.basename(folder)}',
                  f'--data_dir={trained["data_dir"]}', f'--train_dir={tmp_path / "mine"}',
-                 '--max_steps=2', models=models).stdout
+                 '--max_steps=2', '--folds=0', models=models).stdout
     assert f'Fine-tuning from {os.path.join(folder, "model.ckpt")}' in out
     assert ' 0 fresh' in out
     unknown = run_in(REPO, 'runner.py', '--init_from=no_such_model', f'--data_dir='

@@ -1,0 +1,115 @@
+"""Judging a fine-tuning on every face when a user's eval split is too small to tell.
+
+k folds over all the faces (the folds are hashes of the file names, the same in every
+run): fold i's faces are answered by a model fine-tuned on the others, at each share of
+the base's weights in SHARES (WiSE-FT; share 1 is the base itself). The share that
+answers the most faces right is kept; the base is kept unless fine-tuning beat it. The
+out-of-fold answers are the model's honest report and what its calibration is fitted on.
+"""
+import contextlib
+import dataclasses
+import os
+import types
+
+import numpy as np
+import tensorflow as tf
+
+from core import checkpoints, config, model
+from core.train import finetune
+from data import pipeline
+
+v1 = tf.compat.v1
+FOLDS_DIR = 'folds'
+SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)     # the base's share of the weights; 1 = the base
+
+
+def wanted(cfg, meta, cluster):
+    """Fine-tuning from a base, alone, with fewer eval faces than a comparison needs."""
+    n_eval = meta['splits'].get('eval', {}).get('count', 0)
+    return bool(cfg.init_from and cfg.folds and cluster is None
+                and n_eval < config.FOLDS_BELOW)
+
+
+def splits(meta):
+    return tuple(name for name in ('train', 'eval') if name in meta['splits'])
+
+
+def fold_config(cfg, meta, index):
+    """The run that trains on every fold but `index`, in train_dir/folds/<index + 1>."""
+    return dataclasses.replace(cfg, train_dir=os.path.join(cfg.train_dir, FOLDS_DIR,
+                                                           str(index + 1)),
+                               fold=(index, cfg.folds), train_splits=splits(meta),
+                               base_share=0.0, fresh=False)
+
+
+@contextlib.contextmanager
+def logged(train_dir):
+    """A fold's training lines go to its train.log, not the terminal."""
+    os.makedirs(train_dir, exist_ok=True)
+    with open(os.path.join(train_dir, 'train.log'), 'a') as log, \
+            contextlib.redirect_stdout(log):
+        yield
+
+
+def held_out_answers(cfg, meta):
+    """({share: eval outputs of fold cfg.fold's faces}, whether the base answers every
+    class) for the fold run `cfg`'s last checkpoint mixed with the base at each share."""
+    graph = tf.Graph()
+    with graph.as_default():
+        with model.on_cpu():
+            ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, cfg.image_spec,
+                                       cfg.batch_size, False, cfg.cache_mb, meta=meta,
+                                       fold=(*cfg.fold, True))
+            iterator = v1.data.make_initializable_iterator(ds)
+        fetches = model.eval_fetches(iterator.get_next(), cfg)
+        base = finetune.Base(cfg)
+    answers = {}
+    with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+        checkpoints.restore(sess, cfg.train_dir, 'last', cfg.averaged)
+        tuned = {name: sess.run(var) for var, name in base.plan}
+        for share in SHARES:
+            for var, name in base.plan:
+                var.load(tuned[name] + share * (base.value(name) - tuned[name]), sess)
+            answers[share] = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
+    return answers, base.whole
+
+
+def right(out):
+    return out['label'] == out['prediction']
+
+
+def fold_line(index, folds, answers, base_whole):
+    out = answers[0.0]
+    return (f'fold {index + 1}/{folds}: {len(out["label"])} faces answered by a model '
+            f'fine-tuned on the others: {right(out).mean() * 100:.1f}%'
+            + (f' (the base {right(answers[1.0]).mean() * 100:.1f}%)' if base_whole else ''))
+
+
+def judge(per_fold, base_whole):
+    """The share kept, its out-of-fold outputs and the lines that say why."""
+    joined = {share: pipeline.concatenate([answers[share] for answers in per_fold])
+              for share in SHARES}
+    accuracy = {share: float(right(out).mean()) for share, out in joined.items()}
+    tuned = max((s for s in SHARES if s < 1.0), key=lambda s: (accuracy[s], s))
+    n = len(joined[tuned]['label'])
+    only_tuned = int(np.sum(right(joined[tuned]) & ~right(joined[1.0])))
+    only_base = int(np.sum(right(joined[1.0]) & ~right(joined[tuned])))
+    shown = SHARES if base_whole else SHARES[:-1]   # a base of other classes cannot answer
+    lines = [f'judged by {len(per_fold)} folds: each of the {n} faces answered by a model that '
+             'did not train on it',
+             (f'  the base {accuracy[1.0] * 100:.2f}%, ' if base_whole else '  ')
+             + f'fine-tuned {accuracy[tuned] * 100:.2f}% (--base_share={tuned:g})'
+             + (f'; right only when fine-tuned: {only_tuned}, only by the base: {only_base}'
+                if base_whole else ''),
+             '  by the base\'s share of the weights: ' + ', '.join(
+                 f'{s:g} {accuracy[s] * 100:.1f}%' for s in shown)]
+    keep = tuned
+    if base_whole and accuracy[tuned] <= accuracy[1.0]:
+        keep = 1.0
+        lines.append('fine-tuning did not beat the base on the folds: the base\'s weights are '
+                     'kept (the model left is the base)')
+    else:
+        lines.append(f'kept: the fine-tuned weights with --base_share={tuned:g}, the best on '
+                     'the folds; training it on all the faces')
+    return types.SimpleNamespace(share=keep, outputs=joined[keep], lines=lines,
+                                 accuracy=accuracy, only_tuned=only_tuned, only_base=only_base)
