@@ -72,9 +72,13 @@ def _newest_by_step(train_dir):
 
 
 def _reason(error):
-    """The first line of an error's message: 'Read less bytes than requested', say."""
-    text = (getattr(error, 'message', None) or str(error) or type(error).__name__).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
+    """What an error says of its cause: 'Read less bytes than requested', say. A session's
+    error opens with 'Graph execution error:' and the node's traceback; the cause is the
+    last unindented line that is not part of them."""
+    text = getattr(error, 'message', None) or str(error)
+    said = [line.strip() for line in text.splitlines() if line.strip() and not line[0].isspace()
+            and not line.startswith(('Graph execution error', 'Detected at', 'Node:'))]
+    return said[-1][:200] if said else type(error).__name__
 
 
 def damaged(path, error):
