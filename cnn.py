@@ -157,7 +157,6 @@ def _train_judged_by_folds(cfg, meta, cluster=None):
     final = dataclasses.replace(cfg, train_splits=folds.splits(meta),
                                 base_share=judgement.share)
     result = _train(final, meta, cluster)
-    result['folds'] = judgement
     if 'seconds' in result and not result.get('interrupted'):
         path = checkpoints.choose(cfg.train_dir, 'last')
         result['eval'] = report.write(final, 'out-of-fold', judgement.outputs, path)

@@ -53,9 +53,8 @@ def several(paths):
             continue
         found = detector.detect(rgb, min_face=prepare.search_size(settings))
         if len(found) > 1:
-            ranked = sorted(found, key=lambda f: f.short_side, reverse=True)
-            out.append((ranked[0].short_side / ranked[1].short_side,
-                        ranked[0] is centred(found, rgb)))
+            ranked, margin = prepare.by_size(found)
+            out.append((margin, ranked[0] is centred(found, rgb)))
         if k % 500 == 0:
             print(f'{k}/{len(paths)} photos, {len(out)} with several faces', flush=True)
     return out

@@ -100,20 +100,27 @@ class FaceSettings:
         return hashlib.sha1(json.dumps(crop, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def by_size(found):
+    """(the faces, largest first; the largest's short side over the next one's, or 0 for
+    a single face): the subject rule's measure."""
+    ranked = sorted(found, key=lambda f: f.box[2] * f.box[3], reverse=True)
+    if len(ranked) < 2:
+        return ranked, 0.0
+    return ranked, ranked[0].short_side / max(ranked[1].short_side, 1.0)
+
+
 def judge(found, s):
     """(face, reason, values): the face to keep, or None with the reason it is rejected."""
     from data import faces
     if not found:
         return None, 'no face found', {'faces': 0}
-    ranked = sorted(found, key=lambda f: f.box[2] * f.box[3], reverse=True)
+    ranked, margin = by_size(found)
     face = ranked[0]
     roll, yaw, pitch = faces.estimate_pose(face)
     values = {'faces': len(found), 'confidence': round(face.confidence, 3),
               'face_px': round(face.short_side), 'roll': round(roll, 1), 'yaw': round(yaw, 1),
               'pitch': round(pitch, 1)}
-    margin = 0.0
     if len(found) > 1:              # where the faces were, for report.txt and subjects.png
-        margin = face.short_side / max(ranked[1].short_side, 1.0)
         values.update(margin=round(margin, 2),
                       boxes=[[round(float(v)) for v in f.box] for f in ranked])
     checks = [

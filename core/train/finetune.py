@@ -77,7 +77,7 @@ class Base:
         mapping = class_mapping(cfg.classes, base_classes, cfg.class_map)
         keep_logits = len(mapping) == len(cfg.classes) == len(set(mapping.values()))
         excluded = list(cfg.exclude_scopes or ([] if keep_logits else [LOGITS_SCOPE]))
-        self.path, self.reader = path, tf.train.load_checkpoint(path)
+        self.path, self.reader, self._values = path, tf.train.load_checkpoint(path), {}
         stored = self.reader.get_variable_to_shape_map()
         self.plan, self.fresh = [], []
         variables = tf.compat.v1.global_variables()
@@ -108,10 +108,18 @@ class Base:
         return not self.fresh and self.order is not None
 
     def value(self, name):
-        value = self.reader.get_tensor(name)
-        if self.order and name.startswith(LOGITS_SCOPE + '/'):
-            value = value[..., self.order]      # the base's rows in this run's class order
-        return np.asarray(value)
+        if name not in self._values:            # read once: the folds mix it in five times
+            value = self.reader.get_tensor(name)
+            if self.order and name.startswith(LOGITS_SCOPE + '/'):
+                value = value[..., self.order]  # the base's rows in this run's class order
+            self._values[name] = np.asarray(value)
+        return self._values[name]
+
+    def load_mix(self, sess, tuned, share):
+        """Each restored variable set to `share` of the base's value plus the rest of its
+        value in `tuned` ({name: array}); WiSE-FT's average."""
+        for var, name in self.plan:
+            var.load(tuned[name] + share * (self.value(name) - tuned[name]), sess)
 
     def restore(self, sess):
         """Runs only for a new training (a resumed one restores its own checkpoint), so the
@@ -127,9 +135,7 @@ class Base:
         of its fine-tuned one; a variable training left alone keeps its value exactly."""
         if not share:
             return
-        for var, name in self.plan:
-            tuned = sess.run(var)
-            var.load(tuned + share * (self.value(name) - tuned), sess)
+        self.load_mix(sess, {name: sess.run(var) for var, name in self.plan}, share)
         print(f'Averaged with the base: each of the {len(self.plan)} restored variables is '
               f'{share:g} of the base\'s value + {1 - share:g} of the fine-tuned one '
               f'(--base_share; 0 keeps the fine-tuned weights)', flush=True)

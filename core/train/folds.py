@@ -68,8 +68,7 @@ def held_out_answers(cfg, meta):
         checkpoints.restore(sess, cfg.train_dir, 'last', cfg.averaged)
         tuned = {name: sess.run(var) for var, name in base.plan}
         for share in SHARES:
-            for var, name in base.plan:
-                var.load(tuned[name] + share * (base.value(name) - tuned[name]), sess)
+            base.load_mix(sess, tuned, share)
             answers[share] = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
     return answers, base.whole
 
@@ -111,5 +110,4 @@ def judge(per_fold, base_whole):
     else:
         lines.append(f'kept: the fine-tuned weights with --base_share={tuned:g}, the best on '
                      'the folds; training it on all the faces')
-    return types.SimpleNamespace(share=keep, outputs=joined[keep], lines=lines,
-                                 accuracy=accuracy, only_tuned=only_tuned, only_base=only_base)
+    return types.SimpleNamespace(share=keep, outputs=joined[keep], lines=lines)
