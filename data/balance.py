@@ -24,16 +24,21 @@ def group_key(label, race, age, num_classes):
     return ((race + 1) * num_classes + label) * (AGE_DECADES + 1) + decade
 
 
-def _attributes(data_dir, meta, split):
-    """(labels, races, ages) of every face of the split, -1 where not recorded."""
-    labels, races, ages = [], [], []
-    for path in records.shard_files(data_dir, meta, split):
-        for raw in tf.compat.v1.io.tf_record_iterator(path):
-            feature = tf.train.Example.FromString(raw).features.feature
-            labels.append(feature['image/class/label'].int64_list.value[0])
-            races.append(_attribute(feature, 'race'))
-            ages.append(_attribute(feature, 'age'))
-    return np.array(labels), np.array(races), np.array(ages)
+def _attributes(data_dir, meta, splits, fold):
+    """(labels, races, ages) of every face of the splits (of the `fold`, as the stream
+    draws it), -1 where not recorded."""
+    labels, races, ages, names = [], [], [], []
+    for split in splits:
+        for path in records.shard_files(data_dir, meta, split):
+            for raw in tf.compat.v1.io.tf_record_iterator(path):
+                feature = tf.train.Example.FromString(raw).features.feature
+                labels.append(feature['image/class/label'].int64_list.value[0])
+                races.append(_attribute(feature, 'race'))
+                ages.append(_attribute(feature, 'age'))
+                names.append(feature['image/filename'].bytes_list.value[0])
+    kept = np.ones(len(names), bool) if fold is None or not names else \
+        records.in_fold(tf.constant(names), fold).numpy()
+    return np.array(labels)[kept], np.array(races)[kept], np.array(ages)[kept]
 
 
 def _attribute(feature, name):
@@ -42,9 +47,10 @@ def _attribute(feature, name):
     return values[0] if values else records.ATTRIBUTE_MISSING
 
 
-def weight_table(data_dir, meta, split, power):
-    """The weight of each group key (an array indexed by key), an epoch's worth in all."""
-    labels, races, ages = _attributes(data_dir, meta, split)
+def weight_table(data_dir, meta, splits, power, fold=None):
+    """The weight of each group key (an array indexed by key), an epoch's worth in all, over
+    the faces of `splits` (a tuple) that `fold` keeps."""
+    labels, races, ages = _attributes(data_dir, meta, splits, fold)
     num_classes = len(meta['classes'])
     keys = group_key(labels, races, ages, num_classes)
     counts = np.bincount(keys)

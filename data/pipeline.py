@@ -51,6 +51,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     so it is the same in every run.
     """
     meta = meta or records.read_meta(data_dir)
+    splits = (split,) if isinstance(split, str) else tuple(split)
     # Parallel stages may hand on elements as they finish (faster) unless a seed asks for
     # the same run twice.
     ordered = not training or seed is not None
@@ -59,10 +60,10 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
     attribute_names = tuple(meta.get('attributes', ()))
     if mix:
         attribute_names = tuple(a for a in attribute_names if a in mix.meta.get('attributes', ()))
-    ds = _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
+    ds = _examples(data_dir, splits, spec, training, cache_mb, seed, meta, part, attribute_names,
                    ordered, fold)
     if training and balance:
-        weights = balancing.weight_table(data_dir, meta, split, balance)
+        weights = balancing.weight_table(data_dir, meta, splits, balance, fold)
         ds = balancing.rebalance(ds, weights, len(meta['classes']), seed + 2)
         ds = ds.shuffle(1000, seed=seed)       # a face's copies apart
     if not training:
@@ -71,7 +72,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, see
         return ds.prefetch(AUTOTUNE)
     if mix:
         labels = tf.constant(mix.labels, tf.int32)
-        other = _examples(mix.data_dir, 'train', spec, True, cache_mb, seed + 1, mix.meta, part,
+        other = _examples(mix.data_dir, ('train',), spec, True, cache_mb, seed + 1, mix.meta, part,
                           attribute_names, ordered)
         other = other.map(lambda ex: dict(ex, label=tf.gather(labels, ex['label'])))
         ds = tf.data.Dataset.sample_from_datasets([ds, other], [1.0 - mix.share, mix.share],
@@ -94,18 +95,10 @@ class Mix(NamedTuple):
     meta: dict          # its dataset.json
 
 
-def in_fold(example, fold):
-    """Whether `example` belongs where `fold=(i, k, held_out)` asks."""
-    index, folds, held_out = fold
-    inside = tf.equal(tf.strings.to_hash_bucket_fast(example['filename'], folds), index)
-    return inside if held_out else tf.logical_not(inside)
-
-
-def _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attribute_names,
+def _examples(data_dir, splits, spec, training, cache_mb, seed, meta, part, attribute_names,
               ordered, fold=None):
-    """The decoded, resized examples of a split (this `part` of it, this `fold`); when
+    """The decoded, resized examples of the splits (this `part`, this `fold`); when
     training, shuffled and endless."""
-    splits = (split,) if isinstance(split, str) else tuple(split)
     files = [f for name in splits for f in records.shard_files(data_dir, meta, name)]
     count = sum(meta['splits'][name]['count'] for name in splits)
     index, parts = part
@@ -124,7 +117,7 @@ def _examples(data_dir, split, spec, training, cache_mb, seed, meta, part, attri
     ds = ds.map(lambda s: _decode(s, spec, attribute_names), num_parallel_calls=AUTOTUNE,
                 deterministic=ordered)
     if fold:
-        ds = ds.filter(lambda example: in_fold(example, fold))
+        ds = ds.filter(lambda example: records.in_fold(example['filename'], fold))
     image_bytes = spec.input_size[0] * spec.input_size[1] * spec.channels
     if count * image_bytes <= cache_mb * 2**20:
         ds = ds.cache()

@@ -64,6 +64,14 @@ def read_meta(data_dir):
     return jsonfile.read(path)
 
 
+def in_fold(filenames, fold):
+    """Whether each of `filenames` (a string tensor) belongs where `fold=(i, k, held_out)`
+    asks: a face's fold is a hash of its file name, the same in every run."""
+    index, folds, held_out = fold
+    inside = tf.equal(tf.strings.to_hash_bucket_fast(filenames, folds), index)
+    return inside if held_out else tf.logical_not(inside)
+
+
 def shard_files(data_dir, meta, split):
     if split not in meta['splits']:
         raise ValueError(f'{data_dir} has no {split!r} split (it has: {", ".join(meta["splits"])})')

@@ -85,14 +85,17 @@ def test_balanced_sampling_evens_out_the_races_of_a_stream(utk_records):
     meta = records.read_meta(utk_records)
     spec = preprocess.ImageSpec((40, 40), (40, 40), 3)
 
-    def race_shares(balance):
-        ds = pipeline.make_dataset(utk_records, 'train', spec, 50, True, seed=1, meta=meta,
-                                   balance=balance)
+    def race_shares(balance, splits=('train',), fold=None):
+        ds = pipeline.make_dataset(utk_records, splits, spec, 50, True, seed=1, meta=meta,
+                                   balance=balance, fold=fold)
         races = np.concatenate([b['attr/race'].numpy() for b in ds.take(40)])
         return np.bincount(races, minlength=5) / len(races)
     plain, balanced = race_shares(0.0), race_shares(1.0)
     assert plain[0] > 0.4 and balanced[0] < plain[0] - 0.1, (plain, balanced)
     assert balanced.min() > plain.min() + 0.05, (plain, balanced)
+    # as a fine-tuning judged by folds draws it: every split, all folds but one
+    folded = race_shares(1.0, ('train', 'eval'), (0, 3, False))
+    assert folded[0] < plain[0] - 0.1 and folded.min() > plain.min() + 0.05, (plain, folded)
 
 
 def test_hiding_the_hair_greys_what_lies_above_the_brows_or_around_the_inner_face():
