@@ -214,13 +214,13 @@ class Demo:
 
     def about(self):
         """About tab, in markdown: net, data, accuracy, calibration, per-group accuracy."""
-        from core import config
+        from core.store import runs
         cfg = self.cfg
         lines = [f'### {cfg.net}', f'- served from `{self.backend.source}`',
                  f'- classes: {", ".join(cfg.classes)}',
                  f'- input: {cfg.input_size[0]}x{cfg.input_size[1]}, network sees '
                  f'{cfg.crop_size[0]}x{cfg.crop_size[1]}, {cfg.channels} channel(s)']
-        run = config.read_run_file(cfg.train_dir) if cfg.train_dir else None
+        run = runs.read(cfg.train_dir) if cfg.train_dir else None
         data_dir = (run or {}).get('data_dir')
         if data_dir and os.path.isfile(os.path.join(data_dir, 'dataset.json')):
             with open(os.path.join(data_dir, 'dataset.json')) as f:

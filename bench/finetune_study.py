@@ -118,7 +118,7 @@ def judged(train_dir):
     """FairFace val's figures of the model in `train_dir` (or a released model)."""
     run('runner.py', '--mode=eval', f'--train_dir={train_dir}', f'--data_dir={FLAGS.val}')
     from core import checkpoints
-    from core.serve import released
+    from core.store import released
     folder = released.work_folder(os.path.dirname(checkpoints.choose(train_dir)))
     with open(os.path.join(folder, f'eval_{os.path.basename(os.path.normpath(FLAGS.val))}'
                                    '.json')) as f:

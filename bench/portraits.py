@@ -33,12 +33,13 @@ def main(argv):
     del argv
     from core.serve import inference
     from core import config
+    from core.store import runs
     from data.images import load_rgb
     from data.prepare import FaceSettings, prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         report = prepare(FLAGS.portraits, tmp, FaceSettings(), workers=2)
-    run = json.load(open(os.path.join(FLAGS.train_dir, config.RUN_FILE)))
+    run = json.load(open(os.path.join(FLAGS.train_dir, runs.FILE)))
     cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir},
                          explicit=set())
     net = inference.ImageModel(cfg)

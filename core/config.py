@@ -14,15 +14,13 @@ import networks
 from common import jsonfile
 from common.settings import pick, section, setting
 from core import checkpoints, modes
-from core.serve import released
+from core.store import released, runs
+from core.store.errors import ConfigError
 from data import preprocess
 from data.faces import SMALLEST_FACE
 from data.prepare import FaceSettings
 from data.sources import SourceSettings
 
-RUN_FILE = 'run.json'
-# Settings the checkpoint depends on; the rest may change between runs.
-GRAPH_KEYS = ('net', 'num_classes', 'input_size', 'crop_size', 'channels')
 
 # Fine-tuning starts from a model that already knows faces: a tenth of the network's
 # learning rate and 30 epochs (100 photos: 60 steps, well under a minute on 2 cores).
@@ -44,10 +42,6 @@ FINETUNE_FOLDS = 5
 # Fewer eval faces than this cannot tell a fine-tuning from its base by a few points: the
 # folds judge it on every face instead.
 FOLDS_BELOW = 200
-
-
-class ConfigError(ValueError):
-    """A run that cannot start; str(e) tells the user what to change."""
 
 
 @dataclasses.dataclass
@@ -250,8 +244,6 @@ class RunConfig:
     train_splits: tuple = ('train',)   # the splits trained on (all of them after the folds)
     fold: tuple = None           # (i, k): trains on the faces outside fold i of k
     cpu_sized: bool = False      # the net's defaults for a machine without a GPU applied
-    faces: FaceSettings = None   # how photo folders are prepared (the face flags)
-    source: SourceSettings = None   # how photo folders are labelled (--layout, --label)
 
     @property
     def image_spec(self):
@@ -265,10 +257,14 @@ class RunConfig:
         return bool(self.moving_average_decay)
 
     def graph_settings(self):
-        return {key: _plain(getattr(self, key)) for key in GRAPH_KEYS}
+        return {key: plain(getattr(self, key)) for key in runs.GRAPH}
+
+    def record(self):
+        """The whole resolved configuration, as run.json keeps it."""
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
-def _plain(value):
+def plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -304,22 +300,6 @@ def parse_options(items):
     return options
 
 
-def read_run_file(train_dir):
-    path = os.path.join(train_dir, RUN_FILE)
-    if os.path.isfile(path):
-        return jsonfile.read(path)
-    return None
-
-
-def base_run(init_from):
-    """The run.json of a training folder, or of the one holding a checkpoint path
-    (train_dir/model.ckpt-N or train_dir/best/model.ckpt-N); None if there is none."""
-    folder = init_from if os.path.isdir(init_from) else os.path.dirname(init_from)
-    if os.path.basename(os.path.normpath(folder)) == checkpoints.BEST_DIR:
-        folder = os.path.dirname(os.path.normpath(folder))
-    return read_run_file(folder) if os.path.isdir(folder) else None
-
-
 def _read_export_file(export_dir):
     """The settings an exported SavedModel was made with (its model.json)."""
     path = os.path.join(export_dir, 'model.json')
@@ -330,14 +310,7 @@ def _read_export_file(export_dir):
 
 
 def write_run_file(cfg):
-    os.makedirs(cfg.train_dir, exist_ok=True)
-    record = cfg.graph_settings()
-    record.update(classes=cfg.classes, data_dir=cfg.data_dir, eval_crop=cfg.eval_crop,
-                  eval_flip=cfg.eval_flip,
-                  net_options=cfg.net_options, face_size=cfg.face_size, margin=cfg.margin,
-                  moving_average_decay=cfg.moving_average_decay)
-    with open(os.path.join(cfg.train_dir, RUN_FILE), 'w') as f:
-        json.dump(record, f, indent=1)
+    runs.write(cfg.train_dir, cfg.record())
 
 
 # Flags that name something on disk, checked before any work ('data_dir' may be a CSV).
@@ -381,7 +354,7 @@ def resolve(values, explicit):
     except KeyError as e:
         raise ConfigError(e.args[0]) from None
     cfg.train_dir = cfg.train_dir or os.path.join('checkpoints', cfg.net)
-    recorded = None if (mode.trains and cfg.fresh) else read_run_file(cfg.train_dir)
+    recorded = None if (mode.trains and cfg.fresh) else runs.read(cfg.train_dir)
     if cfg.saved_model:
         recorded = _read_export_file(cfg.saved_model)
     if recorded:
@@ -403,8 +376,6 @@ def _from_flags(values, explicit):
     if unknown:      # a flag that nothing reads would be silently ignored
         raise ConfigError(f'no setting is called {", ".join(unknown)}')
     cfg = RunConfig(**pick(RunConfig, values))
-    cfg.faces = FaceSettings(**pick(FaceSettings, values))
-    cfg.source = SourceSettings(**pick(SourceSettings, values))
     for key in ('face_size', 'margin'):     # unset: as the training faces were stored
         if key not in explicit:
             setattr(cfg, key, None)
@@ -416,8 +387,8 @@ def _from_flags(values, explicit):
 def _adopt_base(cfg, explicit):
     """Fine-tuning: the network and its input are the base's unless a flag says otherwise
     (finetune.check then names the difference)."""
-    base = base_run(cfg.init_from) or {}
-    for key in ('net', 'input_size', 'crop_size', 'channels', 'net_options'):
+    base = runs.of_checkpoint(cfg.init_from) or {}
+    for key in runs.BASE_GRAPH:
         if key not in explicit and base.get(key) is not None:
             value = base[key]
             setattr(cfg, key, tuple(value) if isinstance(value, list) else value)
@@ -428,31 +399,22 @@ def _adopt_recorded(cfg, recorded, mode, explicit):
     contradicts the model's graph is refused."""
     hint = ('use another --train_dir, or --fresh to start over' if mode.trains
             else 'use the --train_dir of a matching run')
-    for key in GRAPH_KEYS:
-        mine, theirs = _plain(getattr(cfg, key)), recorded.get(key)
-        if key in explicit:
-            if mine is not None and mine != theirs:
-                raise ConfigError(
-                    f'{cfg.train_dir} holds a model trained with --{key}={_show(theirs)}, '
-                    f'not --{key}={_show(mine)}: {hint}')
-        else:
-            setattr(cfg, key, tuple(theirs) if isinstance(theirs, list) else theirs)
-    if 'net_options' in explicit and recorded.get('net_options') is not None:
-        # Options given again must be the model's; those not given are the record's
-        # (a width the CPU defaults chose, say).
-        theirs = recorded['net_options']
-        if {**theirs, **cfg.net_options} != theirs:
-            raise ConfigError(
-                f'{cfg.train_dir} holds a model trained with --net_options='
-                f'{_show(theirs)}, not --net_options={_show(cfg.net_options)}: {hint}')
-        cfg.net_options = dict(theirs)
+    for key in runs.GRAPH:
+        mine, theirs = plain(getattr(cfg, key)), recorded.get(key)
+        if key == 'net_options':
+            if theirs is None:
+                continue
+            mine = {**theirs, **mine}   # options not given again are the record's
+        if key in explicit and mine is not None and mine != theirs:
+            raise ConfigError(f'{cfg.train_dir} holds a model trained with --{key}='
+                              f'{show(theirs)}, not --{key}={show(mine)}: {hint}')
+        setattr(cfg, key, tuple(theirs) if isinstance(theirs, list) else theirs)
     cfg.classes = recorded.get('classes')
     cfg.trained_on = recorded.get('data_dir')
     if 'data_dir' not in explicit:
         cfg.data_dir = cfg.data_dir or recorded.get('data_dir')
     _check_same_data(cfg, recorded, mode)
-    for key in ('eval_crop', 'eval_flip', 'net_options', 'face_size', 'margin',
-                'moving_average_decay'):
+    for key in runs.ANSWERS[1:]:                # the classes are the model's, always
         if key not in explicit:
             setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
 
@@ -502,8 +464,8 @@ def _apply_net_defaults(cfg, net, mode, explicit, recorded):
 def _validate(cfg, mode):
     """The recipe holds together, and the mode has what it needs."""
     if any(c > i for c, i in zip(cfg.crop_size, cfg.input_size)):
-        raise ConfigError(f'--crop_size={_show(cfg.crop_size)} is larger than '
-                          f'--input_size={_show(cfg.input_size)}')
+        raise ConfigError(f'--crop_size={show(cfg.crop_size)} is larger than '
+                          f'--input_size={show(cfg.input_size)}')
     colour = [flag for flag in ('saturation', 'hue', 'grayscale') if getattr(cfg, flag)]
     if colour and cfg.channels == 1 and mode.trains:
         raise ConfigError(f'--{colour[0]} changes colours, but {cfg.net} sees grey faces '
@@ -541,9 +503,9 @@ def _find_models(cfg, mode, explicit):
     if mode.trains or cfg.train_dir or cfg.saved_model or mode.nets == 'gan':
         return
     model = released.default()
-    if not model or read_run_file(os.path.join('checkpoints', cfg.net)):
+    if not model or runs.read(os.path.join('checkpoints', cfg.net)):
         return
-    theirs = read_run_file(model)
+    theirs = runs.read(model)
     if 'net' in explicit and cfg.net != theirs['net']:
         return
     cfg.train_dir = model
@@ -677,7 +639,7 @@ def _face_geometry_from_dataset(cfg):
         cfg.margin = meta.get('faces', {}).get('margin', 0.0)
 
 
-def _show(value):
+def show(value):
     if isinstance(value, (list, tuple)):
         return 'x'.join(str(v) for v in value)
     if isinstance(value, dict):                  # net options, as the flag writes them

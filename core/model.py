@@ -92,7 +92,7 @@ def trainable(cfg):
     chosen = [v for v in variables
               if any(v.op.name.startswith(scope.rstrip('/') + '/') for scope in cfg.trainable_scopes)]
     if not chosen:
-        from core.config import ConfigError
+        from core.store.errors import ConfigError
         raise ConfigError(f'--trainable_scopes={",".join(cfg.trainable_scopes)} matches no '
                           f'variable (they are named like {variables[0].op.name})')
     return chosen

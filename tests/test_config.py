@@ -5,6 +5,7 @@ import os
 import pytest
 
 from core import checkpoints, config
+from core.store import runs
 
 
 def values(**overrides):
@@ -20,7 +21,7 @@ def write_run(train_dir, **fields):
               'data_dir': 'records/x', 'eval_crop': 'center', 'net_options': {}}
     record.update(fields)
     os.makedirs(train_dir, exist_ok=True)
-    with open(os.path.join(train_dir, config.RUN_FILE), 'w') as f:
+    with open(os.path.join(train_dir, runs.FILE), 'w') as f:
         json.dump(record, f)
 
 

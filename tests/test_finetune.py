@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import UTKFACE, need_shared, run_cli
 from core import classes, config, model
 from core.run import guards
-from core.serve import released
+from core.store import released
 from core.train import finetune
 from data import pipeline
 

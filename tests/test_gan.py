@@ -11,6 +11,7 @@ from PIL import Image
 import networks
 from conftest import run_cli
 from core import config, gan, modes
+from core.store import runs
 
 v1 = tf.compat.v1
 
@@ -93,7 +94,7 @@ def test_the_pair_trains_resumes_samples_and_generates_repeatably(generator, tmp
 def test_an_unknown_label_or_a_classifier_mode_is_one_line(trained, tmp_path):
     write = os.path.join(tmp_path, 'gan')
     os.makedirs(write)
-    with open(os.path.join(write, config.RUN_FILE), 'w') as f:
+    with open(os.path.join(write, runs.FILE), 'w') as f:
         f.write('{"net": "dcgan", "num_classes": 2, "input_size": [64, 64], "crop_size": '
                 '[64, 64], "channels": 3, "classes": ["male", "female"]}')
     cfg = config.resolve({'mode': 'generate', 'net': 'dcgan', 'train_dir': write,

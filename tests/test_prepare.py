@@ -216,7 +216,7 @@ def test_the_compiled_detector_finds_what_the_eager_one_finds():
 
 def test_label_names_name_numbered_class_folders_when_training(tmp_path):
     """README's way to name folders 0/ and 1/: --label_names, in runner.py as in data.prepare."""
-    from core.serve import released
+    from core.store import released
     if not released.default():
         pytest.skip(f'no released model {released.DEFAULT} to fine-tune')
     portraits = need_shared(PORTRAITS)

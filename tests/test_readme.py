@@ -56,7 +56,7 @@ def sandbox(root):
 
 
 def test_readme_commands_run_as_written(tmp_path):
-    from core.serve import released
+    from core.store import released
     if not released.default():
         pytest.skip(f'no released model {released.DEFAULT} in models/ to start from')
     sandbox(tmp_path)

@@ -29,7 +29,7 @@ def run_in(cwd, *args, models=None, check=True):
 @pytest.fixture(scope='module')
 def release(trained, tmp_path_factory):
     """The briefly trained nn_gender released under the default model's name, elsewhere."""
-    from core.serve import released
+    from core.store import released
     models = tmp_path_factory.mktemp('models')
     run_in(REPO, '-m', 'tools.release', f'--train_dir={trained["train_dir"]}',
            f"--name={released.DEFAULT}", "--max_mb=100", models=models)
@@ -103,7 +103,7 @@ def test_fine_tuning_starts_from_a_released_model_by_name(release, trained, tmp_
 def test_the_released_model_is_right_on_the_shared_portraits_from_a_fresh_clone(tmp_path):
     """A fresh clone, no model flag: the released model answers 100 raw portraits, a photo
     counted right when its largest face gets its folder's class (no face found: wrong)."""
-    from core.serve import released
+    from core.store import released
     need_shared(PORTRAITS)
     if released.DEFAULT not in subprocess.run(['git', 'ls-files', 'models'], cwd=REPO,
                                               capture_output=True, text=True).stdout:

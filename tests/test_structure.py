@@ -6,9 +6,16 @@ import os
 
 from conftest import REPO
 
-PACKAGES = ('common', 'core', 'core.run', 'core.train', 'core.evaluate', 'core.serve', 'data',
+PACKAGES = ('common', 'core', 'core.run', 'core.train', 'core.evaluate', 'core.serve',
+            'core.store', 'data',
             'networks', 'bench', 'tools')
 MAX_FUNCTION_LINES = 80
+# core/'s floors, the ground first: a module imports its own room and lower floors only.
+CORE_FLOORS = (('core.checkpoints', 'core.classes', 'core.modes'),
+               ('core.store',),
+               ('core.config', 'core.model'),
+               ('core.evaluate', 'core.gan'),
+               ('core.run', 'core.train', 'core.serve'))
 
 
 def project_modules():
@@ -86,12 +93,35 @@ def test_serving_needs_nothing_of_training():
 def test_core_is_rooms_with_a_few_shared_modules():
     rooms = {d for d in os.listdir(os.path.join(REPO, 'core'))
              if os.path.isfile(os.path.join(REPO, 'core', d, '__init__.py'))}
-    assert rooms == {'run', 'train', 'evaluate', 'serve'}
+    assert rooms == {'run', 'train', 'evaluate', 'serve', 'store'}
     for room in rooms:          # each room says what lives there
         assert open(os.path.join(REPO, 'core', room, '__init__.py')).read().startswith('"""')
     shared = [n for n in os.listdir(os.path.join(REPO, 'core'))
               if n.endswith('.py') and n != '__init__.py']
     assert len(shared) <= 6, sorted(shared)
+
+
+def floor_and_room(name):
+    for floor, rooms in enumerate(CORE_FLOORS):
+        for room in rooms:
+            if name == room or name.startswith(room + '.'):
+                return floor, room
+    raise AssertionError(f'{name} is on no floor of CORE_FLOORS: give it one')
+
+
+def test_nothing_in_core_imports_a_higher_floor_or_a_neighbour_room():
+    modules = project_modules()
+    wrong = []
+    for name, path in modules.items():
+        if not name.startswith('core.') or name in PACKAGES:
+            continue
+        floor, room = floor_and_room(name)
+        for dep in imports_of(path, modules) - set(PACKAGES):
+            if dep.startswith('core.'):
+                dep_floor, dep_room = floor_and_room(dep)
+                if dep_room != room and dep_floor >= floor:
+                    wrong.append(f'{name} (floor {floor}) imports {dep} (floor {dep_floor})')
+    assert not wrong, wrong
 
 
 def test_no_function_of_the_platform_is_longer_than_a_screen():

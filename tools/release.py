@@ -24,8 +24,6 @@ FLAGS = flags.FLAGS
 # What a run.json keeps in a release (data_dir is a path of the machine that trained it).
 # A name is a folder of models/ that --init_from finds: no path, nothing hidden.
 NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
-KEPT = ('net', 'num_classes', 'input_size', 'crop_size', 'channels', 'classes', 'eval_crop',
-        'eval_flip', 'net_options', 'face_size', 'margin')
 
 
 def write_weights(cfg, path, out):
@@ -48,11 +46,9 @@ def write_weights(cfg, path, out):
 
 def write_settings(train_dir, path, out):
     """run.json without this machine's paths, and the calibration of checkpoint `path`."""
-    from core import config
     from core.evaluate import calibration
-    record = config.read_run_file(train_dir)
-    run = {key: record.get(key) for key in KEPT}
-    run.update(data_dir=None, moving_average_decay=None, released_from=os.path.basename(path))
+    from core.store import runs
+    run = runs.released_record(runs.read(train_dir), os.path.basename(path))
     with open(os.path.join(out, 'run.json'), 'w') as f:
         json.dump(run, f, indent=1)
     for flip in (False, True):
@@ -80,7 +76,7 @@ def check(train_dir, name):
 
 def release(train_dir, name, which='best', max_mb=10.0):
     from core import checkpoints, config
-    from core.serve import released
+    from core.store import released
     check(train_dir, name)
     os.makedirs(released.MODELS_DIR, exist_ok=True)
     cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir}, {'train_dir'})

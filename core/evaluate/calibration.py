@@ -14,6 +14,8 @@ from scipy import optimize, special
 from common import jsonfile
 
 FILE = 'calibration.json'
+# Fewer eval faces than this pick no best checkpoint and fit no temperature.
+MIN_EVAL_FACES = 30
 
 
 def nll(logits, labels, temperature=1.0):
@@ -58,7 +60,6 @@ def calibrate(logits, labels, checkpoint, min_count=None):
     """Fits T and returns the record stored with the checkpoint. T is kept only when it
     was fitted on `min_count` faces or more and lowers the expected calibration error;
     otherwise T = 1 and 'note' says why (with the T that was fitted)."""
-    from core.run.guards import MIN_EVAL_FACES
     min_count = MIN_EVAL_FACES if min_count is None else min_count
     labels = np.asarray(labels)
     fitted = fit_temperature(logits, labels)

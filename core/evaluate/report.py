@@ -3,7 +3,7 @@
 import os
 
 from core.evaluate import calibration, groups, metrics
-from core.serve import released
+from core.store import released
 from data import records
 
 

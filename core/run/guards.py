@@ -7,12 +7,12 @@
 - Fine-tuning: the model kept is set against the base on the same eval faces, and a
   fine-tuning that made it worse on enough of them says so.
 """
-from core.config import ConfigError
-from core.serve import released
+from core.evaluate.calibration import MIN_EVAL_FACES
+from core.store.errors import ConfigError
+from core.store import released
 
 MIN_FACES_PER_CLASS = 100        # from scratch
 FINETUNE_FACES_PER_CLASS = 10    # from a base model
-MIN_EVAL_FACES = 30              # to pick a best checkpoint or fit a temperature
 MIN_EVAL_INTERVAL = 20           # steps: no eval line on every step when an epoch is one step
 
 

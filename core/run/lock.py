@@ -5,7 +5,7 @@ import contextlib
 import fcntl
 import os
 
-from core.config import ConfigError
+from core.store.errors import ConfigError
 
 LOCK_FILE = '.lock'
 

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from core import checkpoints, model
 from core.evaluate import calibration
-from core.serve import released, saved_model
+from core.serve import saved_model
+from core.store import released
 from data import preprocess
 
 v1 = tf.compat.v1

@@ -8,7 +8,7 @@ import numpy as np
 
 import networks
 from core.evaluate import visualize
-from core.serve import released
+from core.store import released
 from core.serve.inference import ImageModel, label_faces, list_images
 from data.images import load_rgb
 

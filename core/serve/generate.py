@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from core import checkpoints, classes, gan, model
-from core.config import ConfigError
+from core.store.errors import ConfigError
 
 v1 = tf.compat.v1
 GRID_COLUMNS = 8

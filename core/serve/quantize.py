@@ -109,7 +109,7 @@ class Int8Network:
     def expect(self, shape):
         """Stops with one line when the file was made for other faces than `shape`."""
         if tuple(shape) != self.input_shape:
-            from core.config import ConfigError
+            from core.store.errors import ConfigError
             raise ConfigError(f'{self.path} takes faces of {self.input_shape}, not '
                               f'{tuple(shape)}: it was exported from another net or --channels')
         return self
@@ -148,7 +148,7 @@ def compare(cfg, checkpoint_path, temperature, int8_path, split='eval'):
 def check(cfg):
     """Before anything is written: calibration needs the training faces."""
     if not cfg.data_dir or not os.path.isdir(cfg.data_dir):
-        from core.config import ConfigError
+        from core.store.errors import ConfigError
         where = f'{cfg.data_dir} is absent' if cfg.data_dir else 'none is known'
         raise ConfigError('--quantize=int8 calibrates on training faces: give --data_dir, '
                           f'the TFRecords the model was trained on ({where})')

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from core import checkpoints, config, model
 from core import classes as classes_
+from core.store import runs
 from data import pipeline, records
 
 LOGITS_SCOPE = f'{model.NET_SCOPE}/logits'
@@ -29,21 +30,21 @@ def base_checkpoint(init_from):
     checkpoint path) and the base run's settings (run.json) when they can be found."""
     path = checkpoints.choose(init_from, 'best') if os.path.isdir(init_from) \
         else checkpoints.choose(os.path.dirname(init_from), init_from)
-    return path, config.base_run(init_from)
+    return path, runs.of_checkpoint(init_from)
 
 
 def check_base(cfg, base):
     """One line naming the difference when the base was trained for another network."""
     if not base:
         return
-    for key in ('net', 'input_size', 'crop_size', 'channels', 'net_options'):
-        mine, theirs = config._plain(getattr(cfg, key)), base.get(key)
+    for key in runs.BASE_GRAPH:
+        mine, theirs = config.plain(getattr(cfg, key)), base.get(key)
         if key == 'net_options':             # a width of its own would restore nothing
             mine = mine or {}
         if theirs is not None and mine != theirs:
             raise config.ConfigError(
-                f'--init_from={cfg.init_from} was trained with --{key}={config._show(theirs)}, '
-                f'this run has --{key}={config._show(mine)}: they must match (give the same '
+                f'--init_from={cfg.init_from} was trained with --{key}={config.show(theirs)}, '
+                f'this run has --{key}={config.show(mine)}: they must match (give the same '
                 f'--{key}, or another base)')
 
 
