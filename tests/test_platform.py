@@ -44,6 +44,24 @@ def test_the_same_command_again_resumes_at_the_saved_step(trained):
     assert 'Resuming from step 40' in more.stdout and 'step 45/45' in more.stdout
 
 
+def test_run_json_is_the_whole_configuration_and_guards_the_graph(trained):
+    """A recipe setting may change between runs of a folder (the record follows it); a
+    setting that shapes the graph may not: one line, nothing trained."""
+    from core import config
+    more = run_cli(*trained['args'][:-4], '--max_steps=50', '--learning_rate=3e-4',
+                   '--log_every=5', '--eval_every=100', '--batch_size=32')
+    assert 'step 50/50' in more.stdout
+    record = json.load(open(os.path.join(trained['train_dir'], 'run.json')))
+    assert set(config.RunConfig.__dataclass_fields__) <= set(record)
+    assert record['learning_rate'] == 3e-4 and record['max_steps'] == 50
+    assert record['lr_schedule'] and record['optimizer'] and record['batch_size'] == 32
+    refused = run_cli(*trained['args'][:-4], '--max_steps=60', '--crop_size=64', check=False)
+    assert refused.returncode != 0 and 'step' not in refused.stdout, refused.stdout
+    assert refused.stderr.startswith('error: ') and '--crop_size' in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert not os.path.exists(os.path.join(trained['train_dir'], 'model.ckpt-60.index'))
+
+
 def test_eval_writes_its_json_and_prints_a_table(trained):
     proc = run_cli('runner.py', '--mode=eval', f'--train_dir={trained["train_dir"]}')
     assert re.search(r'accuracy \d+\.\d\d% on \d+ images', proc.stdout)
