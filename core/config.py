@@ -360,7 +360,8 @@ def resolve(values, explicit):
     if recorded:
         _adopt_recorded(cfg, recorded, mode, explicit)
     net = networks.get(cfg.net)          # the recorded one when --net was not given
-    _check_kind_of_net(net, mode, cfg)
+    _check_kind_of_net(net, mode)
+    _check_flags_are_read(net, mode, explicit)
     _check_mixing(cfg, mode)
     _classes_from_data(cfg, mode)
     _apply_net_defaults(cfg, net, mode, explicit, recorded)
@@ -529,13 +530,21 @@ def _check_mixing(cfg, mode):
                                   'no soft targets or attributes here)')
 
 
-def _check_kind_of_net(net, mode, cfg):
+# What only a classifier's training reads: a generator pair (dcgan) trains with its own Adam,
+# a hinge loss and flips alone, so each of these given to it is refused, not ignored.
+CLASSIFIER_TRAINING = (
+    'optimizer', 'momentum', 'keep_prob', 'weight_decay', 'label_smoothing', 'brightness',
+    'contrast', 'saturation', 'hue', 'grayscale', 'random_erasing', 'hide_hair', 'mixup_alpha',
+    'cutmix_alpha', 'init_from', 'base_share', 'folds', 'exclude_scopes', 'trainable_scopes',
+    'mix_data', 'mix_share', 'aux_tasks', 'aux_weight', 'teacher', 'distill_weight',
+    'distill_temperature', 'num_clones', 'sync_replicas', 'eval_crop', 'eval_flip')
+# Sections whose flags only a training reads (but for these few, which other modes read too).
+TRAINING_SECTIONS = ('Training', 'Fine-tuning', 'Scale out')
+READ_BY_OTHER_MODES = ('batch_size', 'class_map')
+
+
+def _check_kind_of_net(net, mode):
     kind = 'gan' if net.is_gan else 'classifier'
-    if net.is_gan and mode.trains:
-        for flag in ('num_clones', 'sync_replicas', 'aux_tasks', 'init_from', 'trainable_scopes',
-                     'mixup_alpha', 'cutmix_alpha', 'mix_data'):
-            if getattr(cfg, flag) not in (None, False, 1, []):
-                raise ConfigError(f'--{flag} is for classifiers; {net.name} is a generator pair')
     if mode.nets not in ('any', kind):
         if net.is_gan:
             raise ConfigError(f'{net.name} is a generator pair, not a classifier: --mode='
@@ -543,6 +552,20 @@ def _check_kind_of_net(net, mode, cfg):
                               'features; its figures: python bench/gan.py)')
         raise ConfigError(f'--mode={mode.name} needs a generator pair (--net=dcgan); '
                           f'{net.name} is a classifier')
+
+
+def _check_flags_are_read(net, mode, explicit):
+    """A flag the chosen network or mode would not read is refused, not silently ignored."""
+    for name in sorted(explicit):
+        field = RunConfig.__dataclass_fields__.get(name)
+        section_title = field.metadata.get('section', '') if field else ''
+        if net.is_gan and mode.trains and name in CLASSIFIER_TRAINING:
+            raise ConfigError(f'--{name} is for classifiers; {net.name} is a generator pair '
+                              '(it trains with Adam, a hinge loss and flips alone): drop it')
+        if not mode.trains and section_title.startswith(TRAINING_SECTIONS) and \
+                name not in READ_BY_OTHER_MODES:
+            raise ConfigError(f'--{name} is for training; --mode={mode.name} does not read it: '
+                              'drop it')
 
 
 def _same_path(a, b):
