@@ -523,11 +523,9 @@ def _check_mixing(cfg, mode):
             if getattr(cfg, flag):
                 raise ConfigError(f'--{flag} does not combine with --mixup_alpha or '
                                   '--cutmix_alpha (the soft targets and attributes are not mixed)')
-    if mode.trains and cfg.mix_data:
-        for flag in ('teacher', 'aux_tasks'):    # the mixed-in faces have neither
-            if getattr(cfg, flag):
-                raise ConfigError(f'--{flag} does not combine with --mix_data (its faces have '
-                                  'no soft targets or attributes here)')
+    if mode.trains and cfg.mix_data and cfg.teacher:
+        raise ConfigError('--teacher does not combine with --mix_data (its faces have no soft '
+                          'targets here)')
 
 
 # What only a classifier's training reads: a generator pair (dcgan) trains with its own Adam,

@@ -44,22 +44,28 @@ def test_auxiliary_heads_add_their_loss_and_need_the_attribute(utk_records, tmp_
     assert 'net/aux_age/logits/weights' in stored and stored['net/aux_race/logits/weights'][-1] == 9
 
 
-def test_an_auxiliary_head_without_its_attribute_is_one_line(tmp_path):
+def test_an_auxiliary_head_without_its_attribute_is_one_line(utk_records, tmp_path):
+    """In the records or in --mix_data's; with both carrying it, the two train together."""
     import shutil
-    from conftest import UTKFACE, need_shared
-    need_shared(UTKFACE)
+    from conftest import UTKFACE
     names = sorted(os.listdir(UTKFACE))[:40]
     for i, name in enumerate(names):
         folder = tmp_path / 'photos' / ('a' if i % 2 else 'b')
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(UTKFACE, name), folder / name)
     run_cli('-m', 'data.convert', f'--src={tmp_path / "photos"}', f'--out={tmp_path / "rec"}')
-    proc = run_cli('runner.py', f'--data_dir={tmp_path / "rec"}', f'--train_dir={tmp_path / "r"}',
-                   '--aux_tasks=age', check=False)
-    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        f"error: --aux_tasks=age needs the attribute 'age' in the records of {tmp_path / 'rec'} "
-        "(they carry: none); UTKFace records made with --layout=utkface carry age and race"]
+    for data, mix in ((tmp_path / 'rec', None), (utk_records, tmp_path / 'rec')):
+        proc = run_cli('runner.py', f'--data_dir={data}', f'--train_dir={tmp_path / "r"}',
+                       '--aux_tasks=age', *([f'--mix_data={mix}'] if mix else []), check=False)
+        assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith("error: --aux_tasks=age needs the attribute 'age' in the "
+                                      f"records of {tmp_path / 'rec'} "), proc.stderr
+    assert not os.path.exists(tmp_path / 'r')
+    both = run_cli('runner.py', '--net=nn_gender', '--input_size=40', '--batch_size=32',
+                   f'--data_dir={utk_records}', f'--mix_data={utk_records}',
+                   f'--train_dir={tmp_path / "both"}', '--aux_tasks=age,race', '--max_steps=2')
+    assert 'step 2/2' in both.stdout
 
 
 def test_cutmix_and_colour_changes_train_on_real_faces(utk_records, tmp_path):

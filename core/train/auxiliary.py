@@ -35,15 +35,21 @@ TASKS = {'age': _AgeDecades('age', 8), 'race': Task('race', len(RACES))}
 
 
 def check(cfg, meta):
-    """One line when a head is asked for that the records cannot teach."""
+    """One line when a head is asked for that the records (and --mix_data's) cannot teach."""
+    from data import records
+    sources = [(cfg.data_dir, meta)]
+    if cfg.mix_data:
+        sources.append((cfg.mix_data, records.read_meta(cfg.mix_data)))
     for name in cfg.aux_tasks or []:
         if name not in TASKS:
             raise ConfigError(f'--aux_tasks: no task {name!r} (there are {", ".join(TASKS)})')
-        if TASKS[name].attribute not in meta.get('attributes', ()):
-            have = ', '.join(meta.get('attributes', ())) or 'none'
-            raise ConfigError(f'--aux_tasks={name} needs the attribute {TASKS[name].attribute!r} '
-                              f'in the records of {cfg.data_dir} (they carry: {have}); UTKFace '
-                              'records made with --layout=utkface carry age and race')
+        for data_dir, its_meta in sources:
+            if TASKS[name].attribute not in its_meta.get('attributes', ()):
+                have = ', '.join(its_meta.get('attributes', ())) or 'none'
+                raise ConfigError(f'--aux_tasks={name} needs the attribute '
+                                  f'{TASKS[name].attribute!r} in the records of {data_dir} '
+                                  f'(they carry: {have}); UTKFace and FairFace records carry '
+                                  'age and race')
 
 
 def loss(end_points, batch, cfg, scope, reuse):
@@ -54,7 +60,8 @@ def loss(end_points, batch, cfg, scope, reuse):
         with v1.variable_scope(f'{scope}/aux_{name}', reuse=reuse):
             logits = slim.fully_connected(end_points['pre_logits'], task.classes,
                                           activation_fn=None, scope='logits')
-        labels = task.labels(batch[f'attr/{task.attribute}'])
+        values = batch[f'attr/{task.attribute}']
+        known = tf.cast(values >= 0, tf.float32)       # a face without it teaches nothing
         total += cfg.aux_weight * v1.losses.sparse_softmax_cross_entropy(
-            labels, logits, loss_collection=None)
+            task.labels(values), logits, weights=known, loss_collection=None)
     return total
