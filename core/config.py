@@ -22,18 +22,10 @@ from data.prepare import FaceSettings
 from data.sources import SourceSettings
 
 
-# Fine-tuning starts from a model that already knows faces: a tenth of the network's
-# learning rate and 30 epochs (100 photos: 60 steps, well under a minute on 2 cores).
-# Measured with bench/own_photos.py on the shared portraits (README, "Your own photos"):
-# 30 to 300 epochs, 1e-4 or 1e-3, all layers or fc1+logits only, all ended within two
-# photos of the base alone; none beat it clearly. Label smoothing 0.1: 30 epochs on 80
-# photos otherwise drive the answers on new photos to 99.99% and beyond, wrong ones too
-# (log-loss 0.18-0.21 against the base's 0.158 over three splits; with it 0.154-0.158).
-# Weight averaging (WiSE-FT, Wortsman et al. 2022): the model kept at the end is half the
-# base's weights plus half the fine-tuned ones. With two bases it answered new portraits
-# better than the fine-tuned weights alone by log-loss (0.139 against 0.150, 0.134
-# against 0.144); in accuracy it stayed within a photo of the base (96/96/96 against 95
-# with one base, 94/94/95 against 95 with the other).
+# Fine-tuning starts from a model that already knows faces: gently (a tenth of the net's
+# learning rate), briefly, with smoothed labels so that a few photos do not make it sure of
+# everything, and half the base's weights mixed back. docs/fine_tuning.md ("The defaults")
+# has the measurements behind each.
 FINETUNE_LR_FACTOR = 0.1
 FINETUNE_EPOCHS = 30
 FINETUNE_LABEL_SMOOTHING = 0.1

@@ -1,9 +1,12 @@
 """Faces in ordinary photos: detection with 5 landmarks, a pose estimate, alignment.
 
-    detector = faces.get_detector()              # MTCNN, behind a small interface
-    for face in detector.detect(rgb, min_face=48):   # faces of 48 px and up
+    for face in faces.find(rgb, smallest=48):    # MTCNN's faces of 48 px and up
         pose = faces.estimate_pose(face)         # roll, yaw, pitch in degrees
-        crop = faces.align(rgb, face, size=100)  # eyes level, framed like a UTKFace chip
+        crop = faces.aligned(rgb, face)          # eyes level, framed like a UTKFace chip
+
+`find` then `aligned` is the one way a photo becomes a face: preparation (which judges the
+found faces in between), predict, features and the demo all call them, so a model answers
+photos with faces made as its training faces were.
 
 Alignment frames every face the way the UTKFace chips are framed (measured with
 the same detector on 299 chips: eye midpoint at 49% across and 29% down, the
@@ -23,8 +26,9 @@ TEMPLATE_EYE_TO_MOUTH = 0.395
 FRONTAL_NOSE_FRACTION = 0.57
 DETECTABLE_FACE = 20       # px: the smallest face MTCNN finds in the image it is given
 DETECT_MAX_SIDE = 2048     # bounds the copy detected, whatever the photo and face size
+FACE_SIZE = 100            # px: the side of an aligned face, stored and answered
 SMALLEST_FACE = 48         # px: faces looked for by default (smaller ones would be
-                           # blown up over 2x into a 100 px network input)
+                           # blown up over 2x into a FACE_SIZE network input)
 ONET_LANDMARKS = ('left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right')   # mtcnn's order
 
 
@@ -192,7 +196,7 @@ def alignment_matrix(face, size, margin=0.0):
     return matrix
 
 
-def align(rgb, face, size=100, margin=0.0):
+def align(rgb, face, size=FACE_SIZE, margin=0.0):
     """The aligned [size, size, 3] uint8 crop of `face`; colour kept."""
     matrix = alignment_matrix(face, size, margin)
     scale = math.hypot(matrix[0, 0], matrix[0, 1])
@@ -215,9 +219,8 @@ def refine(rgb, face, detector, rounds=2):
     photo; `rounds` times, each on the crop the previous round made upright.
 
     MTCNN places landmarks better on upright faces, and on faces seen at full
-    resolution (detection looks at a downscaled copy). On the shared portraits,
-    re-measured with unrounded landmarks, the accepted faces' eye lines end within
-    1.7 degrees of level after two rounds, against up to 4.3 degrees after one.
+    resolution (detection looks at a downscaled copy); two rounds level the eyes better
+    than one (docs/measurements.md, "Alignment").
     Only the landmark stage (O-Net) runs again, twice per round: on the face's box
     carried into the crop, then on O-Net's own tighter box; about 10x cheaper than
     detecting the crop afresh, which a detector without `landmarks_in_box` does.
@@ -284,6 +287,18 @@ def square_around(box):
 
 
 def eye_line_angle(face):
+    """Degrees the line from the left eye to the right one turns from level."""
     left, right, _, _ = _eyes_mouth(face)
     dx, dy = right - left
     return math.degrees(math.atan2(dy, dx))
+
+
+def find(rgb, smallest=SMALLEST_FACE):
+    """The faces of at least `smallest` px that MTCNN finds in a photo."""
+    return get_detector().detect(rgb, min_face=smallest)
+
+
+def aligned(rgb, face, size=FACE_SIZE, margin=0.0):
+    """A found face as training stores it and predict answers it: its landmarks found again
+    on an upright crop of the photo (refine), then aligned at `size` px."""
+    return align(rgb, refine(rgb, face, get_detector()), size, margin)

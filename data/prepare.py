@@ -32,6 +32,7 @@ from common.settings import define_flags as define_settings_flags
 from common.settings import pick, section, setting
 from data import convert as converter
 from data import records, sources
+from data.faces import FACE_SIZE
 from data.images import BadImage, load_rgb
 
 FLAGS = flags.FLAGS
@@ -39,8 +40,7 @@ FACES_DIR = 'faces'
 
 
 # Face filters. Faces are aligned (rotated to level eyes), so roll costs nothing; the limits
-# of 'aligned' were set on real photos (the 100 shared portraits: yaw estimates reach 40-50
-# degrees on faces that are good training faces, only profiles go beyond 60). 'strict' is
+# of 'aligned' keep every face but profiles (docs/measurements.md, "Alignment"). 'strict' is
 # the 2017 post's rule for faces that were not aligned.
 FILTER_PRESETS = {
     'aligned': dict(min_confidence=0.9, min_face=48, max_roll=180.0, max_yaw=60.0,
@@ -63,7 +63,7 @@ class FaceSettings:
     detect: str = setting('on', 'Face detection: on (find, filter, align), off (the images '
                           'are face crops already), check (crops that must hold a face).',
                           choices=['on', 'off', 'check'])
-    face_size: int = setting(100, 'Side of the stored aligned face, px.', lower_bound=8)
+    face_size: int = setting(FACE_SIZE, 'Side of the stored aligned face, px.', lower_bound=8)
     margin: float = setting(0.0, 'Extra border around the face, as a share of the crop on '
                             'every side (0 = framed like a UTKFace chip).',
                             lower_bound=0, below=0.5)
@@ -162,7 +162,7 @@ def face_crop(rgb, settings):
     whole = lambda: cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     if settings.detect == 'off':
         return whole(), '', {}
-    found = faces.get_detector().detect(rgb, min_face=search_size(settings))
+    found = faces.find(rgb, search_size(settings))
     if settings.detect == 'check':
         if not found:
             return None, 'no face found', {'faces': 0}
@@ -170,8 +170,7 @@ def face_crop(rgb, settings):
     face, reason, values = judge(found, settings)
     if face is None:
         return None, reason, values
-    face = faces.refine(rgb, face, faces.get_detector())
-    return faces.align(rgb, face, settings.face_size, settings.margin), '', values
+    return faces.aligned(rgb, face, settings.face_size, settings.margin), '', values
 
 
 def process_photo(job):

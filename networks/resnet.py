@@ -52,8 +52,7 @@ def _bottleneck(net, width, stride, is_training):
 @networks.register('resnet', networks.Defaults(
     input_size=(72, 72), crop_size=(64, 64), channels=3, batch_size=64,
     optimizer='momentum', learning_rate=0.05, keep_prob=1.0, epochs=15, weight_decay=5e-5,
-    # At full width ResNet-50 trains at ~17 faces/s on a core; at half width ~185/s on 2
-    # cores (71% after one epoch of UTKFace).
+    # Half width without a GPU: full width is ~10x slower there (docs/networks.md).
     cpu=dict(net_options={'width': 0.5})))
 def resnet(images, num_classes, is_training, keep_prob=1.0, weight_decay=5e-5, depth=18,
            width=1.0):

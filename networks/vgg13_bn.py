@@ -20,8 +20,7 @@ v1 = tf.compat.v1
 @networks.register('vgg13_bn', networks.Defaults(
     input_size=(300, 400), crop_size=(300, 400), channels=3, batch_size=30,
     optimizer='adam', learning_rate=1e-3, keep_prob=0.8, epochs=15,
-    # Native, 10 M parameters train at ~33 faces/s at 48 px on 2 cores: under one epoch of
-    # UTKFace in 8 minutes, still one class. At half width, ~180/s: 85.6% after one epoch.
+    # Native width is too slow to learn anything in minutes on 2 cores (docs/networks.md).
     cpu=dict(input_size=(48, 48), crop_size=(48, 48), batch_size=32,
              net_options={'width': 0.5})))
 def vgg13_bn(images, num_classes, is_training, keep_prob=0.8, weight_decay=0.0, width=1.0):

@@ -136,3 +136,21 @@ def test_no_function_of_the_platform_is_longer_than_a_screen():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f'{name}.{node.name}: {lines} lines')
     assert not long, long
+
+
+def test_a_photo_becomes_a_face_in_one_place():
+    """faces.align has one caller, faces.aligned: what preparation stores and what predict,
+    features and the demo answer are made by the same function."""
+    modules = project_modules()
+    callers = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for call in ast.walk(node):
+                func = getattr(call, 'func', None)
+                called = getattr(func, 'attr', None) or getattr(func, 'id', None)
+                if isinstance(call, ast.Call) and called == 'align' and \
+                        (name == 'data.faces' or getattr(func, 'attr', None) == 'align'):
+                    callers.append(f'{name}.{node.name}')
+    assert callers == ['data.faces.aligned'], callers

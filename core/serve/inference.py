@@ -74,14 +74,11 @@ def find_faces(rgb, cfg):
     if cfg.detect == 'off':
         return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)]
     from data import faces
-    found = faces.get_detector().detect(
-        rgb, min_face=faces.DETECTABLE_FACE if cfg.detect == 'check' else cfg.smallest_face)
+    found = faces.find(rgb, faces.DETECTABLE_FACE if cfg.detect == 'check' else cfg.smallest_face)
     if cfg.detect == 'check':
         return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)] if found else []
     found = sorted(found, key=lambda f: f.box[0])
-    detector = faces.get_detector()
-    return [(f.box, faces.align(rgb, faces.refine(rgb, f, detector), cfg.face_size, cfg.margin))
-            for f in found]
+    return [(f.box, faces.aligned(rgb, f, cfg.face_size, cfg.margin)) for f in found]
 
 
 @dataclasses.dataclass
