@@ -4,10 +4,9 @@ Graph mode through tf.compat.v1; the input is tf.data over TFRecords (on the
 CPU), the network runs on the GPU when there is one. One training loop serves
 one machine and a ps/worker cluster (core/run/sessions.py gives it its session);
 only the chief evaluates, keeps the best checkpoint and writes summaries.
-Launched by runner.py (the other modes: core/modes.py):
+Launched by runner.py through modes/train.py (the other modes: modes/):
 
     python runner.py --net=nn_gender --data_dir=records/utkface_gender   # train / resume
-    python runner.py --net=nn_gender --mode=eval
 """
 import contextlib
 import dataclasses
@@ -423,7 +422,9 @@ def _summary(cfg, plan, g, keeper, window, result, step):
 def _final_report(cfg, result):
     """The full report of the checkpoint predict will use: per group, calibrated, pictures;
     after a fine-tuning, set against the base on the same faces."""
-    result['eval'] = evaluate(dataclasses.replace(cfg, mode='eval', checkpoint='best'))
+    final = dataclasses.replace(cfg, mode='eval', checkpoint='best')
+    out, path = model.split_outputs(final, 'eval', final.checkpoint)
+    result['eval'] = report.write(final, 'eval', out, path)
     if result.get('base_eval'):
         print(guards.compare_with_base(result['eval'], result['base_eval'], cfg.init_from),
               flush=True)
@@ -452,19 +453,3 @@ def _evaluate_during_training(sess, measure, writer, step, best, best_saver, cfg
     print(f'eval at step {step}: accuracy {acc * 100:.2f}% on {count} images{mark}',
           flush=True)
     return best
-
-
-def evaluate(cfg):
-    """Accuracy, per-group table and calibration of a checkpoint on the eval split."""
-    if not cfg.data_dir:           # a released model records no dataset
-        raise config.ConfigError(f'--mode=eval of {cfg.train_dir} needs --data_dir: the '
-                                 'labelled faces to judge it on (a dataset or a photo folder)')
-    meta = records.read_meta(cfg.data_dir)
-    split = 'eval' if 'eval' in meta['splits'] else 'train'
-    if cfg.int8_model:
-        from core.serve import quantize
-        return quantize.evaluate(cfg, split)
-    if cfg.ensemble:
-        return distill.evaluate_ensemble(cfg, split)
-    out, path = model.split_outputs(cfg, split, cfg.checkpoint)
-    return report.write(cfg, split, out, path)

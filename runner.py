@@ -1,4 +1,4 @@
-"""Entry point of the platform: flags in, the chosen mode runs (core/modes.py).
+"""Entry point of the platform: flags in, the chosen mode runs (modes/<name>.py).
 
     python runner.py --net=nn_gender --data_dir=my_photos                  # prepare faces, train
     python runner.py --net=nn_gender --data_dir=records/utkface_gender     # train (resumes)
@@ -39,7 +39,8 @@ def main(argv):
         sys.exit(f'error: unexpected arguments {argv[1:]} (flags take the form --name=value)')
     # No global disable_eager_execution(): every model graph is an explicit tf.Graph run by a
     # Session, and the face detector (MTCNN) runs eagerly beside them.
-    from core import checkpoints, modes
+    import modes
+    from core import checkpoints
     from core.run.cluster import ClusterError
     values = {name: FLAGS[name].value for name in FLAG_NAMES}
     explicit = {name for name in FLAG_NAMES if FLAGS[name].present}

@@ -36,7 +36,7 @@ def answers(folder, out_csv):
                           text=True)
     if proc.returncode:
         sys.exit(proc.stderr)
-    from core.serve.predict import largest_faces
+    from modes.predict import largest_faces
     return {os.path.basename(name): row['class'] or None
             for name, row in largest_faces(out_csv).items()}
 

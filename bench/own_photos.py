@@ -79,7 +79,7 @@ def end_to_end(train_dir, test_root, out_csv):
     of test_root; a photo's answer is its largest face's."""
     runner('--mode=predict', f'--train_dir={train_dir}', f'--image={test_root}',
            f'--output={out_csv}')
-    from core.serve.predict import largest_faces
+    from modes.predict import largest_faces
     answers = {}
     for name, row in largest_faces(out_csv).items():
         truth = os.path.basename(os.path.dirname(name))

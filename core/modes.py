@@ -1,16 +1,13 @@
-"""The modes of runner.py: one registry, so a new mode is one module and one entry here.
-
-A mode is a function `run(cfg) -> result` in some module, imported only when it runs
-(so a mode's heavy imports, Gradio for the demo, cost nothing to the others).
+"""What each mode of runner.py is, needs and may do: read by the flags, their help and their
+checks. The mode itself is modes/<name>.py (its run(cfg)), imported only when it runs (so a
+mode's heavy imports, Gradio for the demo, cost nothing to the others).
 """
 import dataclasses
-import importlib
 
 
 @dataclasses.dataclass(frozen=True)
 class Mode:
     name: str
-    target: str                  # 'module:function'
     help: str
     needs: tuple = ()            # settings it cannot run without: 'data_dir', 'image'
     trains: bool = False         # writes the training folder (--fresh, --init_from apply)
@@ -19,17 +16,17 @@ class Mode:
 
 
 MODES = {m.name: m for m in (
-    Mode('train', 'cnn:train', 'train, or resume, on --data_dir', needs=('data_dir',),
+    Mode('train', 'train, or resume, on --data_dir', needs=('data_dir',),
          trains=True, reads_data=True, nets='any'),
-    Mode('eval', 'cnn:evaluate', 'accuracy, per-group report and calibration on the eval split',
+    Mode('eval', 'accuracy, per-group report and calibration on the eval split',
          reads_data=True),
-    Mode('predict', 'core.serve.predict:predict', 'the class of every face in --image',
+    Mode('predict', 'the class of every face in --image',
          needs=('image',)),
-    Mode('features', 'core.serve.features:features', 'feature maps of the face in --image',
+    Mode('features', 'feature maps of the face in --image',
          needs=('image',), nets='any'),
-    Mode('export', 'core.serve.export:export', 'a SavedModel (and an int8 model with --quantize)'),
-    Mode('demo', 'demo:serve', 'a web page: upload, webcam, feature maps, made faces'),
-    Mode('generate', 'core.serve.generate:generate', 'faces of --label made by a generator pair '
+    Mode('export', 'a SavedModel (and an int8 model with --quantize)'),
+    Mode('demo', 'a web page: upload, webcam, feature maps, made faces'),
+    Mode('generate', 'faces of --label made by a generator pair '
          '(--net=dcgan): a grid and single PNGs', nets='gan'),
 )}
 
@@ -56,9 +53,3 @@ def names():
 
 def get(name):
     return MODES[name]
-
-
-def run(cfg):
-    """Runs cfg.mode; returns what that mode produced (for callers and tests)."""
-    module, function = MODES[cfg.mode].target.split(':')
-    return getattr(importlib.import_module(module), function)(cfg)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-import demo
+from modes import demo
 from conftest import SHARED, need_shared
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from core import config, modes
+import modes
+from core import config
 from core.train import distill
 
 v1 = tf.compat.v1

@@ -10,7 +10,8 @@ from PIL import Image
 
 import networks
 from conftest import run_cli
-from core import config, gan, modes
+import modes
+from core import config, gan
 from core.store import runs
 
 v1 = tf.compat.v1

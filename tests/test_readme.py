@@ -15,7 +15,7 @@ from conftest import REPO, SHARED, need_shared
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
 SKIP_MARK = '<!-- README test: not run'
-CODE = ('runner.py', 'cnn.py', 'demo.py', 'core', 'data', 'networks', 'common', 'bench',
+CODE = ('runner.py', 'cnn.py', 'modes', 'core', 'data', 'networks', 'common', 'bench',
         'tools', 'models')
 
 

@@ -113,7 +113,7 @@ def test_the_released_model_is_right_on_the_shared_portraits_from_a_fresh_clone(
     out = run_in(clone, 'runner.py', '--mode=predict', f'--image={PORTRAITS}',
                  f'--output={tmp_path / "answers.csv"}')
     assert f'the released model {released.DEFAULT} answers' in out.stdout
-    from core.serve.predict import largest_faces
+    from modes.predict import largest_faces
     largest = {tuple(name.split(os.sep)[-2:]): (row['class'],)      # (class folder, file)
                for name, row in largest_faces(tmp_path / 'answers.csv').items()}
     truth = {'man': 'male', 'woman': 'female'}

@@ -104,7 +104,7 @@ def png_claiming(width, height):
 
 
 def test_the_webcam_snapshot_is_checked_like_an_upload_before_decoding(trained, tmp_path):
-    import demo
+    from modes import demo
     from core import config
     cfg = config.resolve({'mode': 'demo', 'train_dir': trained['train_dir']}, explicit=set())
     page = demo.Demo(cfg)

@@ -7,9 +7,11 @@ import os
 from conftest import REPO
 
 PACKAGES = ('common', 'core', 'core.run', 'core.train', 'core.evaluate', 'core.serve',
-            'core.store', 'data',
+            'core.store', 'modes', 'data',
             'networks', 'bench', 'tools')
 MAX_FUNCTION_LINES = 80
+SERVING_MODES = ('modes.predict', 'modes.features', 'modes.export', 'modes.demo',
+                 'modes.generate')
 # core/'s floors, the ground first: a module imports its own room and lower floors only.
 CORE_FLOORS = (('core.checkpoints', 'core.classes', 'core.modes'),
                ('core.store',),
@@ -70,13 +72,13 @@ def test_the_data_side_needs_nothing_from_core_or_the_platform():
     for name, path in modules.items():
         if name.startswith('data.') or name.startswith('common.'):
             bad = {d for d in imports_of(path, modules)
-                   if d.split('.')[0] in ('core', 'cnn', 'demo', 'runner')}
+                   if d.split('.')[0] in ('core', 'cnn', 'modes', 'runner')}
             assert not bad, f'{name} imports {sorted(bad)}'
 
 
 def test_the_demo_uses_inference_not_the_training_module():
     modules = project_modules()
-    assert 'cnn' not in imports_of(modules['demo'], modules)
+    assert 'cnn' not in imports_of(modules['modes.demo'], modules)
     assert 'distributed' not in modules          # one training loop: cnn.train
 
 
@@ -84,10 +86,18 @@ def test_serving_needs_nothing_of_training():
     """A model answers photos without the training loop or its recipes."""
     modules = project_modules()
     for name, path in modules.items():
-        if name.startswith('core.serve') or name == 'demo':
+        if name.startswith('core.serve') or name in SERVING_MODES:
             bad = {d for d in imports_of(path, modules)
                    if d.startswith('core.train') or d == 'cnn'}
             assert not bad, f'{name} imports {sorted(bad)}'
+
+
+def test_every_mode_is_a_module_of_modes_with_run():
+    from core import modes as table
+    for name in table.names():
+        path = os.path.join(REPO, 'modes', f'{name}.py')
+        tree = ast.parse(open(path, encoding='utf-8').read())
+        assert any(isinstance(n, ast.FunctionDef) and n.name == 'run' for n in tree.body), name
 
 
 def test_core_is_rooms_with_a_few_shared_modules():

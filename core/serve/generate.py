@@ -1,11 +1,5 @@
-"""--mode=generate: faces of a class made by a trained generator pair; the same seed
-makes the same faces.
-
-    python runner.py --net=dcgan --mode=generate --label=female --count=16 --seed=7
-    -> checkpoints/dcgan/generated/female-seed7.png (the grid) and female-seed7-01.png ...
-"""
-import os
-
+"""Faces of a class made by a trained generator pair (for --mode=generate and the demo);
+the same seed makes the same faces."""
 import numpy as np
 import tensorflow as tf
 
@@ -13,7 +7,6 @@ from core import checkpoints, classes, gan, model
 from core.store.errors import ConfigError
 
 v1 = tf.compat.v1
-GRID_COLUMNS = 8
 
 
 def label_index(cfg, label):
@@ -49,24 +42,3 @@ class FaceGenerator:
         out = self.sess.run(self.images, {self.noise: noise,
                                           self.labels: np.full([count], index, np.int32)})
         return gan.to_uint8(out)
-
-
-def generate(cfg):
-    from PIL import Image
-    labels = [cfg.classes[label_index(cfg, cfg.label)]] if cfg.label else list(cfg.classes)
-    seed = cfg.seed if cfg.seed is not None else gan.random_seed()
-    maker = FaceGenerator(cfg)
-    out_dir = cfg.output or os.path.join(cfg.train_dir, 'generated')
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
-    for label in labels:
-        faces = maker.make(label, cfg.count, seed)
-        stem = os.path.join(out_dir, f'{label}-seed{seed}')
-        Image.fromarray(gan.tile(faces, min(GRID_COLUMNS, cfg.count))).save(stem + '.png')
-        for i, face in enumerate(faces, start=1):
-            Image.fromarray(face).save(f'{stem}-{i:02d}.png')
-        written.append(stem + '.png')
-        print(f'{cfg.count} {label} faces (seed {seed}): {stem}.png and '
-              f'{os.path.basename(stem)}-01..{cfg.count:02d}.png')
-    print(f'from {maker.checkpoint}; the same --seed={seed} makes the same faces')
-    return {'grids': written, 'seed': seed, 'dir': out_dir}

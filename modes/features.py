@@ -13,7 +13,7 @@ from core.serve.inference import ImageModel, label_faces, list_images
 from data.images import load_rgb
 
 
-def features(cfg):
+def run(cfg):
     files = list_images(cfg.image)
     if len(files) != 1:
         raise FileNotFoundError('--mode=features takes one image file in --image')

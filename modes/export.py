@@ -22,7 +22,7 @@ v1 = tf.compat.v1
 INFO_FILE = 'model.json'
 
 
-def export(cfg):
+def run(cfg):
     path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
     # model.ckpt-4290 -> export/4290; a released model's model.ckpt -> export/released
     name = os.path.basename(path)

@@ -340,7 +340,7 @@ def bound_decoding(limit=MAX_MEGAPIXELS):
     Image.MAX_IMAGE_PIXELS = int(limit * 1e6 / 2)
 
 
-def serve(cfg):
+def run(cfg):
     """Starts the demo and blocks until Ctrl-C."""
     import signal
     import sys

@@ -53,7 +53,7 @@ def check_outputs(cfg):
         paths.check_output_folder('annotate', cfg.annotate, ANNOTATED_MARKER)
 
 
-def predict(cfg):
+def run(cfg):
     files = list_images(cfg.image)
     check_outputs(cfg)
     net = ImageModel(cfg)
