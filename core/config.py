@@ -133,7 +133,7 @@ class RunConfig:
                          f'{FOLDS_BELOW} eval faces: judge fine-tuning by this many folds over '
                          'every face (each answered by a model that did not train on it), keep '
                          'the share of the base\'s weights they choose (the base itself when '
-                         'fine-tuning did not beat it; --base_share is then not used), calibrate '
+                         'fine-tuning did not beat it beyond chance; --base_share is then not used), calibrate '
                          'on their answers and train on all the faces; 0 = off.',
                          lower_bound=0)
     exclude_scopes: list = setting(None, 'With --init_from: variable scopes left freshly '

@@ -304,3 +304,27 @@ def test_a_fine_tuning_made_to_lose_keeps_the_base_and_says_so(few_faces, tmp_pa
     for name in names:
         np.testing.assert_allclose(kept.get_tensor(name), base.get_tensor(name), rtol=1e-5,
                                    atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize('gained, lost, base_kept', [(1, 0, True), (5, 3, True), (0, 4, True),
+                                                     (8, 1, False), (6, 0, False)])
+def test_the_folds_keep_fine_tuning_only_when_it_beats_the_base_beyond_chance(gained, lost,
+                                                                             base_kept):
+    """On the faces the two answer differently a coin must do worse than fine-tuning less
+    than once in 20 times (6-0: p = 0.016; 5-3: p = 0.36; 1-0: p = 0.5)."""
+    from core.train import folds
+    n = 100
+    labels = np.zeros(n, np.int64)
+    base = labels.copy()
+    base[:10] = 1                                    # the base wrong on faces 0-9
+    tuned = base.copy()
+    tuned[:gained] = 0                               # put right by fine-tuning
+    tuned[50:50 + lost] = 1                          # and broken by it
+    answers = {share: {'label': labels, 'prediction': tuned} for share in folds.SHARES}
+    answers[1.0] = {'label': labels, 'prediction': base}
+    halves = [{s: {k: v[:50] for k, v in out.items()} for s, out in answers.items()},
+              {s: {k: v[50:] for k, v in out.items()} for s, out in answers.items()}]
+    judgement = folds.judge(halves, base_whole=True)
+    assert (judgement.share == 1.0) == base_kept, judgement.lines
+    assert judgement.lines[-1].startswith('fine-tuning did not beat the base' if base_kept
+                                          else 'kept: the fine-tuned weights')

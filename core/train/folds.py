@@ -3,11 +3,16 @@
 k folds over all the faces (the folds are hashes of the file names, the same in every
 run): fold i's faces are answered by a model fine-tuned on the others, at each share of
 the base's weights in SHARES (WiSE-FT; share 1 is the base itself). The share that
-answers the most faces right is kept; the base is kept unless fine-tuning beat it. The
-out-of-fold answers are the model's honest report and what its calibration is fitted on.
+answers the most faces right is kept when it beats the base by more than chance: on the
+faces the two answer differently, fine-tuning must be right so much more often that a
+coin would do it less than once in 20 (a one-sided sign test, McNemar's exact test).
+Otherwise the base is kept: on a hundred faces, one face more is noise, and a user must
+never end with a model worse than the one they started from. The out-of-fold answers are
+the model's honest report and what its calibration is fitted on.
 """
 import contextlib
 import dataclasses
+import math
 import os
 import types
 
@@ -21,6 +26,7 @@ from data import pipeline
 v1 = tf.compat.v1
 FOLDS_DIR = 'folds'
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)     # the base's share of the weights; 1 = the base
+BEAT_CHANCE = 0.05       # the largest chance that fine-tuning's gain over the base is luck
 
 
 def wanted(cfg, meta, cluster):
@@ -84,6 +90,13 @@ def fold_line(index, folds, answers, base_whole):
             + (f' (the base {right(answers[1.0]).mean() * 100:.1f}%)' if base_whole else ''))
 
 
+def sign_test(wins, losses):
+    """The chance of `wins` or more of the wins + losses faces that two models answer
+    differently going one model's way, if neither were better."""
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n if n else 1.0
+
+
 def judge(per_fold, base_whole):
     """The share kept, its out-of-fold outputs and the lines that say why."""
     joined = {share: pipeline.concatenate([answers[share] for answers in per_fold])
@@ -102,12 +115,15 @@ def judge(per_fold, base_whole):
                 if base_whole else ''),
              '  by the base\'s share of the weights: ' + ', '.join(
                  f'{s:g} {accuracy[s] * 100:.1f}%' for s in shown)]
-    keep = tuned
-    if base_whole and accuracy[tuned] <= accuracy[1.0]:
+    keep, chance = tuned, sign_test(only_tuned, only_base)
+    if base_whole and chance >= BEAT_CHANCE:
         keep = 1.0
         lines.append('fine-tuning did not beat the base on the folds: the base\'s weights are '
-                     'kept (the model left is the base)')
+                     f'kept (the model left is the base); {only_tuned} right only when '
+                     f'fine-tuned against {only_base} only by the base is within chance '
+                     f'(p = {chance:.2f}, not below {BEAT_CHANCE:g})')
     else:
         lines.append(f'kept: the fine-tuned weights with --base_share={tuned:g}, the best on '
-                     'the folds; training it on all the faces')
+                     'the folds' + (f' (better than the base beyond chance: p = {chance:.3f})'
+                                    if base_whole else '') + '; training it on all the faces')
     return types.SimpleNamespace(share=keep, outputs=joined[keep], lines=lines)
