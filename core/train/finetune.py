@@ -137,6 +137,10 @@ class Base:
         if not share:
             return
         self.load_mix(sess, {name: sess.run(var) for var, name in self.plan}, share)
+        if share == 1.0:          # the folds chose the base: say so, not "averaged"
+            print(f'The base\'s weights are put back: all {len(self.plan)} restored '
+                  'variables are the base\'s, as the folds chose', flush=True)
+            return
         print(f'Averaged with the base: each of the {len(self.plan)} restored variables is '
               f'{share:g} of the base\'s value + {1 - share:g} of the fine-tuned one '
               f'(--base_share; 0 keeps the fine-tuned weights)', flush=True)
