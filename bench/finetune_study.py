@@ -33,8 +33,8 @@ KEPT = ['--folds=0', '--base_share=0']       # the fine-tuned weights, not judge
 OPTIONS = {
     'default': [],
     'all': KEPT,
-    'head': KEPT + ['--trainable_scopes=logits'],
-    'last_block': KEPT + ['--trainable_scopes=fc1,logits'],    # cnn60's scopes
+    'head': KEPT + ['--trainable_scopes=net/logits'],
+    'last_block': KEPT + ['--trainable_scopes=net/fc1,net/logits'],    # cnn60's
     'lr_x3': KEPT + ['--learning_rate=3e-4'],
     'epochs_10': KEPT + ['--epochs=10'],
     'epochs_60': KEPT + ['--epochs=60'],
