@@ -51,7 +51,7 @@ flags.DEFINE_list('sizes', ['25', '50', '100', '200', '400'], 'Faces per class.'
 flags.DEFINE_list('options', ['default', 'all'], 'Run at every size: ' + ', '.join(OPTIONS))
 flags.DEFINE_list('options_at_100', ['head', 'last_block', 'lr_x3', 'epochs_10', 'epochs_60',
                                      'share_0.5'], 'Run at 100 faces per class only.')
-flags.DEFINE_string('base', 'gender_cnn60', 'The released model fine-tuned from.')
+flags.DEFINE_string('base', 'gender_cnn60_v2', 'The released model fine-tuned from.')
 flags.DEFINE_integer('seed', 0, 'Seed of the draw of faces and of the trainings.')
 flags.DEFINE_string('work', 'checkpoints/finetune_study', 'Faces, records and runs.')
 flags.DEFINE_string('results', 'bench/finetune_study.json', 'Figures (resumable).')

@@ -11,7 +11,7 @@ predict on the photo file: a photo whose face is not found counts as wrong, a
 photo's answer is its largest face. Folders man/woman are read as male/female.
 Prints the figures and writes them to --output (JSON).
 
-The base: the released model (models/gender_cnn60/MODEL_CARD.md says how it was made),
+The base: the released model (models/gender_cnn60_v2/MODEL_CARD.md says how it was made),
 or any training folder.
 """
 import json
@@ -28,7 +28,7 @@ from absl import app, flags
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 import common.quiet  # noqa: E402,F401  (before TensorFlow: its start-up lines stay out)
-flags.DEFINE_string('base', 'gender_cnn60', 'The base model: a released model\'s name or a '
+flags.DEFINE_string('base', 'gender_cnn60_v2', 'The base model: a released model\'s name or a '
                     'train_dir.')
 flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'datasets',
                                            'portraits'), 'Class folders of photos.')

@@ -36,7 +36,7 @@ NEEDS = {
                 'my_photos/woman/*.jpg), or records made by python -m data.convert. '
                 'With 100 faces per class or more: python runner.py --net=NET '
                 '--data_dir=my_photos; with fewer, start from the released model: python '
-                'runner.py --data_dir=my_photos --init_from=gender_cnn60 (README: "The first '
+                'runner.py --data_dir=my_photos --init_from=gender_cnn60_v2 (README: "The first '
                 'hour")',
     'image': '--image: a photo, or a folder of photos',
 }

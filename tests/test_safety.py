@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import REPO, SHARED, UTKFACE, need_shared, run_cli
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
-RELEASED = os.path.join(REPO, 'models', 'gender_cnn60')
+RELEASED = os.path.join(REPO, 'models', 'gender_cnn60_v2')
 
 
 def portrait(kind='woman', index=0):
@@ -134,8 +134,8 @@ def damaged_models(tmp_path):
     """A copy of models/ whose released model is damaged by `damage(folder)`."""
     def make(damage):
         models = tmp_path / f'models{len(list(tmp_path.iterdir()))}'
-        shutil.copytree(RELEASED, models / 'gender_cnn60')
-        damage(models / 'gender_cnn60')
+        shutil.copytree(RELEASED, models / 'gender_cnn60_v2')
+        damage(models / 'gender_cnn60_v2')
         return models
     return make
 
@@ -168,12 +168,12 @@ def test_damaged_released_files_are_one_line_naming_the_file(damaged_models, tmp
         models = damaged_models(damage)
         line = one_error_line(run_with_models(models, os.path.join(REPO, 'runner.py'),
                                               '--mode=predict', f'--image={face}'))
-        assert os.path.join('gender_cnn60', name) in line and what in line, line
+        assert os.path.join('gender_cnn60_v2', name) in line and what in line, line
     # Fine-tuning from damaged weights stops before the new folder is made.
     models = damaged_models(truncate_weights)
     mine = tmp_path / 'mine'
     line = one_error_line(run_with_models(models, os.path.join(REPO, 'runner.py'),
-                                          '--init_from=gender_cnn60', f'--data_dir={UTKFACE}',
+                                          '--init_from=gender_cnn60_v2', f'--data_dir={UTKFACE}',
                                           '--layout=utkface', f'--train_dir={mine}'))
     assert 'cannot be read' in line and not mine.exists()
 
