@@ -422,9 +422,8 @@ def _summary(cfg, plan, g, keeper, window, result, step):
 def _final_report(cfg, result):
     """The full report of the checkpoint predict will use: per group, calibrated, pictures;
     after a fine-tuning, set against the base on the same faces."""
-    final = dataclasses.replace(cfg, mode='eval', checkpoint='best')
-    out, path = model.split_outputs(final, 'eval', final.checkpoint)
-    result['eval'] = report.write(final, 'eval', out, path)
+    result['eval'] = report.of_checkpoint(dataclasses.replace(cfg, mode='eval',
+                                                              checkpoint='best'), 'eval')
     if result.get('base_eval'):
         print(guards.compare_with_base(result['eval'], result['base_eval'], cfg.init_from),
               flush=True)

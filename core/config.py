@@ -407,7 +407,7 @@ def _adopt_recorded(cfg, recorded, mode, explicit):
     if 'data_dir' not in explicit:
         cfg.data_dir = cfg.data_dir or recorded.get('data_dir')
     _check_same_data(cfg, recorded, mode)
-    for key in runs.ANSWERS[1:]:                # the classes are the model's, always
+    for key in (k for k in runs.ANSWERS if k != 'classes'):    # the classes: the model's
         if key not in explicit:
             setattr(cfg, key, recorded.get(key, getattr(cfg, key)))
 

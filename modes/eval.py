@@ -3,7 +3,6 @@ eval split (or the training split of a dataset without one).
 
     python runner.py --mode=eval --train_dir=checkpoints/mine --data_dir=records/fairface_val
 """
-from core import model
 from core.evaluate import report
 from core.store.errors import ConfigError
 from core.train import distill
@@ -22,5 +21,4 @@ def run(cfg):
         return quantize.evaluate(cfg, split)
     if cfg.ensemble:
         return distill.evaluate_ensemble(cfg, split)
-    out, path = model.split_outputs(cfg, split, cfg.checkpoint)
-    return report.write(cfg, split, out, path)
+    return report.of_checkpoint(cfg, split)

@@ -2,9 +2,16 @@
 (table and chart), calibration (temperature, reliability diagram), written beside it."""
 import os
 
+from core import model
 from core.evaluate import calibration, groups, metrics
 from core.store import released
 from data import records
+
+
+def of_checkpoint(cfg, split):
+    """The report of cfg.checkpoint's answers on `split`, written."""
+    out, path = model.split_outputs(cfg, split, cfg.checkpoint)
+    return write(cfg, split, out, path)
 
 
 def write(cfg, split, out, path, suffix=''):
