@@ -155,6 +155,10 @@ def _train_judged_by_folds(cfg, meta, cluster=None):
     print('\n'.join(judgement.lines), flush=True)
     final = dataclasses.replace(cfg, train_splits=folds.splits(meta),
                                 base_share=judgement.share)
+    if judgement.share == 1.0:       # training on would be put back whole: skip its epochs
+        print(f'The base is kept: one step writes it into {cfg.train_dir}, without the '
+              f'{cfg.epochs} epochs of training', flush=True)
+        final = dataclasses.replace(final, max_steps=1, max_minutes=0.0)
     result = _train(final, meta, cluster)
     if 'seconds' in result and not result.get('interrupted'):
         path = checkpoints.choose(cfg.train_dir, 'last')
