@@ -1,5 +1,7 @@
 """Shared fixtures: paths to ../shared, a small real UTKFace dataset, a briefly trained model."""
+import contextlib
 import fcntl
+import io
 import os
 import subprocess
 import sys
@@ -18,14 +20,58 @@ def need_shared(path):
     return path
 
 
-def run_cli(*args, check=True, timeout=300):
-    """Runs `python <args>` in the repo like a user would; returns the CompletedProcess."""
+def run_cli(*args, check=True, timeout=300, process=False):
+    """Runs `python <args>` in the repo like a user would; returns the CompletedProcess.
+    runner.py's commands run in this process (run_runner) unless `process` asks for one of
+    their own: to see what a terminal shows, TensorFlow's own output included."""
+    if args and args[0] == 'runner.py' and not process:
+        return run_runner(*args[1:], check=check)
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
     proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
     return proc
+
+
+def run_runner(*args, check=True):
+    """`python runner.py <args>` run by runner's own flag parsing and main in this process,
+    from the repository as run_cli does; its exit code and output as run_cli returns them.
+    TensorFlow is then imported once per test worker, not once per command (~4 s of CPU
+    each). What must end a process (a signal, a kill) or change its environment goes
+    through run_cli."""
+    import runner
+    out, err = io.StringIO(), io.StringIO()
+    before = os.getcwd()
+    code = 0
+    try:
+        os.chdir(REPO)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runner.main(runner.parse_flags(['runner.py', *args]))
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (e.code is not None)
+        if isinstance(e.code, str):
+            err.write(e.code + '\n')
+    finally:
+        os.chdir(before)
+        runner.FLAGS.unparse_flags()
+    proc = subprocess.CompletedProcess(['runner.py', *args], int(code), out.getvalue(),
+                                       err.getvalue())
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
+    return proc
+
+
+def refused(proc, *names):
+    """The one line of a refused command: a non-zero exit, one line on stderr that starts
+    with 'error: ', no traceback; it names each of `names` (a flag, a file, a value).
+    Asserting names, not wording, lets a message be improved without touching tests."""
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
 
 
 def manifest():
@@ -39,40 +85,60 @@ def manifest():
     return rows
 
 
-@pytest.fixture(scope='session')
-def utk_records(tmp_path_factory, worker_id):
-    """400 real UTKFace faces (gender labels) converted to TFRecords. Only read by the
-    tests, so the xdist workers of one run share one copy: the first to ask makes it under
-    a lock, the other waits for it (pytest-xdist's recipe for a fixture made once)."""
-    need_shared(UTKFACE)
+def made_once(tmp_path_factory, worker_id, name, make):
+    """A folder the tests only read, made once for the whole run: the xdist worker that
+    asks first makes it under a lock, the other waits for it (pytest-xdist's recipe for a
+    fixture made once). make(folder) returns the text kept beside it in <name>.log."""
     if worker_id == 'master':                   # no workers: this run's own folder
-        root = tmp_path_factory.mktemp('records')
+        root = tmp_path_factory.mktemp(name)
     else:                                       # the folder of this run, above the workers'
         root = tmp_path_factory.getbasetemp().parent
-    out = root / 'utk'
-    with open(root / 'utk.lock', 'w') as lock:
+    out, log = root / name, root / f'{name}.log'
+    with open(root / f'{name}.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / 'dataset.json').exists():
-            run_cli('-m', 'data.convert', f'--src={UTKFACE}', '--layout=utkface', f'--out={out}',
-                    '--limit=400', '--shard_size=150', '--workers=2')
-    return str(out)
+        if not log.exists():
+            text = make(out)
+            log.write_text(text, encoding='utf-8')      # written last: the folder is whole
+    return str(out), log.read_text(encoding='utf-8')
 
 
 @pytest.fixture(scope='session')
-def trained(utk_records, tmp_path_factory):
-    """A nn_gender model trained for a few dozen steps on `utk_records`, and its logs."""
-    train_dir = str(tmp_path_factory.mktemp('train') / 'nn_gender')
-    args = ('runner.py', '--net=nn_gender', f'--data_dir={utk_records}', f'--train_dir={train_dir}',
-            '--max_steps=40', '--log_every=5', '--eval_every=20', '--batch_size=32', '--seed=3')
-    first = run_cli(*args)
-    return {'train_dir': train_dir, 'data_dir': utk_records, 'args': args, 'log': first.stdout}
+def utk_records(tmp_path_factory, worker_id):
+    """400 real UTKFace faces (gender labels) converted to TFRecords."""
+    need_shared(UTKFACE)
+    return made_once(tmp_path_factory, worker_id, 'utk', lambda out: run_cli(
+        '-m', 'data.convert', f'--src={UTKFACE}', '--layout=utkface', f'--out={out}',
+        '--limit=400', '--shard_size=150', '--workers=2').stdout)[0]
 
 
 @pytest.fixture(scope='session')
-def generator(utk_records, tmp_path_factory):
+def trained(utk_records, tmp_path_factory, worker_id):
+    """A nn_gender model trained for a few dozen steps on `utk_records`, and its log.
+    Shared by every test: a test that trains on further does so in a copy."""
+    args = ('--net=nn_gender', f'--data_dir={utk_records}', '--max_steps=40', '--log_every=5',
+            '--eval_every=20', '--batch_size=32', '--seed=3')
+    train_dir, log = made_once(tmp_path_factory, worker_id, 'nn_gender', lambda out: run_cli(
+        'runner.py', *args, f'--train_dir={out}').stdout)
+    return {'train_dir': train_dir, 'data_dir': utk_records, 'log': log,
+            'args': ('runner.py', *args, f'--train_dir={train_dir}')}
+
+
+@pytest.fixture(scope='session')
+def generator(utk_records, tmp_path_factory, worker_id):
     """A dcgan generator pair trained a few steps on `utk_records`, and its log."""
-    train_dir = str(tmp_path_factory.mktemp('gan') / 'dcgan')
-    args = ('runner.py', '--net=dcgan', f'--data_dir={utk_records}', f'--train_dir={train_dir}',
-            '--max_steps=4', '--batch_size=16', '--log_every=2', '--eval_every=4',
-            '--moving_average_decay=0.99', '--seed=1')
-    return {'train_dir': train_dir, 'data_dir': utk_records, 'log': run_cli(*args).stdout}
+    args = ('--net=dcgan', f'--data_dir={utk_records}', '--max_steps=4', '--batch_size=16',
+            '--log_every=2', '--eval_every=4', '--moving_average_decay=0.99', '--seed=1')
+    train_dir, log = made_once(tmp_path_factory, worker_id, 'dcgan', lambda out: run_cli(
+        'runner.py', *args, f'--train_dir={out}').stdout)
+    return {'train_dir': train_dir, 'data_dir': utk_records, 'log': log}
+
+
+# The files that take longest, started first: the two workers each take whole files, so a
+# long file started last would run alone at the end (the README's took the last 9 minutes).
+LONGEST_FIRST = ('test_readme.py', 'test_reliability.py', 'test_platform.py',
+                 'test_finetune.py', 'test_safety.py', 'test_cluster.py', 'test_recipes.py')
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

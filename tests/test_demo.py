@@ -18,7 +18,7 @@ def a_portrait():
 def test_uploads_over_the_size_limit_are_refused_before_decoding(tmp_path):
     big = tmp_path / 'big.jpg'
     big.write_bytes(b'\xff\xd8' + bytes(3 * 2**20))
-    with pytest.raises(demo.BadImage, match=r'too large: 3\.0 MB \(limit 2 MB\)'):
+    with pytest.raises(demo.BadImage, match=r'3\.0 MB.*2 MB'):
         demo.check_upload(str(big), limit_mb=2)
 
 

@@ -59,6 +59,5 @@ def test_members_classes_match_by_name_as_eval_does():
     member = {'classes': ['male', 'female']}
     assert distill._columns(member, ['woman', 'man'], 'base') == [1, 0]
     assert distill._columns(member, ['a', 'b'], 'base', ['a=female', 'b=male']) == [1, 0]
-    with pytest.raises(config.ConfigError, match='^base knows the classes male, female, this '
-                                                 'run cat, dog: '):
+    with pytest.raises(config.ConfigError, match='^base.*male, female.*cat, dog'):
         distill._columns(member, ['cat', 'dog'], 'base')

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 import networks
-from conftest import run_cli
+from conftest import refused, run_cli
 import modes
 from core import config, gan
 from core.store import runs
@@ -102,30 +102,29 @@ def test_an_unknown_label_or_a_classifier_mode_is_one_line(trained, tmp_path):
                           'label': 'cat'}, explicit={'label'})
     from core.serve.generate import label_index
     assert label_index(cfg, 'Female') == label_index(cfg, 'woman') == 1
-    with pytest.raises(config.ConfigError, match=r'^--label=cat is not a class of this '
-                                                 r'generator; its classes: male, female$'):
+    with pytest.raises(config.ConfigError, match=r'^--label=cat.*male, female'):
         modes.run(cfg)
-    with pytest.raises(config.ConfigError, match='generator pair, not a classifier'):
+    with pytest.raises(config.ConfigError, match='^dcgan.*--mode='):
         config.resolve({'mode': 'eval', 'net': 'dcgan', 'train_dir': write}, explicit=set())
-    with pytest.raises(config.ConfigError, match='^--num_clones is for classifiers; dcgan'):
+    with pytest.raises(config.ConfigError, match='^--num_clones.*dcgan'):
         config.resolve({'mode': 'train', 'net': 'dcgan', 'train_dir': write, 'num_clones': 2},
                        explicit={'num_clones'})
     for flag in config.CLASSIFIER_TRAINING:         # each flag the pair would ignore
-        with pytest.raises(config.ConfigError, match=f'^--{flag} is for classifiers; dcgan'):
+        with pytest.raises(config.ConfigError, match=f'^--{flag}.*dcgan'):
             config.resolve({'mode': 'train', 'net': 'dcgan', 'train_dir': write},
                            explicit={flag})
-    with pytest.raises(config.ConfigError, match='^--max_steps is for training; --mode=generate'):
+    with pytest.raises(config.ConfigError, match='^--max_steps.*--mode=generate'):
         config.resolve({'mode': 'generate', 'net': 'dcgan', 'train_dir': write,
                         'max_steps': 5}, explicit={'max_steps'})
-    with pytest.raises(config.ConfigError, match='needs a generator pair'):
+    with pytest.raises(config.ConfigError, match='--mode=generate.*--net=dcgan'):
         config.resolve({'mode': 'generate', 'train_dir': trained['train_dir']}, explicit=set())
     proc = run_cli('runner.py', '--mode=generate', f'--train_dir={write}', '--label=cat',
                    check=False)
     assert proc.returncode != 0 and 'Traceback' not in proc.stderr
     fresh = os.path.join(tmp_path, 'pair')
     ignored = run_cli('runner.py', '--net=dcgan', f'--data_dir={trained["data_dir"]}',
-                      f'--train_dir={fresh}', '--optimizer=momentum', check=False)
+                      f'--train_dir={fresh}', '--optimizer=momentum', check=False,
+                      process=True)
     assert ignored.returncode != 0 and not os.path.exists(fresh)
-    assert ignored.stderr.startswith('error: --optimizer is for classifiers')
-    assert len(ignored.stderr.strip().splitlines()) == 1, ignored.stderr
+    refused(ignored, '--optimizer', 'dcgan')
     assert proc.stderr.strip().splitlines()[-1].startswith('error: --label=cat is not a class')

@@ -94,7 +94,7 @@ def test_an_int8_model_for_other_faces_is_refused_with_the_reason(int8_export):
     from core.serve import quantize
     net = quantize.Int8Network(str(int8_export['model']))
     assert net.expect((80, 80, 1)) is net
-    with pytest.raises(config.ConfigError, match=r'takes faces of \(80, 80, 1\), not \(60, 60, 3\)'):
+    with pytest.raises(config.ConfigError, match=r'\(80, 80, 1\).*\(60, 60, 3\)'):
         net.logits(np.zeros((2, 60, 60, 3), np.float32))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPO, SHARED, need_shared, run_cli
+from conftest import REPO, SHARED, need_shared, refused, run_cli
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
 SMALL = ['--net=nn_gender', '--input_size=40', '--batch_size=32']
@@ -33,8 +33,8 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(utk_records
     proc = run_cli(*run, '--max_steps=60', '--learning_rate=1e8', check=False)
     assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
-    assert re.match(r'error: training diverged at step \d+: loss .* lower --learning_rate', line)
-    stopped = int(re.search(r'diverged at step (\d+)', line).group(1))
+    assert line.startswith('error: ') and '--learning_rate' in line, line
+    stopped = int(re.search(r'step (\d+)', line).group(1))
     assert stopped < 60
     # Nothing non-finite was written: the last checkpoint is the good one, the best unchanged.
     latest = tf.train.latest_checkpoint(str(tmp_path))
@@ -60,20 +60,11 @@ def test_the_same_seed_gives_the_same_run(utk_records, tmp_path):
         .split(' img/s')[0].rsplit(' ', 1)[0] != first[0].rsplit(' ', 1)[0]
 
 
-def one_line_error(proc):
-    assert proc.returncode != 0, proc.stdout
-    assert 'Traceback' not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
-    return lines[0]
-
-
 def test_bad_folders_get_one_line_each(tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
-    line = one_line_error(run_cli('runner.py', f'--data_dir={empty}',
-                                  f'--train_dir={tmp_path / "run"}', check=False))
-    assert str(empty) in line and 'no class folders' in line
+    refused(run_cli('runner.py', f'--data_dir={empty}', f'--train_dir={tmp_path / "run"}',
+                    check=False), empty)
 
     # Photos in which no face can be found: the reasons, not a KeyError from training.
     noise = tmp_path / 'noise'
@@ -83,24 +74,19 @@ def test_bad_folders_get_one_line_each(tmp_path):
         for i in range(3):
             Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(
                 noise / cls / f'{i}.png')
-    line = one_line_error(run_cli('runner.py', f'--data_dir={noise}',
-                                  f'--prepared_dir={tmp_path / "prep"}',
-                                  f'--train_dir={tmp_path / "run"}', check=False))
-    assert 'none of its 6 photos gave a usable face' in line and 'no face found' in line
+    refused(run_cli('runner.py', f'--data_dir={noise}', f'--prepared_dir={tmp_path / "prep"}',
+                    f'--train_dir={tmp_path / "run"}', check=False), noise, 'no face found')
 
     # One class only.
     need_shared(PORTRAITS)
     single = tmp_path / 'single'
     shutil.copytree(os.path.join(PORTRAITS, 'man'), single / 'man')
-    line = one_line_error(run_cli('runner.py', f'--data_dir={single}', '--detect=off',
-                                  f'--prepared_dir={tmp_path / "prep1"}',
-                                  f'--train_dir={tmp_path / "run"}', check=False))
-    assert 'one class only (man)' in line and 'needs two' in line
+    refused(run_cli('runner.py', f'--data_dir={single}', '--detect=off',
+                    f'--prepared_dir={tmp_path / "prep1"}', f'--train_dir={tmp_path / "run"}',
+                    check=False), '(man)')
 
-    line = one_line_error(run_cli('runner.py', '--mode=predict', f'--image={empty}',
-                                  f'--train_dir={tmp_path / "run"}', '--num_classes=2',
-                                  check=False))
-    assert str(empty) in line and 'holds no files' in line
+    refused(run_cli('runner.py', '--mode=predict', f'--image={empty}',
+                    f'--train_dir={tmp_path / "run"}', '--num_classes=2', check=False), empty)
 
 
 def test_a_killed_save_leaves_nothing_behind_after_the_next_start(utk_records, tmp_path):
@@ -170,20 +156,24 @@ def _wait_for_lock_holder(train_dir, proc, timeout=120):
 def test_a_second_training_into_a_busy_folder_is_refused_and_a_killed_one_frees_it(
         utk_records, tmp_path):
     run = ['runner.py', *SMALL, f'--data_dir={utk_records}', f'--train_dir={tmp_path}']
-    first = _start(run + ['--max_steps=400', '--log_every=100'])
+    first = _start(run + ['--max_steps=100000', '--log_every=10'])
     _wait_for_lock_holder(str(tmp_path), first)
     second = run_cli(*run, '--max_steps=10', check=False)
-    assert second.returncode != 0 and first.poll() is None
-    assert second.stderr.strip().count('\n') == 0, second.stderr
-    assert f'in use: another training (process {first.pid})' in second.stderr
+    assert first.poll() is None
+    refused(second, f'process {first.pid}')
+    for line in first.stdout:                         # training, its SIGTERM handler set
+        if line.startswith('step '):
+            break
+    first.send_signal(signal.SIGTERM)                 # stopped cleanly, at a checkpoint
     out, err = first.communicate(timeout=600)
-    assert first.returncode == 0, err
+    assert first.returncode == 143, err
+    stopped = int(re.search(r'Interrupted at step (\d+)', out).group(1))
     # SIGKILL leaves the lock file, but the kernel has dropped the lock: the next run trains.
     killed = _start(run + ['--max_steps=2000', '--log_every=100'])
     _wait_for_lock_holder(str(tmp_path), killed)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    again = run_cli(*run, '--max_steps=420')
+    again = run_cli(*run, f'--max_steps={stopped + 20}')
     assert 'Trained' in again.stdout
 
 
@@ -230,10 +220,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line_and_the_last_good_one_l
                            '--eval_every=5', '--batch_size=32'], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600,
                           preexec_fn=_file_size_limit(weights // 2))
-    assert proc.returncode != 0
-    assert proc.stderr.strip().count('\n') == 0, proc.stderr
-    assert f'could not write the checkpoint {folder}/model.ckpt-{next_step}' in proc.stderr
-    assert f'the last good one, {kept}, is kept' in proc.stderr
+    refused(proc, f'{folder}/model.ckpt-{next_step}', kept)
     from core import checkpoints
     assert checkpoints.latest(str(folder)) == kept
     face = os.path.join(need_shared(PORTRAITS), 'man', sorted(os.listdir(
