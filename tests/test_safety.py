@@ -146,7 +146,8 @@ def test_damaged_released_files_are_one_line_naming_the_file(damaged_models, tmp
     face = portrait()
     damages = [(truncate_weights, 'model.ckpt'),
                (lambda f: (f / 'run.json').write_text('{"net": "cnn60",'), 'run.json'),
-               (lambda f: (f / 'calibration.json').write_text('T=1.3'), 'calibration.json'),
+               (lambda f: (f / 'calibration_flip.json').write_text('T=1.3'),
+                'calibration_flip.json'),          # the one it reads: it answers with the mirror
                (lambda f: (f / 'checkpoint').write_bytes(b'\x00\x01garbage{{'), 'checkpoint')]
     for damage, name in damages:
         models = damaged_models(damage)

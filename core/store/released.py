@@ -7,7 +7,8 @@ name wherever the repository is cloned.
 
 A released model is a training folder cut down to what eval, predict, export and
 fine-tuning read: run.json, the weights alone (model.ckpt, no optimizer slots), the
-`checkpoint` file, calibration.json, and MODEL_CARD.md.
+`checkpoint` file, calibration.json (calibration_flip.json for answers averaged with the
+mirror image), and MODEL_CARD.md.
 """
 import os
 
