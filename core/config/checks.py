@@ -1,0 +1,105 @@
+"""Flags that cannot work, refused in one line before any work: paths that do not exist,
+flags the chosen network or mode would not read, mixings that do not combine, towers
+without their devices."""
+import os
+
+import networks
+from core import checkpoints, modes
+from core.config import finetuning
+from core.config.schema import RunConfig
+from core.store.errors import ConfigError
+
+
+# Flags that name something on disk, checked before any work ('data_dir' may be a CSV).
+PATH_FLAGS = ('data_dir', 'image', 'mix_data', 'saved_model', 'int8_model', 'generator_dir')
+LIST_PATH_FLAGS = ('teacher', 'ensemble')
+
+
+def check_before_work(values):
+    """One line for a flag that cannot work, before anything is prepared or written: an
+    unknown network, a path that does not exist, a base that is neither a folder nor a
+    released model."""
+    if values.get('net') not in networks.names():
+        raise ConfigError(f'--net={values.get("net")}: no such network (networks: '
+                          f'{", ".join(networks.names())})')
+    for flag in PATH_FLAGS:
+        if values.get(flag) and not os.path.exists(values[flag]):
+            raise ConfigError(f'--{flag}={values[flag]} does not exist')
+    for flag in LIST_PATH_FLAGS:
+        missing = [p for p in values.get(flag) or () if not os.path.exists(p)]
+        if missing:
+            raise ConfigError(f'--{flag}: {missing[0]} does not exist')
+    if values.get('init_from'):
+        base = finetuning.base_folder(values['init_from'])
+        # A damaged base stops here, before the new training folder is made.
+        checkpoints.verify(checkpoints.choose(base, 'best') if os.path.isdir(base) else base)
+
+
+def check_mixing(cfg, mode):
+    """Mixup, CutMix and --mix_data combine only with what they can mix."""
+    if mode.trains and cfg.mixup_alpha and cfg.cutmix_alpha:
+        raise ConfigError('--mixup_alpha and --cutmix_alpha: choose one of the two mixings')
+    if mode.trains and (cfg.mixup_alpha or cfg.cutmix_alpha):
+        for flag in ('teacher', 'aux_tasks'):    # their targets are not mixed
+            if getattr(cfg, flag):
+                raise ConfigError(f'--{flag} does not combine with --mixup_alpha or '
+                                  '--cutmix_alpha (the soft targets and attributes are not mixed)')
+    if mode.trains and cfg.mix_data and cfg.teacher:
+        raise ConfigError('--teacher does not combine with --mix_data (its faces have no soft '
+                          'targets here)')
+
+
+# What only a classifier's training reads: a generator pair (dcgan) trains with its own Adam,
+# a hinge loss and flips alone, so each of these given to it is refused, not ignored.
+CLASSIFIER_TRAINING = (
+    'optimizer', 'momentum', 'keep_prob', 'weight_decay', 'label_smoothing', 'brightness',
+    'contrast', 'saturation', 'hue', 'grayscale', 'random_erasing', 'hide_hair', 'mixup_alpha',
+    'cutmix_alpha', 'init_from', 'base_share', 'folds', 'exclude_scopes', 'trainable_scopes',
+    'mix_data', 'mix_share', 'aux_tasks', 'aux_weight', 'teacher', 'distill_weight',
+    'distill_temperature', 'num_clones', 'sync_replicas', 'eval_crop', 'eval_flip')
+# Sections whose flags only a training reads (but for these few, which other modes read too).
+TRAINING_SECTIONS = ('Training', 'Fine-tuning', 'Scale out')
+READ_BY_OTHER_MODES = ('batch_size', 'class_map')
+
+
+def check_kind_of_net(net, mode):
+    kind = 'gan' if net.is_gan else 'classifier'
+    if mode.nets not in ('any', kind):
+        if net.is_gan:
+            raise ConfigError(f'{net.name} is a generator pair, not a classifier: --mode='
+                              f'{mode.name} is for classifiers (its modes: train, generate, '
+                              'features; its figures: python bench/gan.py)')
+        raise ConfigError(f'--mode={mode.name} needs a generator pair (--net=dcgan); '
+                          f'{net.name} is a classifier')
+
+
+def check_flags_are_read(net, mode, explicit):
+    """A flag the chosen network or mode would not read is refused, not silently ignored."""
+    for name in sorted(explicit):
+        field = RunConfig.__dataclass_fields__.get(name)
+        section_title = field.metadata.get('section', '') if field else ''
+        if net.is_gan and mode.trains and name in CLASSIFIER_TRAINING:
+            raise ConfigError(f'--{name} is for classifiers; {net.name} is a generator pair '
+                              '(it trains with Adam, a hinge loss and flips alone): drop it')
+        if not mode.trains and section_title.startswith(TRAINING_SECTIONS) and \
+                name not in READ_BY_OTHER_MODES:
+            raise ConfigError(f'--{name} is for training; --mode={mode.name} does not read it: '
+                              'drop it')
+
+
+def check_towers(cfg):
+    if cfg.num_clones <= 1 or not modes.get(cfg.mode).trains:
+        return
+    if cfg.batch_size % cfg.num_clones:
+        raise ConfigError(f'--batch_size={cfg.batch_size} does not split into '
+                          f'--num_clones={cfg.num_clones} equal towers')
+    gpus = sees_gpu()
+    if not cfg.clone_on_cpu and gpus < cfg.num_clones:
+        raise ConfigError(f'--num_clones={cfg.num_clones} needs as many GPUs (this machine has '
+                          f'{gpus}); add --clone_on_cpu to run the towers on the CPU')
+
+
+def sees_gpu():
+    """How many GPUs TensorFlow sees (imported here: a config error needs no TensorFlow)."""
+    import tensorflow as tf
+    return len(tf.config.list_physical_devices('GPU'))
