@@ -29,7 +29,7 @@ def test_the_cluster_comes_from_flags_or_tf_config():
     assert from_settings(None, None, None, 0, json.dumps(tf_config)).is_chief
     with pytest.raises(ClusterError, match='--ps_hosts'):
         from_settings(None, ['b:1'], 'worker', 0)
-    with pytest.raises(ClusterError, match='has 2 host'):
+    with pytest.raises(ClusterError, match='2 host'):
         from_settings(['a:1'], ['b:1', 'c:1'], 'worker', 2)
     with pytest.raises(ClusterError, match='TF_CONFIG'):
         from_settings(None, None, None, 0, '{"cluster": {}}')

@@ -103,11 +103,10 @@ def test_the_model_kept_is_averaged_with_the_base(trained, few_faces):
 def test_base_share_is_a_share_and_only_for_fine_tuning(trained, few_faces):
     flags = {'mode': 'train', 'net': 'nn_gender', 'data_dir': few_faces,
              'train_dir': '/nonexistent', 'init_from': trained['train_dir'], 'base_share': 1.0}
-    with pytest.raises(config.ConfigError, match=r'--base_share=1: .* below 1'):
+    with pytest.raises(config.ConfigError, match=r'^--base_share=1'):
         config.resolve(flags, explicit={'data_dir', 'init_from', 'base_share'})
     del flags['init_from']
-    with pytest.raises(config.ConfigError, match=r'--base_share is for fine-tuning: give '
-                                                 r'--init_from'):
+    with pytest.raises(config.ConfigError, match=r'^--base_share.*--init_from'):
         config.resolve(dict(flags, base_share=0.3), explicit={'data_dir', 'base_share'})
 
 
@@ -116,7 +115,7 @@ def test_classes_match_by_name_or_map():
     assert classes.mapping(['Woman', 'man'], ['male', 'female']) == {0: 1, 1: 0}
     assert classes.mapping(['cat', 'dog'], ['male', 'female']) == {}
     assert classes.mapping(['a', 'b'], ['male', 'female'], ['a=female', 'b=male']) == {0: 1, 1: 0}
-    with pytest.raises(config.ConfigError, match='--class_map names cats'):
+    with pytest.raises(config.ConfigError, match='--class_map.*cats'):
         finetune.class_mapping(['a'], ['male', 'female'], ['a=cats'])
 
 
@@ -193,8 +192,8 @@ def test_a_base_of_another_width_is_one_line():
             'net_options': {'depth': 18, 'width': 0.5}}
     cfg = types.SimpleNamespace(init_from='checkpoints/base', net='resnet', input_size=(72, 72),
                           crop_size=(64, 64), channels=3, net_options={'depth': 18, 'width': 1})
-    with pytest.raises(config.ConfigError, match=r'--net_options=depth=18,width=0.5, this run '
-                                                 r'has --net_options=depth=18,width=1'):
+    with pytest.raises(config.ConfigError, match=r'--net_options=depth=18,width=0.5.*'
+                                                 r'--net_options=depth=18,width=1'):
         finetune.check_base(cfg, base)
     cfg.net_options = dict(base['net_options'])
     finetune.check_base(cfg, base)                        # the same options: no complaint
@@ -234,7 +233,7 @@ def test_mix_data_fills_its_share_of_each_batch_with_its_labels_in_our_classes(
     assert 0.15 < len(mixed) / len(names) < 0.35, len(mixed)
     for name, label in zip(names, labels):                    # UTKFace: age_gender_race_...
         assert label == (1 if name.replace('own_', '').split('_')[1] == '0' else 0), name
-    with pytest.raises(config.ConfigError, match=r'classes this dataset lacks: female'):
+    with pytest.raises(config.ConfigError, match=r'--mix_data=.*female'):
         finetune.mix(cfg, dict(meta, classes=['male', 'cat']))
 
 
