@@ -86,6 +86,23 @@ def test_eval_and_features_of_a_released_model_write_nothing_into_it(release, tr
     assert after == before
 
 
+def test_a_model_fine_tuned_from_the_released_one_answers_as_it_does(utk_records, tmp_path):
+    """It looks at a face as its base does (the mirror image too), unless a flag says not."""
+    from core import config
+    from core.store import released, runs
+    if not released.default():
+        pytest.skip(f'no released model {released.DEFAULT} in models/')
+    values = {'mode': 'train', 'data_dir': utk_records, 'train_dir': str(tmp_path / 'mine'),
+              'init_from': released.DEFAULT}
+    given = {'data_dir', 'train_dir', 'init_from'}
+    base = runs.read(released.default())
+    cfg = config.resolve(values, explicit=given)
+    assert (cfg.eval_flip, cfg.eval_crop) == (base['eval_flip'], base['eval_crop'])
+    one_view = config.resolve(dict(values, eval_flip=not base['eval_flip']),
+                              explicit=given | {'eval_flip'})
+    assert one_view.eval_flip != base['eval_flip']
+
+
 def test_fine_tuning_starts_from_a_released_model_by_name(release, trained, tmp_path):
     models, folder = release
     out = run_in(REPO, 'runner.py', f'--init_from={os.path.basename(folder)}',

@@ -29,10 +29,10 @@ def base_folder(init_from):
 
 
 def adopt_base(cfg, explicit):
-    """Fine-tuning: the network and its input are the base's unless a flag says otherwise
-    (finetune.check then names the difference)."""
+    """Fine-tuning: the network, its input and how it looks at a face are the base's unless
+    a flag says otherwise (finetune.check then names a difference of the graph)."""
     base = runs.of_checkpoint(cfg.init_from) or {}
-    for key in runs.BASE_GRAPH:
+    for key in runs.BASE_GRAPH + runs.BASE_VIEW:
         if key not in explicit and base.get(key) is not None:
             value = base[key]
             setattr(cfg, key, tuple(value) if isinstance(value, list) else value)

@@ -17,6 +17,9 @@ GRAPH = ('net', 'num_classes', 'input_size', 'crop_size', 'channels', 'net_optio
 BASE_GRAPH = tuple(key for key in GRAPH if key != 'num_classes')
 # How the model answers, besides its graph: taken from the record unless a flag says it.
 ANSWERS = ('classes', 'eval_crop', 'eval_flip', 'face_size', 'margin', 'moving_average_decay')
+# How a base looks at a face: a model fine-tuned from it looks the same way (its classes and
+# face geometry are its own data's).
+BASE_VIEW = ('eval_crop', 'eval_flip')
 
 
 def read(folder):
