@@ -119,8 +119,7 @@ def trained(utk_records, tmp_path_factory, worker_id):
             '--eval_every=20', '--batch_size=32', '--seed=3')
     train_dir, log = made_once(tmp_path_factory, worker_id, 'nn_gender', lambda out: run_cli(
         'runner.py', *args, f'--train_dir={out}').stdout)
-    return {'train_dir': train_dir, 'data_dir': utk_records, 'log': log,
-            'args': ('runner.py', *args, f'--train_dir={train_dir}')}
+    return {'train_dir': train_dir, 'data_dir': utk_records, 'log': log}
 
 
 @pytest.fixture(scope='session')
