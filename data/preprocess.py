@@ -30,10 +30,11 @@ class ImageSpec:
     hue: float = 0.0             # colour nets: max hue shift, a fraction of the colour circle
     grayscale: float = 0.0       # colour nets: probability of a grey face (black-and-white photos)
     hide_hair: float = 0.0       # probability of greying out hair and forehead (or all but the inner face)
+    margin: float = 0.0          # the stored faces' border (data.prepare --margin): where the brows lie
 
     def plain(self, keep=()):
         """The same geometry with every augmentation off but those named in `keep`."""
-        geometry = ('input_size', 'crop_size', 'channels', 'eval_crop')
+        geometry = ('input_size', 'crop_size', 'channels', 'eval_crop', 'margin')
         off = {f.name: f.default for f in dataclasses.fields(self)
                if f.name not in geometry and f.name not in keep}
         return dataclasses.replace(self, **off)
@@ -74,7 +75,7 @@ def train_view(image, spec, seed):
     if spec.random_erasing:
         image = random_erasing(image, spec.random_erasing, erase)
     if spec.hide_hair:
-        image = hide_hair(image, spec.hide_hair, hair)
+        image = hide_hair(image, spec.hide_hair, hair, spec.margin)
     return normalize(image)
 
 
@@ -120,16 +121,24 @@ BROW_LINE = 0.20
 INNER_FACE_COLUMNS = (0.14, 0.86)
 
 
-def hide_hair(image, probability, seed):
+def in_frame(fraction, margin):
+    """A place in the template (a fraction of its side) as a fraction of a face stored with
+    `margin` (data.prepare: that share of the side added on every side)."""
+    return margin + (1 - 2 * margin) * fraction
+
+
+def hide_hair(image, probability, seed, margin=0.0):
     """With `probability`, the hair is greyed out: half of the time everything above the
     brows, half of the time all but the inner face (brows to chin, cheek to cheek), so
-    that the face itself, not hair or styling, must carry the answer some of the time."""
+    that the face itself, not hair or styling, must carry the answer some of the time.
+    `margin` is the stored faces' border: a wider framing moves the brows down."""
     keys = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     height, width, _ = image.shape
     rows = tf.range(height, dtype=tf.float32)[:, None] / height
     cols = tf.range(width, dtype=tf.float32)[None, :] / width
-    above = tf.broadcast_to(rows < BROW_LINE, [height, width])
-    outside = above | (cols < INNER_FACE_COLUMNS[0]) | (cols >= INNER_FACE_COLUMNS[1])
+    left, right = (in_frame(c, margin) for c in INNER_FACE_COLUMNS)
+    above = tf.broadcast_to(rows < in_frame(BROW_LINE, margin), [height, width])
+    outside = above | (cols < left) | (cols >= right)
     draw = tf.random.stateless_uniform([2], keys[0])
     hidden = tf.where(draw[1] < 0.5, above, outside) & (draw[0] < probability)
     return tf.where(hidden[:, :, None], 0.5, image)

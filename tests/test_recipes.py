@@ -113,3 +113,7 @@ def test_hiding_the_hair_greys_what_lies_above_the_brows_or_around_the_inner_fac
     assert kinds == {True, False}
     kept = preprocess.hide_hair(image, 0.0, tf.constant([1, 2], tf.int64)).numpy()
     assert np.all(kept == 0.9)
+    # faces stored with a wider border: the brows lie lower, the cheeks nearer the middle
+    brow = math.ceil(preprocess.in_frame(preprocess.BROW_LINE, 0.2) * 64)
+    out = preprocess.hide_hair(image, 1.0, tf.constant([0, 7], tf.int64), margin=0.2).numpy()
+    assert brow > 16 and np.all(out[:brow] == 0.5) and np.all(out[brow:, 24:40] == 0.9)

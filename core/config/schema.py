@@ -217,7 +217,8 @@ class RunConfig:
     @property
     def image_spec(self):
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(preprocess.ImageSpec)}
-        fields.update(input_size=tuple(self.input_size), crop_size=tuple(self.crop_size))
+        fields.update(input_size=tuple(self.input_size), crop_size=tuple(self.crop_size),
+                      margin=self.margin or 0.0)
         return preprocess.ImageSpec(**fields)
 
     @property
