@@ -36,7 +36,7 @@ RECIPES = {
 flags.DEFINE_list('variants', ['cnn60', 'cnn_bn', 'mobile64'], 'Networks or recipes '
                   f'({", ".join(RECIPES)}) to train and judge, one after the other.')
 flags.DEFINE_float('minutes', 20, 'Budget of every variant: minutes at its net\'s probed speed.')
-flags.DEFINE_integer('steps', 0, 'Steps of every variant instead of the probed budget: to add '
+flags.DEFINE_integer('fixed_steps', 0, 'Steps of every variant instead of the probed budget: to add '
                      'a variant to a study probed on another machine (its table gives the steps).')
 flags.DEFINE_integer('seed', 0, 'Seed of every training.')
 flags.DEFINE_string('study_dir', 'checkpoints/study', 'Where the variants\' runs go.')
@@ -122,7 +122,7 @@ def probes(names, results):
 def run_variant(name, measured):
     net, extra = variant_flags(name)
     rate, params = measured[f'{net}@{crop_of(net, extra)}']
-    steps = FLAGS.steps or int(FLAGS.minutes * 60 * rate / 64)
+    steps = FLAGS.fixed_steps or int(FLAGS.minutes * 60 * rate / 64)
     train_dir = os.path.join(FLAGS.study_dir, key_of(name))
     start = time.time()
     base_recipes.runner(f'--net={net}', f'--train_dir={train_dir}', '--lr_schedule=cosine',

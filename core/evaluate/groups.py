@@ -47,11 +47,12 @@ def _row(correct, confidence, inside):
     if confidence is not None:
         # Expected calibration error of the group alone: is "90%" right 90% of the time
         # for these faces too, not only on average?
-        row['ece'] = _ece(confidence[inside], correct[inside])
+        row['ece'] = group_ece(confidence[inside], correct[inside])
     return row
 
 
-def _ece(confidence, correct, bins=15):
+def group_ece(confidence, correct, bins=15):
+    """Expected calibration error of one group's answers: `confidence` shown, `correct` or not."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
     gaps = [abs(confidence[index == b].mean() - correct[index == b].mean()) * (index == b).sum()

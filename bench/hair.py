@@ -1,0 +1,111 @@
+"""How much does a model lean on the hair? Its accuracy on the same faces twice: as eval
+sees them, and with everything above the brows greyed out (where the brows lie in the
+records' own framing, --margin), per race x gender and age band.
+
+    python bench/hair.py --train_dir=checkpoints/study/cnn60-plain --data_dir=records/fairface_val
+
+A model that reads the face itself loses little; one that reads hair and styling loses
+most where hair and gender agree least (the women called men in issue 33's portraits,
+their hair pulled back). Takes runner.py's flags (the model, the records, --eval_flip).
+"""
+import json
+import os
+import sys
+
+from absl import app, flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+import runner  # noqa: E402  (its flags)
+
+flags.DEFINE_string('hair_output', 'bench/hair.json', 'Where the figures go.')
+FLAGS = flags.FLAGS
+
+
+def hidden_rows(spec):
+    """Rows of the network's view that lie above the brows (the eval view is a centred crop
+    of the stored face resized to input_size)."""
+    from data import preprocess
+    brow = preprocess.in_frame(preprocess.BROW_LINE, spec.margin) * spec.input_size[0]
+    top = (spec.input_size[0] - spec.crop_size[0]) // 2 if spec.eval_crop == 'center' else 0
+    scale = 1.0 if spec.eval_crop == 'center' else spec.crop_size[0] / spec.input_size[0]
+    return max(0, int(round(brow * scale - top)))
+
+
+def answers(cfg, split, hide):
+    """The eval fetches of every face of `split`, the hair greyed out when `hide`."""
+    import tensorflow as tf
+    from core import checkpoints, model
+    from data import pipeline
+    v1 = tf.compat.v1
+    rows = hidden_rows(cfg.image_spec)
+
+    def grey(batch):        # 0 is grey in the network's [-1, 1] range
+        image = batch['image']
+        mask = tf.range(tf.shape(image)[1]) < rows
+        return dict(batch, image=tf.where(mask[None, :, None, None], 0.0, image))
+
+    with tf.Graph().as_default() as graph:
+        ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size, False,
+                                   cfg.cache_mb)
+        iterator = v1.data.make_initializable_iterator(ds.map(grey) if hide else ds)
+        fetches = model.eval_fetches(iterator.get_next(), cfg)
+    with v1.Session(graph=graph) as sess:
+        path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint, cfg.averaged)
+        return pipeline.concatenate(pipeline.run_split(sess, iterator, fetches)), path
+
+
+def judged(cfg, split, hide):
+    from core.evaluate import groups
+    out, path = answers(cfg, split, hide)
+    attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
+    report = groups.group_report(out['label'], out['prediction'], cfg.classes, attributes)
+    return {'accuracy': float((out['label'] == out['prediction']).mean()), 'groups': report,
+            'checkpoint': path}
+
+
+def table(whole, hidden):
+    lines = ['| group | faces | whole face | hair hidden | lost |', '|---|---:|---:|---:|---:|']
+    rows = [('all', {'accuracy': whole['accuracy'], 'count': None},
+             {'accuracy': hidden['accuracy']})]
+    for kind in ('race x gender', 'age'):
+        rows += [(name, row, hidden['groups'][kind][name])
+                 for name, row in whole['groups'].get(kind, {}).items()]
+    for name, row, hid in rows:
+        lines.append(f'| {name} | {row["count"] or ""} | {row["accuracy"] * 100:.1f} | '
+                     f'{hid["accuracy"] * 100:.1f} | '
+                     f'{(row["accuracy"] - hid["accuracy"]) * 100:.1f} |')
+    return '\n'.join(lines)
+
+
+def eval_config():
+    """(the run's settings as runner.py --mode=eval resolves them from the flags, the split
+    eval judges)."""
+    from core import config
+    from data import records
+    values = {name: FLAGS[name].value for name in runner.FLAG_NAMES}
+    explicit = {name for name in runner.FLAG_NAMES if FLAGS[name].present} | {'mode'}
+    values['mode'] = 'eval'
+    try:
+        cfg = config.resolve(values, explicit)
+    except config.ConfigError as e:
+        sys.exit(f'error: {e}')
+    meta = records.read_meta(cfg.data_dir)
+    return cfg, 'eval' if 'eval' in meta['splits'] else 'train'
+
+
+def main(argv):
+    del argv
+    cfg, split = eval_config()
+    whole, hidden = judged(cfg, split, False), judged(cfg, split, True)
+    print(f'{whole["checkpoint"]} on the {split} split of {cfg.data_dir}, the top '
+          f'{hidden_rows(cfg.image_spec)} of {cfg.image_spec.crop_size[0]} rows greyed '
+          f'(margin {cfg.image_spec.margin:g})' + (', flip averaged' if cfg.eval_flip else ''))
+    print(table(whole, hidden))
+    with open(FLAGS.hair_output, 'w') as f:
+        json.dump({'whole': whole, 'hair_hidden': hidden, 'margin': cfg.image_spec.margin,
+                   'eval_flip': cfg.eval_flip}, f, indent=1)
+
+
+if __name__ == '__main__':
+    app.run(main, flags_parser=runner.parse_flags)
