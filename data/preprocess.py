@@ -123,8 +123,9 @@ INNER_FACE_COLUMNS = (0.14, 0.86)
 
 def in_frame(fraction, margin):
     """A place in the template (a fraction of its side) as a fraction of a face stored with
-    `margin` (data.prepare: that share of the side added on every side)."""
-    return margin + (1 - 2 * margin) * fraction
+    `margin` (data.faces.alignment_matrix: the template's side plus `margin` of it on
+    every side)."""
+    return (fraction + margin) / (1 + 2 * margin)
 
 
 def hide_hair(image, probability, seed, margin=0.0):
