@@ -40,7 +40,8 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         report = prepare(FLAGS.portraits, tmp, FaceSettings(), workers=2)
     run = json.load(open(os.path.join(FLAGS.train_dir, runs.FILE)))
-    cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir},
+    cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir,
+                          'image': FLAGS.portraits},
                          explicit=set())
     net = inference.ImageModel(cfg)
     photos = sorted((os.path.join(folder, name), TRUTH[folder])
