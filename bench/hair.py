@@ -33,32 +33,23 @@ def hidden_rows(spec):
 
 
 def answers(cfg, split, hide):
-    """The eval fetches of every face of `split`, the hair greyed out when `hide`."""
+    """(the eval fetches of every face of `split`, the hair greyed out when `hide`; the
+    checkpoint), judged as eval judges them."""
     import tensorflow as tf
-    from core import checkpoints, model
-    from data import pipeline
-    v1 = tf.compat.v1
+    from core import model
     rows = hidden_rows(cfg.image_spec)
 
-    def grey(batch):        # 0 is grey in the network's [-1, 1] range
-        image = batch['image']
-        mask = tf.range(tf.shape(image)[1]) < rows
-        return dict(batch, image=tf.where(mask[None, :, None, None], 0.0, image))
+    def grey(images):        # 0 is grey in the network's [-1, 1] range
+        mask = tf.range(tf.shape(images)[1]) < rows
+        return tf.where(mask[None, :, None, None], 0.0, images)
 
-    with tf.Graph().as_default() as graph:
-        ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size, False,
-                                   cfg.cache_mb)
-        iterator = v1.data.make_initializable_iterator(ds.map(grey) if hide else ds)
-        fetches = model.eval_fetches(iterator.get_next(), cfg)
-    with v1.Session(graph=graph) as sess:
-        path = checkpoints.restore(sess, cfg.train_dir, cfg.checkpoint, cfg.averaged)
-        return pipeline.concatenate(pipeline.run_split(sess, iterator, fetches)), path
+    return model.split_outputs(cfg, split, cfg.checkpoint, grey if hide else None)
 
 
 def judged(cfg, split, hide):
     from core.evaluate import groups
     out, path = answers(cfg, split, hide)
-    attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
+    attributes = groups.attributes_of(out)
     report = groups.group_report(out['label'], out['prediction'], cfg.classes, attributes)
     return {'accuracy': float((out['label'] == out['prediction']).mean()), 'groups': report,
             'checkpoint': path}

@@ -188,15 +188,18 @@ def eval_fetches(batch, cfg, ema=None):
     return fetches
 
 
-def split_outputs(cfg, split, which='best'):
+def split_outputs(cfg, split, which='best', alter=None):
     """(eval_fetches of every face of a split of cfg.data_dir, in order, as arrays; the path
     of the checkpoint `which` of cfg.train_dir that made them): the one way a trained run
-    judges a split (eval, teachers, ensembles)."""
+    judges a split (eval, teachers, ensembles). `alter`, when given, maps each batch of
+    network inputs to what is judged instead (bench/hair.py greys the hair)."""
     graph = tf.Graph()
     with graph.as_default():
         with on_cpu():
             ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size,
                                        False, cfg.cache_mb)
+            if alter:
+                ds = ds.map(lambda batch: dict(batch, image=alter(batch['image'])))
             iterator = v1.data.make_initializable_iterator(ds)
         fetches = eval_fetches(iterator.get_next(), cfg)
     with v1.Session(graph=graph, config=session_config(cfg)) as sess:

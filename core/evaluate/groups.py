@@ -70,6 +70,11 @@ def _gender_names(labels, classes, attributes):
     return None
 
 
+def attributes_of(out):
+    """{attribute name: per-example values} of eval answers `out` (their 'attr/...' keys)."""
+    return {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
+
+
 def group_report(labels, predictions, classes, attributes, probabilities=None):
     """{'class': {...}, 'race': {...}, 'age': {...}, 'race x gender': {...}, ...}: per group
     {'accuracy', 'count'} (and 'ece' when the `probabilities` are given).

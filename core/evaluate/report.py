@@ -29,7 +29,7 @@ def write(cfg, split, out, path, suffix=''):
         cfg.trained_on) == os.path.abspath(cfg.data_dir))
     if not own_data:
         suffix += '_' + os.path.basename(os.path.normpath(cfg.data_dir))
-    attributes = {k[len('attr/'):]: v for k, v in out.items() if k.startswith('attr/')}
+    attributes = groups.attributes_of(out)
     # "97%" should mean right 97% of the time: fit the temperature on this split.
     fitted = calibration.calibrate(out['logits'], out['label'], path)
     # Per group, the confidence predict would show: the model's own temperature.
