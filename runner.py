@@ -19,7 +19,7 @@ from absl import app, flags  # noqa: E402
 
 from common import jsonfile, paths  # noqa: E402
 from common.settings import define_flags, help_text  # noqa: E402
-from core import config  # noqa: E402
+from core import config, precision  # noqa: E402
 from core.run import photos  # noqa: E402
 from data.prepare import FaceSettings  # noqa: E402
 from data.sources import SourceSettings  # noqa: E402
@@ -48,6 +48,7 @@ def main(argv):
         config.check_before_work(values)
         values['data_dir'] = photos.dataset_for(values)
         cfg = config.resolve(values, explicit)
+        print(precision.Choice(cfg.precision, cfg.precision_why).line, flush=True)
         result = modes.run(cfg)
     except USER_ERRORS + (checkpoints.CheckpointError, ClusterError) as e:
         sys.exit(f'error: {e}')

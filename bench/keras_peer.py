@@ -1,12 +1,17 @@
 """The peer of the speed benchmark: nn_gender written as a plain Keras 3 model.
 
 Same layers, sizes, dropout, optimizer and loss as networks/nn_gender.py, trained
-with model.fit on the same tf.data input (same images, same augmentation).
+with model.fit on the same tf.data input (same images, same augmentation), in the same
+precision.
 """
 import keras
 
 
-def nn_gender_keras(crop=80, channels=1, num_classes=2, keep_prob=0.7):
+def nn_gender_keras(crop=80, channels=1, num_classes=2, keep_prob=0.7, precision='fp32'):
+    """The peer at the platform's precision: Keras' mixed_bfloat16 policy for 'bf16' (as
+    ours, variables float32, compute bfloat16)."""
+    keras.mixed_precision.set_global_policy('mixed_bfloat16' if precision == 'bf16'
+                                            else 'float32')
     layers = keras.layers
     drop = 1.0 - keep_prob
     model = keras.Sequential([

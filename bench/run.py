@@ -85,7 +85,7 @@ def platform_training(cfg, slow=False):
         t = cnn.build_training(cfg, meta, steps_per_epoch=100)
         batch, train_op = t.batch, t.train_op
         init = tf.compat.v1.global_variables_initializer()
-    with tf.compat.v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+    with model.session(cfg, graph) as sess:
         sess.run([init, t.start_input])
         run_steps(sess, train_op, warm)
         train = median_rate(run_steps(sess, train_op, n * k), cfg.batch_size, k)
@@ -102,7 +102,8 @@ def keras_training(cfg):
     warm, n, k = windows()
     ds = pipeline.make_dataset(cfg.data_dir, 'train', cfg.image_spec, cfg.batch_size, True,
                                cfg.cache_mb).map(lambda ex: (ex['image'], ex['label']))
-    model = nn_gender_keras(cfg.crop_size[0], cfg.channels, cfg.num_classes, cfg.keep_prob)
+    model = nn_gender_keras(cfg.crop_size[0], cfg.channels, cfg.num_classes, cfg.keep_prob,
+                            cfg.precision)
     timer = StepTimer()
     model.fit(ds, epochs=1, steps_per_epoch=warm + n * k + 1, callbacks=[timer], verbose=0)
     del tf
@@ -123,7 +124,7 @@ def platform_inference(cfg):
             logits, _ = model.build_network(x, cfg, is_training=False)
             probs = tf.nn.softmax(logits)
             init = v1.global_variables_initializer()
-        with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
+        with model.session(cfg, graph) as sess:
             sess.run(init)
             results.append(timed_calls(lambda: sess.run(probs), batch_size))
     return results[0][0], results[1][1]
@@ -258,7 +259,8 @@ def measure(name, data_dir):
         return {'infer_ours': rate, 'latency_ours_ms': latency}
     if name == 'infer_keras':
         from bench.keras_peer import nn_gender_keras
-        model = nn_gender_keras(nn.crop_size[0], nn.channels, nn.num_classes, nn.keep_prob)
+        model = nn_gender_keras(nn.crop_size[0], nn.channels, nn.num_classes, nn.keep_prob,
+                                nn.precision)
         rate, latency = keras_inference(model, nn)
         return {'infer_keras': rate, 'latency_keras_ms': latency}
     if name in ('int8_export', 'infer_int8'):

@@ -61,9 +61,10 @@ def probe(net_name, crop, batch=64, warmup=5, steps=30):
     import numpy as np
     import tensorflow as tf
     import networks
+    from core import config, model, precision
     v1 = tf.compat.v1
     net = networks.get(net_name)
-    with tf.Graph().as_default():
+    with tf.Graph().as_default() as graph:
         images = tf.random.uniform([batch, crop, crop, net.defaults.channels], -1.0, 1.0)
         labels = tf.random.uniform([batch], 0, 2, tf.int32)
         v1.train.get_or_create_global_step()
@@ -72,7 +73,9 @@ def probe(net_name, crop, batch=64, warmup=5, steps=30):
         with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
             step = v1.train.MomentumOptimizer(0.01, 0.9).minimize(loss)
         params = int(sum(np.prod(v.shape.as_list()) for v in v1.trainable_variables()))
-        with v1.Session() as sess:
+        # In the precision runner.py's --precision=auto takes on this machine.
+        cfg = config.RunConfig(precision=precision.decide('auto').name)
+        with model.session(cfg, graph) as sess:
             sess.run(v1.global_variables_initializer())
             for _ in range(warmup):
                 sess.run(step)

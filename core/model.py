@@ -1,11 +1,12 @@
 """Graph pieces shared by every mode: the network on a device, loss, learning rate, optimizer."""
 import contextlib
+import dataclasses
 import types
 
 import tensorflow as tf
 
 import networks
-from core import checkpoints
+from core import checkpoints, precision
 from data import pipeline
 
 v1 = tf.compat.v1
@@ -147,9 +148,47 @@ def optimizer(lr, cfg):
 
 
 def session_config(cfg):
-    return v1.ConfigProto(allow_soft_placement=True,
-                          inter_op_parallelism_threads=cfg.inter_op_threads,
-                          intra_op_parallelism_threads=cfg.intra_op_threads)
+    """The settings of every session of a run: its threads and its precision."""
+    return precision.session_config(cfg.precision, cfg.inter_op_threads, cfg.intra_op_threads)
+
+
+def session(cfg, graph):
+    """A session on `graph` with the run's settings. Every session of the platform opens
+    here or in restored() (a training's, with its recovery and cluster: core/run/sessions.py)."""
+    return v1.Session(graph=graph, config=session_config(cfg))
+
+
+@dataclasses.dataclass(frozen=True)
+class Restored:
+    """A graph, its open session and a checkpoint restored into it; `built` is what the
+    build function returned (its placeholders and outputs). Closes with `with`."""
+    graph: tf.Graph
+    session: v1.Session
+    built: object
+    checkpoint: str
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.session.close()
+
+
+def restored(cfg, build, which=None):
+    """The one way a trained model is opened: `build()` in a new graph, a session with the
+    run's settings (precision, threads), then checkpoint `which` (default cfg.checkpoint:
+    best, last or a path) of cfg.train_dir restored, its moving averages when it kept them."""
+    graph = tf.Graph()
+    with graph.as_default():
+        built = build()
+        sess = session(cfg, graph)
+        try:
+            path = checkpoints.restore(sess, cfg.train_dir, which or cfg.checkpoint,
+                                       cfg.averaged)
+        except BaseException:
+            sess.close()
+            raise
+    return Restored(graph, sess, built, path)
 
 
 @contextlib.contextmanager
@@ -193,16 +232,16 @@ def split_outputs(cfg, split, which='best', alter=None):
     of the checkpoint `which` of cfg.train_dir that made them): the one way a trained run
     judges a split (eval, teachers, ensembles). `alter`, when given, maps each batch of
     network inputs to what is judged instead (bench/hair.py greys the hair)."""
-    graph = tf.Graph()
-    with graph.as_default():
+    def build():
         with on_cpu():
             ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size,
                                        False, cfg.cache_mb)
             if alter:
                 ds = ds.map(lambda batch: dict(batch, image=alter(batch['image'])))
             iterator = v1.data.make_initializable_iterator(ds)
-        fetches = eval_fetches(iterator.get_next(), cfg)
-    with v1.Session(graph=graph, config=session_config(cfg)) as sess:
-        path = checkpoints.restore(sess, cfg.train_dir, which, cfg.averaged)
-        out = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
-    return out, path
+        return iterator, eval_fetches(iterator.get_next(), cfg)
+
+    with restored(cfg, build, which) as run:
+        iterator, fetches = run.built
+        out = pipeline.concatenate(pipeline.run_split(run.session, iterator, fetches))
+    return out, run.checkpoint

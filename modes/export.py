@@ -68,17 +68,18 @@ def _existing_export(export_dir, checkpoint_path):
 
 
 def _write_saved_model(cfg, path, export_dir):
-    graph = tf.Graph()
-    with graph.as_default():
+    temperature = calibration.temperature_for(path, cfg.eval_flip)
+
+    def build():
         images = v1.placeholder(tf.uint8, [None, None, None, 3], name='images')
-        temperature = calibration.temperature_for(path, cfg.eval_flip)
         logits, _ = model.inference_logits(preprocess.eval_pipeline(images, cfg.image_spec), cfg,
                                            temperature=temperature)
-        outputs = {'probabilities': tf.nn.softmax(logits, name='probabilities'),
-                   'classes': tf.argmax(logits, -1, name='classes')}
-        with v1.Session(graph=graph) as sess:
-            checkpoints.restore(sess, cfg.train_dir, path, cfg.averaged)
-            saved_model.save(sess, export_dir, {'images': images}, outputs)
+        return images, {'probabilities': tf.nn.softmax(logits, name='probabilities'),
+                        'classes': tf.argmax(logits, -1, name='classes')}
+
+    with model.restored(cfg, build, path) as run, run.graph.as_default():
+        images, outputs = run.built
+        saved_model.save(run.session, export_dir, {'images': images}, outputs)
     with open(os.path.join(export_dir, 'labels.txt'), 'w') as f:
         f.writelines(f'{name}\n' for name in cfg.classes)
     print(f'SavedModel of {path} written to {export_dir}\n'

@@ -13,7 +13,7 @@ MAX_FUNCTION_LINES = 80
 SERVING_MODES = ('modes.predict', 'modes.features', 'modes.export', 'modes.demo',
                  'modes.generate')
 # core/'s floors, the ground first: a module imports its own room and lower floors only.
-CORE_FLOORS = (('core.checkpoints', 'core.classes', 'core.modes'),
+CORE_FLOORS = (('core.checkpoints', 'core.classes', 'core.modes', 'core.precision'),
                ('core.store',),
                ('core.config', 'core.model'),
                ('core.evaluate', 'core.gan'),
@@ -164,3 +164,23 @@ def test_a_photo_becomes_a_face_in_one_place():
                         (name == 'data.faces' or getattr(func, 'attr', None) == 'align'):
                     callers.append(f'{name}.{node.name}')
     assert callers == ['data.faces.aligned'], callers
+
+
+
+def test_every_session_opens_in_one_place_with_the_runs_precision():
+    """core.model opens every session (model.session; model.restored for a trained graph),
+    with the run's precision and threads; a training's own, with recovery and a cluster,
+    is core/run/sessions.py's SessionManager on model.session_config. No other module opens
+    a Session or restores a checkpoint itself."""
+    elsewhere = []
+    for name, path in project_modules().items():
+        if name == 'core.model':
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
+            func = getattr(node, 'func', None)
+            called = getattr(func, 'attr', None) or getattr(func, 'id', None)
+            owner = getattr(getattr(func, 'value', None), 'id', None)
+            if isinstance(node, ast.Call) and (
+                    called == 'Session' or (called == 'restore' and owner == 'checkpoints')):
+                elsewhere.append(f'{name}:{node.lineno}')
+    assert not elsewhere, elsewhere

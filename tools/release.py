@@ -30,16 +30,16 @@ def write_weights(cfg, path, out):
     """The network's variables at checkpoint `path` (averaged when the run averaged), saved
     under their own names in `out`/model.ckpt; returns its size in bytes."""
     import tensorflow as tf
-    from core import checkpoints, model
+    from core import model
     v1 = tf.compat.v1
-    graph = tf.Graph()
-    with graph.as_default():
-        images = v1.placeholder(tf.float32, [None, *cfg.crop_size, cfg.channels])
-        model.inference_logits(images, cfg)
-        with v1.Session(graph=graph) as sess:
-            checkpoints.restore(sess, cfg.train_dir, path, cfg.averaged)
-            saver = v1.train.Saver(v1.global_variables(), save_relative_paths=True)
-            saver.save(sess, os.path.join(out, 'model.ckpt'), write_meta_graph=False)
+
+    def build():
+        model.inference_logits(v1.placeholder(tf.float32, [None, *cfg.crop_size, cfg.channels]),
+                               cfg)
+        return v1.train.Saver(v1.global_variables(), save_relative_paths=True)
+
+    with model.restored(cfg, build, path) as run, run.graph.as_default():
+        run.built.save(run.session, os.path.join(out, 'model.ckpt'), write_meta_graph=False)
     return sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)
                if n.startswith('model.ckpt.'))
 

@@ -16,7 +16,7 @@ import os
 import networks
 from common import jsonfile
 from common.settings import pick
-from core import modes
+from core import modes, precision
 from core.config import checks, dataset, finetuning
 from core.config.checks import CLASSIFIER_TRAINING, check_before_work  # noqa: F401
 from core.config.finetuning import (FINETUNE_BASE_SHARE, FINETUNE_LABEL_SMOOTHING,  # noqa: F401
@@ -70,7 +70,19 @@ def resolve(values, explicit):
     dataset.classes_from_data(cfg, mode)
     _apply_net_defaults(cfg, net, mode, explicit, recorded)
     _validate(cfg, mode)
+    _decide_precision(cfg)
     return cfg
+
+
+def _decide_precision(cfg):
+    """--precision=auto made bf16 or fp32 for this machine (never taken from run.json: a
+    checkpoint answers in either); bf16 where it would be slower is refused."""
+    gpus = checks.sees_gpu() if cfg.precision != 'fp32' else 0
+    try:
+        choice = precision.decide(cfg.precision, gpus)
+    except precision.Unsupported as e:
+        raise ConfigError(str(e)) from None
+    cfg.precision, cfg.precision_why = choice.name, choice.why
 
 
 def _from_flags(values, explicit):

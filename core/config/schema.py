@@ -5,6 +5,7 @@ import dataclasses
 import networks
 from common.settings import section, setting
 from core import modes
+from core.precision import CHOICES as PRECISIONS
 from core.config.finetuning import (FINETUNE_BASE_SHARE, FINETUNE_EPOCHS, FINETUNE_FOLDS,
                                     FINETUNE_LABEL_SMOOTHING, FINETUNE_LR_FACTOR, FOLDS_BELOW)
 from core.config.values import plain
@@ -155,6 +156,12 @@ class RunConfig:
     cache_mb: int = setting(4096, 'Cache decoded images in memory when they fit in this.',
                             lower_bound=0)
     checkpoint: str = setting('best', 'eval/predict/features/export: best, last, or a path.')
+    section('Compute (every mode)')
+    precision: str = setting('auto', 'Arithmetic of the network: bf16 (bfloat16 mixed '
+                             'precision: variables, checkpoints, loss and softmax stay '
+                             'float32) or fp32; auto takes bf16 where the CPU has AMX or '
+                             'AVX-512 BF16 (lscpu), fp32 elsewhere. Checkpoints are the same '
+                             'files either way.', choices=list(PRECISIONS))
     inter_op_threads: int = setting(0, 'TensorFlow inter-op threads (0 = automatic).',
                                     lower_bound=0)
     intra_op_threads: int = setting(0, 'TensorFlow intra-op threads (0 = automatic).',
@@ -213,6 +220,7 @@ class RunConfig:
     train_splits: tuple = ('train',)   # the splits trained on (all of them after the folds)
     fold: tuple = None           # (i, k): trains on the faces outside fold i of k
     cpu_sized: bool = False      # the net's defaults for a machine without a GPU applied
+    precision_why: str = None    # what decided --precision (auto resolves to bf16 or fp32)
 
     @property
     def image_spec(self):

@@ -3,7 +3,7 @@ the same seed makes the same faces."""
 import numpy as np
 import tensorflow as tf
 
-from core import checkpoints, classes, gan, model
+from core import classes, gan, model
 from core.store.errors import ConfigError
 
 v1 = tf.compat.v1
@@ -24,15 +24,15 @@ class FaceGenerator:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.graph = tf.Graph()
-        with self.graph.as_default():
+
+        def build():
             self.noise = v1.placeholder(tf.float32, [None, gan.NOISE_DIM], name='noise')
             self.labels = v1.placeholder(tf.int32, [None], name='labels')
-            images, _ = gan.generated(self.noise, self.labels, cfg, is_training=False)
-            self.images = images
-            self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
-            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, cfg.checkpoint,
-                                                  cfg.averaged)
+            self.images, _ = gan.generated(self.noise, self.labels, cfg, is_training=False)
+
+        restored = model.restored(cfg, build)
+        self.graph, self.sess, self.checkpoint = (restored.graph, restored.session,
+                                                  restored.checkpoint)
         self.graph.finalize()
 
     def make(self, label, count, seed):

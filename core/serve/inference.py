@@ -37,19 +37,21 @@ class ImageModel:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.graph = tf.Graph()
-        with self.graph.as_default():
+        path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
+        self.temperature = calibration.temperature_for(path, cfg.eval_flip)
+
+        def build():
             self.image = v1.placeholder(tf.uint8, [None, None, 3], name='image')
             self.net_input = preprocess.eval_pipeline(self.image[None], cfg.image_spec)
-            path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
-            self.temperature = calibration.temperature_for(path, cfg.eval_flip)
             logits, end_points = model.inference_logits(self.net_input, cfg,
                                                         temperature=self.temperature)
             self.probabilities = tf.nn.softmax(logits)[0]
             self.layers = (self.net_input[0], {k: v[0] for k, v in end_points.items()},
                            self.probabilities)
-            self.sess = v1.Session(graph=self.graph, config=model.session_config(cfg))
-            self.checkpoint = checkpoints.restore(self.sess, cfg.train_dir, path, cfg.averaged)
+
+        restored = model.restored(cfg, build, path)
+        self.graph, self.sess, self.checkpoint = (restored.graph, restored.session,
+                                                  restored.checkpoint)
         self.graph.finalize()
         self.int8 = None
         if cfg.int8_model:

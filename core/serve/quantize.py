@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import quiet
-from core import checkpoints, model
+from core import model
 from core.serve import saved_model
 from data import pipeline, records
 
@@ -32,14 +32,14 @@ def network(cfg, checkpoint_path, temperature):
     """(graph, session, net_input, logits): the inference graph from the network's input on,
     [N, h, w, c] floats in [-1, 1] -> logits / temperature (flip-averaged with cfg.eval_flip),
     restored from the checkpoint."""
-    graph = tf.Graph()
-    with graph.as_default():
+    def build():
         net_input = v1.placeholder(tf.float32, [None, *cfg.crop_size, cfg.channels],
                                    name='net_input')
         logits, _ = model.inference_logits(net_input, cfg, temperature=temperature)
-        sess = v1.Session(graph=graph, config=model.session_config(cfg))
-        checkpoints.restore(sess, cfg.train_dir, checkpoint_path, cfg.averaged)
-    return graph, sess, net_input, logits
+        return net_input, logits
+
+    run = model.restored(cfg, build, checkpoint_path)
+    return (run.graph, run.session, *run.built)
 
 
 def _network_savedmodel(cfg, checkpoint_path, temperature, out_dir):
@@ -59,7 +59,7 @@ def split_batches(cfg, split, batch_size=64, limit=None):
         iterator = v1.data.make_initializable_iterator(ds)
         batch = iterator.get_next()
     seen = 0
-    with v1.Session(graph=graph) as sess:
+    with model.session(cfg, graph) as sess:
         for out in pipeline.run_split(sess, iterator, batch):
             yield out
             seen += len(out['label'])

@@ -49,5 +49,6 @@ def released_record(record, checkpoint_name):
     """What a released model keeps of a training's record: no paths of this machine, and
     the weights already averaged."""
     kept = {key: record.get(key) for key in GRAPH + ANSWERS}
-    kept.update(data_dir=None, moving_average_decay=None, released_from=checkpoint_name)
+    kept.update(data_dir=None, moving_average_decay=None, released_from=checkpoint_name,
+                trained_precision=record.get('precision'))
     return kept

@@ -19,7 +19,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from core import checkpoints, config, model
+from core import config, model
 from core.train import finetune
 from data import pipeline
 
@@ -60,18 +60,17 @@ def logged(train_dir):
 def held_out_answers(cfg, meta):
     """({share: eval outputs of fold cfg.fold's faces}, whether the base answers every
     class) for the fold run `cfg`'s last checkpoint mixed with the base at each share."""
-    graph = tf.Graph()
-    with graph.as_default():
+    def build():
         with model.on_cpu():
             ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, cfg.image_spec,
                                        cfg.batch_size, False, cfg.cache_mb, meta=meta,
                                        fold=(*cfg.fold, True))
             iterator = v1.data.make_initializable_iterator(ds)
-        fetches = model.eval_fetches(iterator.get_next(), cfg)
-        base = finetune.Base(cfg)
+        return iterator, model.eval_fetches(iterator.get_next(), cfg), finetune.Base(cfg)
+
     answers = {}
-    with v1.Session(graph=graph, config=model.session_config(cfg)) as sess:
-        checkpoints.restore(sess, cfg.train_dir, 'last', cfg.averaged)
+    with model.restored(cfg, build, 'last') as run, run.graph.as_default():
+        (iterator, fetches, base), sess = run.built, run.session
         tuned = {name: sess.run(var) for var, name in base.plan}
         for share in SHARES:
             base.load_mix(sess, tuned, share)
