@@ -126,8 +126,7 @@ def train(cfg):
         return _train(cfg, meta, cluster)
     run = _train_judged_by_folds if folds.wanted(cfg, meta, cluster) else _train
     with lock.hold(cfg.train_dir):
-        if cfg.fresh:
-            checkpoints.start_fresh(cfg.train_dir)
+        if cfg.fresh and checkpoints.start_fresh(cfg.train_dir):
             with lock.hold(cfg.train_dir):      # the folder made anew is held too
                 return run(cfg, meta, cluster)
         return run(cfg, meta, cluster)

@@ -165,12 +165,15 @@ def check_compatible(path, variables, names=None):
 
 
 def start_fresh(train_dir):
-    """--fresh: the old run is moved aside, never deleted."""
+    """--fresh: the old run is moved aside, never deleted. True when something was moved
+    (the folder is then new, and its lock must be taken again)."""
     if os.path.isdir(train_dir) and set(os.listdir(train_dir)) - {'.lock'}:
         stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
         aside = f'{train_dir.rstrip(os.sep)}.old-{stamp}'
         os.rename(train_dir, aside)
         print(f'--fresh: moved the previous run to {aside}')
+        return True
+    return False
 
 
 def clear_leftovers(train_dir):

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from conftest import run_runner
 from core import checkpoints, config
 from core.store import runs
 
@@ -114,6 +115,17 @@ def test_fresh_moves_the_old_run_aside_instead_of_deleting_it(tmp_path):
     aside = [p for p in os.listdir(tmp_path) if p.startswith('nn_gender.old-')]
     assert not run.exists() and len(aside) == 1
     assert (tmp_path / aside[0] / 'model.ckpt-10.index').read_text() == 'x'
+
+
+def test_fresh_into_a_folder_that_does_not_exist_yet_trains_and_can_be_repeated(utk_records,
+                                                                              tmp_path):
+    """--fresh on a new folder once held its own lock twice and called itself busy."""
+    train_dir = tmp_path / 'new'
+    for _ in range(2):
+        run_runner('--net=cnn60', f'--data_dir={utk_records}', f'--train_dir={train_dir}',
+                   '--max_steps=1', '--batch_size=8', '--fresh')
+        assert checkpoints.latest(str(train_dir)).endswith('model.ckpt-1')
+    assert len([p for p in os.listdir(tmp_path) if p.startswith('new.old-')]) == 1
 
 
 def test_without_a_gpu_a_net_gets_its_cpu_defaults_under_the_users_flags(tmp_path):

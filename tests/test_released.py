@@ -86,6 +86,20 @@ def test_eval_and_features_of_a_released_model_write_nothing_into_it(release, tr
     assert after == before
 
 
+@pytest.mark.parametrize('extra', [['--fresh'], []])
+def test_no_training_writes_into_a_released_model(release, trained, tmp_path, extra):
+    """Trained over, fresh or resumed, a shipped model is refused in one line that names the
+    fine-tuning command, before anything is written (its files byte for byte the same)."""
+    models, folder = release
+    before = {n: open(os.path.join(folder, n), 'rb').read() for n in os.listdir(folder)}
+    proc = run_in(tmp_path, os.path.join(REPO, 'runner.py'), '--net=nn_gender',
+                  f'--data_dir={trained["data_dir"]}', f'--train_dir={folder}', '--max_steps=2',
+                  *extra, models=models, check=False)
+    refused(proc, f'--train_dir={folder}', f'--init_from={os.path.basename(folder)}')
+    after = {n: open(os.path.join(folder, n), 'rb').read() for n in os.listdir(folder)}
+    assert after == before
+
+
 def test_a_model_fine_tuned_from_the_released_one_answers_as_it_does(utk_records, tmp_path):
     """It looks at a face as its base does (the mirror image too), unless a flag says not."""
     from core import config

@@ -7,6 +7,7 @@ import networks
 from core import checkpoints, modes
 from core.config import finetuning
 from core.config.schema import RunConfig
+from core.store import released
 from core.store.errors import ConfigError
 
 
@@ -19,6 +20,7 @@ def check_before_work(values):
     """One line for a flag that cannot work, before anything is prepared or written: an
     unknown network, a path that does not exist, a base that is neither a folder nor a
     released model."""
+    check_not_released(values)
     if values.get('net') not in networks.names():
         raise ConfigError(f'--net={values.get("net")}: no such network (networks: '
                           f'{", ".join(networks.names())})')
@@ -103,3 +105,19 @@ def sees_gpu():
     """How many GPUs TensorFlow sees (imported here: a config error needs no TensorFlow)."""
     import tensorflow as tf
     return len(tf.config.list_physical_devices('GPU'))
+
+
+
+def check_not_released(values):
+    """models/ holds the shipped models: no training, resumed, fresh or fine-tuned, writes
+    there (a release is made by tools.release, whole, once)."""
+    train_dir = values.get('train_dir')
+    if not (train_dir and modes.get(values.get('mode') or 'train').trains
+            and released.is_released(train_dir)):
+        return
+    name = os.path.relpath(os.path.realpath(train_dir),
+                           os.path.realpath(released.MODELS_DIR)).split(os.sep)[0]
+    base = released.DEFAULT if name == '.' else name
+    raise ConfigError(f'--train_dir={train_dir} is inside models/, which holds the released '
+                      'models and is never trained into: to train from one, python runner.py '
+                      f'--data_dir=<your photos> --init_from={base} --train_dir=checkpoints/mine')

@@ -50,8 +50,9 @@ def default():
 
 
 def is_released(path):
-    """True for a folder (or a checkpoint) inside models/."""
-    return os.path.abspath(path).startswith(MODELS_DIR + os.sep)
+    """True for models/ itself and anything inside it (a link into it too)."""
+    real, models = os.path.realpath(path), os.path.realpath(MODELS_DIR)
+    return real == models or real.startswith(models + os.sep)
 
 
 # What a command makes of a released model (reports, feature maps, exports) goes here,
