@@ -3,7 +3,7 @@ precisions, judged on FairFace's held-out split and on FairFace val per race x g
 
     python bench/parity.py --nets=cnn60,cnn_bn --seeds=0,1,2 --steps=1000
 
-Each (net, seed) trains in fp32 then in bf16, back to back; a run already in --results is
+Each (net, seed) trains in fp32 then in bf16, back to back; a run already in --parity_results is
 not trained again, so the command resumes. The table: mean and spread over the seeds.
 """
 import json
@@ -14,14 +14,13 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench import base_recipes  # noqa: E402  (its flags: --fairface, --fairface_val)
-from bench.study import cells  # noqa: E402
+from bench import base_recipes  # noqa: E402  (its flags: --fairface, --fairface_val, --steps)
+from bench.study import cells  # noqa: E402  (its flags: --seed, --variants, ...)
 
 flags.DEFINE_list('nets', ['cnn60', 'cnn_bn'], 'Networks to train in both precisions.')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of every (net, precision).')
-flags.DEFINE_integer('steps', 1000, 'Training steps of every run (cosine schedule).')
 flags.DEFINE_string('parity_dir', 'checkpoints/parity', 'Where the runs go.')
-flags.DEFINE_string('results', 'bench/parity.json', 'Figures of every run (resumable).')
+flags.DEFINE_string('parity_results', 'bench/parity.json', 'Figures of every run (resumable).')
 FLAGS = flags.FLAGS
 PRECISIONS = ('fp32', 'bf16')
 
@@ -66,8 +65,8 @@ def table(runs):
 def main(argv):
     del argv
     runs = {}
-    if os.path.isfile(FLAGS.results):
-        with open(FLAGS.results) as f:
+    if os.path.isfile(FLAGS.parity_results):
+        with open(FLAGS.parity_results) as f:
             runs = json.load(f)
     for net in FLAGS.nets:
         for seed in FLAGS.seeds:
@@ -75,7 +74,7 @@ def main(argv):
                 key = f'{net}-{precision}-{seed}'
                 if key not in runs:
                     runs[key] = run_one(net, seed, precision)
-                    with open(FLAGS.results, 'w') as f:
+                    with open(FLAGS.parity_results, 'w') as f:
                         json.dump(runs, f, indent=1)
     print(table(runs))
 

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 # (name, runner.py settings): every registered classifier at its defaults, cnn60 widened.
-NETS = (('cnn60', {}), ('cnn60 x2', {'net_options': 'width=2'}),
-        ('cnn60 x4', {'net_options': 'width=4'}), ('cnn_bn', {}), ('mobile64', {}),
+NETS = (('cnn60', {}), ('cnn60 x2', {'net_options': ['width=2']}),
+        ('cnn60 x4', {'net_options': ['width=4']}), ('cnn_bn', {}), ('mobile64', {}),
         ('nn_gender', {}), ('nn_gender_88', {}), ('resnet', {}),
         ('vgg13_bn', {'input_size': '48', 'crop_size': '48', 'batch_size': 32}))
 SLOW = ('cnn60 x4', 'vgg13_bn', 'resnet')
@@ -70,11 +70,41 @@ def peak(precision):
     return out
 
 
+def predict_times(precision, limit=40):
+    """Median ms per photo of face detection, and per face of the released model's answer
+    (its mirror image too), apart, on the shared portraits, in one warm process."""
+    from core import config
+    from core.serve import inference
+    from data.images import load_rgb
+    portraits = os.path.join(speed.SHARED, 'portraits')
+    values = {'mode': 'predict', 'image': portraits, 'precision': precision}
+    cfg = config.resolve(values, set(values))
+    net = inference.ImageModel(cfg)
+    photos = sorted(os.path.join(portraits, d, n) for d in ('man', 'woman')
+                    for n in os.listdir(os.path.join(portraits, d)))[:limit]
+    detect, answer = [], []
+    for index, path in enumerate([photos[0]] + photos):       # the first twice: warm-up
+        rgb = load_rgb(path)
+        start = time.perf_counter()
+        found = inference.find_faces(rgb, cfg)
+        middle = time.perf_counter()
+        for _, face in found:
+            net.probabilities_of(face)
+        if index:
+            detect.append(middle - start)
+            answer += [(time.perf_counter() - middle) / len(found)] if found else []
+    return {'detect_ms': float(np.median(detect) * 1000),
+            'answer_ms': float(np.median(answer) * 1000)}
+
+
 def measure(what, data_dir):
-    """One figure set: 'peak@P', 'keras@P' (nn_gender's Keras peer), or 'NET@P'."""
+    """One figure set: 'peak@P', 'keras@P' (nn_gender's Keras peer), 'predict@P' or
+    'NET@P'."""
     label, precision = what.rsplit('@', 1)
     if label == 'peak':
         return peak(precision)
+    if label == 'predict':
+        return predict_times(precision)
     if label == 'keras':
         cfg = net_config('nn_gender', precision, data_dir)
         train, model = speed.keras_training(cfg)
@@ -117,7 +147,9 @@ def summarise(rounds, names):
                 'train_speedup': ratio(f'{n}@bf16', f'{n}@fp32', 'train'),
                 'eval_speedup': ratio(f'{n}@bf16', f'{n}@fp32', 'eval')} for n in names}
     default = cpu()['auto']
-    return {'cpu': cpu(), 'rounds': len(rounds), 'nets': nets,
+    predict = {p: med[f'predict@{p}'] for p in PRECISIONS}
+    predict['answer_speedup'] = ratio('predict@fp32', 'predict@bf16', 'answer_ms')
+    return {'cpu': cpu(), 'rounds': len(rounds), 'nets': nets, 'predict': predict,
             'peak': {p: med[f'peak@{p}'] for p in PRECISIONS}, 'keras': {
                 p: med[f'keras@{p}'] for p in PRECISIONS},
             'default_precision': default,
@@ -152,7 +184,12 @@ def markdown(r):
               f'| ours / Keras, nn_gender training | {r["train_ratio_fp32"]:.2f}x '
               f'| {r["train_ratio_bf16"]:.2f}x |',
               f'| ours / Keras, nn_gender eval | {r["infer_ratio_fp32"]:.2f}x '
-              f'| {r["infer_ratio_bf16"]:.2f}x |']
+              f'| {r["infer_ratio_bf16"]:.2f}x |',
+              f'| predict, the released model\'s answer per face (mirror averaged), ms '
+              f'| {r["predict"]["fp32"]["answer_ms"]:.1f} | {r["predict"]["bf16"]["answer_ms"]:.1f} '
+              f'({r["predict"]["answer_speedup"]:.2f}x) |',
+              f'| predict, face detection per photo (MTCNN, float32 in both), ms '
+              f'| {r["predict"]["fp32"]["detect_ms"]:.0f} | {r["predict"]["bf16"]["detect_ms"]:.0f} |']
     return '\n'.join(lines) + '\n'
 
 
@@ -164,7 +201,7 @@ def main(argv):
         return
     # nn_gender always: the Keras peer is its copy.
     names = [name for name, _ in NETS if name in FLAGS.nets or name == 'nn_gender']
-    order = [f'{what}@{p}' for what in ['peak', 'keras'] + names for p in PRECISIONS]
+    order = [f'{what}@{p}' for what in ['peak', 'predict', 'keras'] + names for p in PRECISIONS]
     rounds = []
     for index in range(FLAGS.rounds or (1 if FLAGS.quick else 3)):
         rounds.append({})
