@@ -120,6 +120,7 @@ def train(cfg):
     meta = records.read_meta(cfg.data_dir)
     auxiliary.check(cfg, meta)
     guards.check_dataset(cfg, meta)
+    guards.check_memory(cfg)
     finetune.check(cfg, meta)
     is_chief = cluster is None or cluster.is_chief
     if not is_chief:

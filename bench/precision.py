@@ -201,7 +201,10 @@ def main(argv):
         return
     # nn_gender always: the Keras peer is its copy.
     names = [name for name, _ in NETS if name in FLAGS.nets or name == 'nn_gender']
-    order = [f'{what}@{p}' for what in ['peak', 'predict', 'keras'] + names for p in PRECISIONS]
+    # Ours and the Keras peer side by side in each precision: their ratio is like for like.
+    order = [f'{what}@{p}' for what in ['peak', 'predict'] for p in PRECISIONS] + [
+        f'{what}@{p}' for p in PRECISIONS for what in ('nn_gender', 'keras')] + [
+        f'{what}@{p}' for what in names if what != 'nn_gender' for p in PRECISIONS]
     rounds = []
     for index in range(FLAGS.rounds or (1 if FLAGS.quick else 3)):
         rounds.append({})

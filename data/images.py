@@ -9,8 +9,10 @@ evaluation and prediction see the same pixels.
     except BadImage as e:
         print(f'skip photo.jpg: {e}')
 """
+import errno
 import io
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -68,12 +70,34 @@ def _to_rgb(image):
     return np.asarray(image.convert('RGB'), dtype=np.uint8)
 
 
+def not_a_file(path):
+    """Why `path` cannot be read as a photo without waiting on it, or None: a link to
+    nothing, a link that loops, a FIFO, a device or a socket is named, never opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return ('a link to a file that does not exist' if os.path.islink(path)
+                else 'no such file')
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return 'a link that loops back on itself'
+        return f'cannot read file ({e.strerror})'
+    if not stat.S_ISREG(mode):
+        return 'not a regular file (a FIFO, a device or a socket): not read'
+    if not os.access(path, os.R_OK):
+        return 'cannot read file (permission denied)'
+    return None
+
+
 def load_rgb(path, max_megapixels=MAX_MEGAPIXELS, min_side=MIN_SIDE, allow_truncated=False):
     """Decodes `path` to an upright [H, W, 3] uint8 RGB array.
 
     EXIF orientation is applied; animated images give their first frame.
     Raises BadImage with a one-line reason for anything unusable.
     """
+    reason = not_a_file(path)
+    if reason:
+        raise BadImage(reason)
     try:
         size = os.path.getsize(path)
     except OSError as e:

@@ -9,6 +9,7 @@ import dataclasses
 import os
 
 from common.settings import section, setting
+from data import images
 
 SPLIT_FOLDERS = {'train': 'train', 'eval': 'eval', 'validation': 'eval', 'val': 'eval'}
 UTKFACE_GENDERS = ('male', 'female')          # 0 = male, 1 = female in the file names
@@ -251,4 +252,10 @@ def list_items(src, layout='folders', label='gender', age_buckets=AGE_BUCKETS):
         raise ValueError(f'--src={src} is not a CSV file')
     if kind == 'folder' and not os.path.isdir(src):
         raise ValueError(f'--src={src} is not a folder')
-    return lister(src, label=label, buckets=age_buckets)
+    items, classes, unlabelled = lister(src, label=label, buckets=age_buckets)
+    # Broken links, FIFOs and devices are listed with their reason, never opened: reading a
+    # FIFO would wait forever, a broken link would stop the whole run.
+    reasons = [images.not_a_file(item.path) for item in items]
+    unlabelled += [(printable(item.path), reason) for item, reason in zip(items, reasons)
+                   if reason]
+    return [item for item, reason in zip(items, reasons) if not reason], classes, unlabelled

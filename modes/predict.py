@@ -20,6 +20,7 @@ from data.sources import printable
 
 BOX_COLUMN = 'box_x_y_w_h'
 GRID_TILE = 240             # pixels a side of each photo in the annotated grid
+GRID_PHOTOS = 100           # the grid shows the first photos only: its size stays bounded
 ANNOTATED_MARKER = '.annotated_by_predict'
 
 
@@ -61,7 +62,7 @@ def run(cfg):
     if warning:
         print(f'note: {warning}: the percentages below may be overconfident', flush=True)
     columns = columns_of(cfg.classes)
-    rows, thumbnails = [], []
+    rows, thumbnails, copies = [], [], set()
     # Each photo's rows are written as they come, so an interrupted run keeps what it did.
     with contextlib.ExitStack() as stack:
         writer = None
@@ -83,8 +84,10 @@ def run(cfg):
                 if cfg.annotate and rgb is not None:
                     title = ', '.join(face.short for face in found) or 'no face found'
                     image = annotate(rgb, [(face.box, face.short) for face in found],
-                                     annotated_name(path, cfg.image), cfg.annotate)
-                    thumbnails.append((f'{os.path.basename(name)}: {title}', thumbnail(image)))
+                                     annotated_name(path, cfg.image, copies), cfg.annotate)
+                    if len(thumbnails) < GRID_PHOTOS:
+                        thumbnails.append((f'{os.path.basename(name)}: {title}',
+                                           thumbnail(image)))
         except KeyboardInterrupt:
             kept = f': their {len(rows)} rows are in {cfg.output}' if cfg.output else ''
             sys.exit(f'\ninterrupted after {done} of {len(files)} photos{kept}')
@@ -92,8 +95,10 @@ def run(cfg):
         faces = sum(1 for row in rows if row.get('class'))
         print(f'{done} photos, {faces} faces: results written to {cfg.output}')
     if cfg.annotate and len(thumbnails) > 1:
-        photo_grid(thumbnails, os.path.join(cfg.annotate, 'grid.png'))
-        print(f'annotated photos and their grid written to {cfg.annotate}')
+        grid_path = os.path.join(cfg.annotate, free_name('grid.png', copies))
+        photo_grid(thumbnails, grid_path)
+        shown = f' (the first {GRID_PHOTOS} photos)' if len(copies) > GRID_PHOTOS else ''
+        print(f'annotated photos written to {cfg.annotate}, their grid to {grid_path}{shown}')
     return rows
 
 
@@ -119,11 +124,30 @@ def _answer(path, name, cfg, net):
     return rows, lines, rgb, found
 
 
-def annotated_name(path, target):
+def annotated_name(path, target, taken):
     """The annotated copy's name: the photo's path below the --image folder (its name for
-    one file), '.jpg' added unless it ends so, so that no two photos share a copy."""
+    one file), '.jpg' added unless it ends so; a number added when this run has made a copy
+    of that name already (a.png and a.png.jpg), so no copy is written over. Adds it to
+    `taken`, with the folders it lies in."""
     rel = os.path.relpath(path, target) if os.path.isdir(target) else os.path.basename(path)
-    return rel if os.path.splitext(rel)[1].lower() in ('.jpg', '.jpeg') else rel + '.jpg'
+    name = free_name(rel if os.path.splitext(rel)[1].lower() in ('.jpg', '.jpeg')
+                     else rel + '.jpg', taken)
+    taken.add(name)
+    parent = os.path.dirname(name)
+    while parent:
+        taken.add(parent)
+        parent = os.path.dirname(parent)
+    return name
+
+
+def free_name(name, taken):
+    """`name`, or `stem-2.ext`, `stem-3.ext`, ... the first not in `taken`."""
+    stem, ext = os.path.splitext(name)
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f'{stem}-{number}{ext}'
+    return candidate
 
 
 def annotate(rgb, labels, name, out_dir):

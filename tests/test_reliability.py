@@ -1,5 +1,6 @@
 """Broken on purpose: divergence, repeatability, bad folders, crash leftovers (real runs
 on a few hundred real faces, no mocks)."""
+import json
 import os
 import re
 import shutil
@@ -87,6 +88,36 @@ def test_bad_folders_get_one_line_each(tmp_path):
 
     refused(run_cli('runner.py', '--mode=predict', f'--image={empty}',
                     f'--train_dir={tmp_path / "run"}', '--num_classes=2', check=False), empty)
+
+
+def test_links_to_nothing_looping_links_and_fifos_are_skipped_with_their_reason(tmp_path):
+    """A FIFO in a photo folder once hung conversion forever, one broken link stopped it:
+    each is now a skip line naming it, and the rest is converted; predict names a FIFO."""
+    need_shared(PORTRAITS)
+    photos = tmp_path / 'photos'
+    for cls in ('man', 'woman'):
+        (photos / cls).mkdir(parents=True)
+        for name in sorted(os.listdir(os.path.join(PORTRAITS, cls)))[:3]:
+            shutil.copy(os.path.join(PORTRAITS, cls, name), photos / cls / name)
+    os.mkfifo(photos / 'man' / 'pipe.jpg')
+    os.symlink(tmp_path / 'gone.jpg', photos / 'man' / 'dangling.jpg')
+    os.symlink(photos / 'woman' / 'loop.jpg', photos / 'woman' / 'loop.jpg')
+    proc = run_cli('-m', 'data.convert', f'--src={photos}', f'--out={tmp_path / "rec"}',
+                   '--workers=1', timeout=120)
+    for name in ('pipe.jpg', 'dangling.jpg', 'loop.jpg'):
+        assert re.search(rf'skip \S*{name}: ', proc.stdout), (name, proc.stdout)
+    meta = json.loads((tmp_path / 'rec' / 'dataset.json').read_text())
+    assert sum(split['count'] for split in meta['splits'].values()) == 6
+    refused(run_cli('runner.py', '--mode=predict', f'--image={photos / "man" / "pipe.jpg"}',
+                    check=False), 'pipe.jpg', 'FIFO')
+
+
+def test_a_batch_beyond_the_machines_memory_is_one_line_before_any_work(utk_records, tmp_path):
+    """--batch_size=100000 once grew to 6 GB, then a segfault."""
+    proc = run_cli('runner.py', '--net=cnn60', f'--data_dir={utk_records}',
+                   f'--train_dir={tmp_path / "run"}', '--batch_size=10000000', check=False)
+    refused(proc, '--batch_size=10000000')
+    assert not (tmp_path / 'run').exists()
 
 
 def test_a_killed_save_leaves_nothing_behind_after_the_next_start(utk_records, tmp_path):

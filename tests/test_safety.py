@@ -54,6 +54,23 @@ def test_predict_refuses_an_output_that_is_or_lies_in_its_input(trained, photos,
     assert {p: p.read_bytes() for p in photos.rglob('*') if p.is_file()} == before
 
 
+def test_annotated_copies_never_write_over_each_other_nor_the_grid(trained, photos, tmp_path):
+    """a.png and a.png.jpg, noext and noext.jpg once left one copy each; a subfolder named
+    grid.png ended all the work in 'Is a directory'."""
+    for name in ('photo.png.jpg', 'noext', 'noext.jpg'):
+        shutil.copy(photos / 'photo.png', photos / name)
+    (photos / 'grid.png').mkdir()
+    shutil.copy(photos / 'photo.png', photos / 'grid.png' / 'y.jpg')
+    boxed = tmp_path / 'boxed'
+    proc = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+                   f'--image={photos}', f'--annotate={boxed}')
+    made = [p for p in boxed.rglob('*') if p.is_file() and not p.name.startswith('.')]
+    photos_in = [p for p in photos.rglob('*') if p.is_file()]
+    grids = [p for p in made if p.suffix == '.png']
+    assert len(made) == len(photos_in) + 1 and len(grids) == 1, sorted(map(str, made))
+    assert str(grids[0]) in proc.stdout
+
+
 def test_annotated_copies_keep_their_paths_and_an_output_is_replaced_only_if_ours(
         trained, photos, tmp_path):
     model = f'--train_dir={trained["train_dir"]}'

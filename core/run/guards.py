@@ -7,6 +7,9 @@
 - Fine-tuning: the model kept is set against the base on the same eval faces, and a
   fine-tuning that made it worse on enough of them says so.
 """
+import numpy as np
+
+from core import model
 from core.evaluate.calibration import MIN_EVAL_FACES
 from core.store.errors import ConfigError
 from core.store import released
@@ -14,6 +17,9 @@ from core.store import released
 MIN_FACES_PER_CLASS = 100        # from scratch
 FINETUNE_FACES_PER_CLASS = 10    # from a base model
 MIN_EVAL_INTERVAL = 20           # steps: no eval line on every step when an epoch is one step
+# A training step holds each layer's output, its gradient and the tensors between layers
+# that end_points do not list: this many times the listed outputs, as a floor.
+TRAINING_MEMORY_FACTOR = 4
 
 
 def check_dataset(cfg, meta):
@@ -57,3 +63,37 @@ def compare_with_base(tuned, base, init_from):
         return (line + ': on them fine-tuning made the model worse; '
                 f'--train_dir={init_from} predicts with the base')
     return line
+
+
+def check_memory(cfg):
+    """A batch whose activations would not fit in the memory available now is refused in
+    one line before any work (a batch of 100,000 faces grew to 6 GB, then a segfault)."""
+    per_face = TRAINING_MEMORY_FACTOR * 4 * activations_per_face(cfg)      # float32 bytes
+    available = available_memory()
+    if available and cfg.batch_size * per_face > available:
+        raise ConfigError(f'--batch_size={cfg.batch_size} needs about '
+                          f'{cfg.batch_size * per_face / 2**30:.1f} GB for {cfg.net}\'s '
+                          f'activations, more than the {available / 2**30:.1f} GB this machine '
+                          f'has free: use at most --batch_size={int(available // per_face)}')
+
+
+def activations_per_face(cfg):
+    """Values of the network's listed layer outputs for one face (its input included)."""
+    import tensorflow as tf
+    with tf.Graph().as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, *cfg.crop_size, cfg.channels])
+        _, end_points = model.build_network(images, cfg, is_training=True)
+        shapes = [images.shape] + [t.shape for t in end_points.values()]
+    return sum(int(np.prod(shape[1:])) for shape in shapes if shape.rank)
+
+
+def available_memory():
+    """Bytes the kernel says a new process can take now (MemAvailable), None if unknown."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -14,6 +14,7 @@ import tensorflow as tf
 from core import checkpoints, model
 from core.evaluate import calibration
 from data import preprocess
+from data.images import not_a_file
 from data.sources import files_below
 
 v1 = tf.compat.v1
@@ -22,10 +23,11 @@ v1 = tf.compat.v1
 def list_images(target):
     """A file, or every non-hidden file below a folder (sorted): images are recognised by
     their content, as preparation does, and anything else gets its line saying why not."""
-    if os.path.isfile(target):
-        return [target]
     if not os.path.isdir(target):
-        raise FileNotFoundError(f'--image={target} does not exist')
+        reason = not_a_file(target)        # a FIFO or a device is named, never opened
+        if reason:
+            raise FileNotFoundError(f'--image={target}: {reason}')
+        return [target]
     found = files_below(target)
     if not found:
         raise FileNotFoundError(f'--image={target} holds no files')
