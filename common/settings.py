@@ -10,6 +10,7 @@ the command-line flags are made from the fields.
     Recipe(**pick(Recipe, {name: FLAGS[name].value for name in names}))
 """
 import dataclasses
+import math
 import textwrap
 
 from absl import flags
@@ -43,8 +44,13 @@ def _range_text(meta):
     return ' and '.join(t for t in (low, high) if t)
 
 
-def _check_range(name, meta, flag_values):
-    """Refuses values outside the setting's range with one sentence saying the range."""
+def _check_range(name, meta, flag_values, kind=int):
+    """Refuses values outside the setting's range with one sentence saying the range; a
+    float setting refuses nan and inf too (every comparison with nan is false)."""
+    if kind is float:
+        flags.register_validator(name, lambda v: v is None or math.isfinite(v),
+                                 message=f'--{name} must be a finite number',
+                                 flag_values=flag_values)
     text = _range_text(meta)
     if not text:
         return
@@ -81,7 +87,7 @@ def define_flags(cls, skip=(), flag_values=flags.FLAGS):
             _check_range(field.name, meta, flag_values)
         elif kind is float:
             flags.DEFINE_float(*args, flag_values=flag_values)
-            _check_range(field.name, meta, flag_values)
+            _check_range(field.name, meta, flag_values, float)
         elif kind is list:
             flags.DEFINE_list(*args, flag_values=flag_values)
         else:                       # str, and sizes given as text ('80' or '96x128')

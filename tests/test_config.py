@@ -174,7 +174,10 @@ def test_help_lists_the_projects_flags_by_section_with_the_nets_defaults():
     ('--batch_size=0', '--batch_size'),
     ('--learning_rate=-1', '--learning_rate'),
     ('--data_dir=/nonexistent/photos', '--data_dir=/nonexistent/photos'),
-    ('--net=nope', '--net=nope')])
+    ('--net=nope', '--net=nope'),
+    ('--max_minutes=nan', '--max_minutes'),          # nan passed every range check
+    ('--learning_rate=inf', '--learning_rate'),
+    ('--max_steps=100000000000000000000', '--max_steps')])
 def test_a_bad_flag_is_one_line_before_anything_is_written(tmp_path, flag, says):
     from conftest import UTKFACE, need_shared, refused, run_cli
     train_dir = tmp_path / 'run'

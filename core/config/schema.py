@@ -60,11 +60,13 @@ class RunConfig:
     label_smoothing: float = setting(0.0, 'Label smoothing of the cross-entropy.',
                                      lower_bound=0, below=1)
     epochs: int = setting(None, 'Epochs to train (ignored when --max_steps is set).',
-                          lower_bound=1)
-    max_steps: int = setting(0, 'Train up to this global step (0 = use --epochs).', lower_bound=0)
+                          lower_bound=1, upper_bound=10**6)
+    max_steps: int = setting(0, 'Train up to this global step (0 = use --epochs).', lower_bound=0,
+                             upper_bound=10**9)
     max_minutes: float = setting(0.0, 'Time budget: stop (checkpoint, eval) after this many '
                                  'minutes of training; a cosine schedule then decays to zero '
-                                 'at the budget\'s end. 0 = no budget.', lower_bound=0)
+                                 'at the budget\'s end. 0 = no budget.', lower_bound=0,
+                                 upper_bound=10**6)
     brightness: float = setting(0.2, 'Augmentation: max brightness change (0-1 scale).',
                                 lower_bound=0, upper_bound=1)
     contrast: float = setting(0.3, 'Augmentation: contrast factor range 1 +- this.',
