@@ -61,7 +61,7 @@ def read_meta(data_dir):
         raise FileNotFoundError(
             f'{data_dir} is not a converted dataset (no {META_FILE}); '
             f'make one with: python -m data.convert --src=PHOTO_FOLDERS --out={data_dir}')
-    return jsonfile.read(path)
+    return jsonfile.read(path, required=('classes', 'splits'))
 
 
 def in_fold(filenames, fold):

@@ -165,7 +165,8 @@ def test_damaged_released_files_are_one_line_naming_the_file(damaged_models, tmp
                (lambda f: (f / 'run.json').write_text('{"net": "cnn60",'), 'run.json'),
                (lambda f: (f / 'calibration_flip.json').write_text('T=1.3'),
                 'calibration_flip.json'),          # the one it reads: it answers with the mirror
-               (lambda f: (f / 'checkpoint').write_bytes(b'\x00\x01garbage{{'), 'checkpoint')]
+               (lambda f: (f / 'checkpoint').write_bytes(b'\x00\x01garbage{{'), 'checkpoint'),
+               (lambda f: (f / 'run.json').write_text('[]'), 'run.json')]    # once a traceback
     for damage, name in damages:
         models = damaged_models(damage)
         refused(run_with_models(models, os.path.join(REPO, 'runner.py'), '--mode=predict',
@@ -177,6 +178,27 @@ def test_damaged_released_files_are_one_line_naming_the_file(damaged_models, tmp
                             '--init_from=gender_cnn60_v2', f'--data_dir={UTKFACE}',
                             '--layout=utkface', f'--train_dir={mine}'), 'gender_cnn60_v2')
     assert not mine.exists()
+
+
+@pytest.mark.parametrize('text', ['[]', '"x"', '{}', '{"net": "cnn60"}'])
+def test_a_run_record_of_the_wrong_shape_is_damaged_and_named(tmp_path, text):
+    from common import jsonfile
+    from core.store import runs
+    (tmp_path / 'run.json').write_text(text)
+    with pytest.raises(jsonfile.Damaged, match=f'^{tmp_path / "run.json"} is damaged'):
+        runs.read(str(tmp_path))
+
+
+@pytest.mark.parametrize('temperature', ['0', '-1', 'NaN', 'Infinity', '"abc"', 'true', 'null'])
+def test_a_temperature_that_is_not_a_positive_number_is_damaged_not_uncalibrated(
+        tmp_path, temperature):
+    """A temperature of 0, -1 or NaN was read as 'not calibrated (no evaluation yet)'."""
+    from common import jsonfile
+    from core.evaluate import calibration
+    (tmp_path / 'calibration.json').write_text(
+        f'{{"checkpoint": "model.ckpt", "temperature": {temperature}}}')
+    with pytest.raises(jsonfile.Damaged, match='calibration.json is damaged: its temperature'):
+        calibration.record_for(str(tmp_path / 'model.ckpt'))
 
 
 def test_a_checkpoint_flag_naming_another_file_says_it_is_not_a_checkpoint(trained, tmp_path):

@@ -7,6 +7,7 @@ which need their own temperature); predict, export and the demo divide the logit
 by it. Dividing by a positive number never changes the predicted class, so
 accuracy is untouched.
 """
+import math
 import os
 
 import numpy as np
@@ -88,8 +89,13 @@ def record_for(checkpoint, flip=False):
     """The calibration record of this checkpoint and view, or None."""
     path = path_for(checkpoint, flip)
     if os.path.isfile(path):
-        record = jsonfile.read(path)
-        if os.path.basename(record.get('checkpoint', '')) == os.path.basename(checkpoint):
+        record = jsonfile.read(path, required=('temperature', 'checkpoint'))
+        t = record['temperature']
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) \
+                or t <= 0:
+            raise jsonfile.Damaged(f'{path} is damaged: its temperature {t!r} is not a '
+                                   'positive number')
+        if os.path.basename(str(record['checkpoint'])) == os.path.basename(checkpoint):
             return record
     return None
 

@@ -25,7 +25,7 @@ BASE_VIEW = ('eval_crop', 'eval_flip')
 def read(folder):
     """The record of a training folder (or a released model), None when it has none."""
     path = os.path.join(folder, FILE)
-    return jsonfile.read(path) if os.path.isfile(path) else None
+    return jsonfile.read(path, required=('net', 'classes')) if os.path.isfile(path) else None
 
 
 def of_checkpoint(path):
