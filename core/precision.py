@@ -57,14 +57,21 @@ def bf16_unit(flags):
     return None
 
 
-def decide(asked, gpus=0):
+def decide(asked, gpus=0, cluster=False):
     """The Choice for --precision=`asked` on this machine. The network runs on the GPU when
-    there is one, where this rewrite does not act: float32 there."""
+    there is one, where this rewrite does not act, and a ps/worker cluster runs graphs
+    through TensorFlow's distributed runtime, which has no bfloat16 kernel for the fused
+    convolutions the rewrite makes: float32 for both."""
     if asked == 'fp32':
         return Choice('fp32', 'asked (--precision=fp32)')
+    reason = None
     if gpus:
         reason = ('the network runs on the GPU, where this platform computes in float32 '
                   '(its bfloat16 is the CPU\'s oneDNN rewrite)')
+    elif cluster:
+        reason = ('a ps/worker cluster computes in float32 (TensorFlow\'s distributed runtime '
+                  'has no bfloat16 kernels for the fused convolutions)')
+    if reason:
         if asked == 'bf16':
             raise Unsupported(f'--precision=bf16: {reason}; use --precision=auto or fp32')
         return Choice('fp32', reason)

@@ -164,11 +164,14 @@ def test_exported_model_answers_like_predict_in_a_fresh_process(trained, tmp_pat
     run_cli('runner.py', '--mode=export', f'--train_dir={trained["train_dir"]}',
             f'--export_dir={export_dir}')
     faces = [a_face(i) for i in (0, 7)]
-    # --detect=off: predict takes the chip whole, as the SavedModel does.
+    # --detect=off: predict takes the chip whole, as the SavedModel does; float32, as a
+    # SavedModel served without our session's bfloat16 rewrite computes.
     predicted = run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
-                        f'--image={faces[0]}', f'--output={tmp_path / "p0.csv"}', '--detect=off')
+                        f'--image={faces[0]}', f'--output={tmp_path / "p0.csv"}', '--detect=off',
+                        '--precision=fp32')
     run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
-            f'--image={faces[1]}', f'--output={tmp_path / "p1.csv"}', '--detect=off')
+            f'--image={faces[1]}', f'--output={tmp_path / "p1.csv"}', '--detect=off',
+            '--precision=fp32')
     # A fresh interpreter that knows nothing of this project: TensorFlow and PIL only.
     script = tmp_path / 'serve.py'
     script.write_text(textwrap.dedent(f'''

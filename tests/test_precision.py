@@ -39,6 +39,9 @@ def test_fp32_is_always_granted_and_bf16_refused_without_the_unit_or_on_a_gpu(mo
     assert precision.decide('auto', gpus=1).name == 'fp32'
     with pytest.raises(precision.Unsupported, match='GPU'):
         precision.decide('bf16', gpus=1)
+    assert precision.decide('auto', cluster=True).name == 'fp32'
+    with pytest.raises(precision.Unsupported, match='cluster'):
+        precision.decide('bf16', cluster=True)
 
 
 def test_this_machines_own_cpu_flags_are_read(monkeypatch):

@@ -79,7 +79,9 @@ def _decide_precision(cfg):
     checkpoint answers in either); bf16 where it would be slower is refused."""
     gpus = checks.sees_gpu() if cfg.precision != 'fp32' else 0
     try:
-        choice = precision.decide(cfg.precision, gpus)
+        cluster = bool(cfg.ps_hosts or cfg.worker_hosts or cfg.job_name
+                       or os.environ.get('TF_CONFIG'))
+        choice = precision.decide(cfg.precision, gpus, cluster)
     except precision.Unsupported as e:
         raise ConfigError(str(e)) from None
     cfg.precision, cfg.precision_why = choice.name, choice.why
