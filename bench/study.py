@@ -74,7 +74,7 @@ def probe(net_name, crop, batch=64, warmup=5, steps=30):
             step = v1.train.MomentumOptimizer(0.01, 0.9).minimize(loss)
         params = int(sum(np.prod(v.shape.as_list()) for v in v1.trainable_variables()))
         # In the precision runner.py's --precision=auto takes on this machine.
-        cfg = config.RunConfig(precision=precision.decide('auto').name)
+        cfg = config.RunConfig(precision=precision.decide('auto', net=net).name)
         with model.session(cfg, graph) as sess:
             sess.run(v1.global_variables_initializer())
             for _ in range(warmup):

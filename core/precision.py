@@ -57,11 +57,12 @@ def bf16_unit(flags):
     return None
 
 
-def decide(asked, gpus=0, cluster=False):
+def decide(asked, gpus=0, cluster=False, net=None):
     """The Choice for --precision=`asked` on this machine. The network runs on the GPU when
     there is one, where this rewrite does not act, and a ps/worker cluster runs graphs
     through TensorFlow's distributed runtime, which has no bfloat16 kernel for the fused
-    convolutions the rewrite makes: float32 for both."""
+    convolutions the rewrite makes: float32 for both. `net` (a registered network): auto
+    keeps float32 for a net its defaults say is slower in bfloat16."""
     if asked == 'fp32':
         return Choice('fp32', 'asked (--precision=fp32)')
     reason = None
@@ -76,6 +77,9 @@ def decide(asked, gpus=0, cluster=False):
             raise Unsupported(f'--precision=bf16: {reason}; use --precision=auto or fp32')
         return Choice('fp32', reason)
     unit = bf16_unit(cpu_flags())
+    if unit and asked == 'auto' and net is not None and not net.defaults.bf16:
+        return Choice('fp32', f'{net.name} runs slower in bfloat16 than in float32 '
+                      '(docs/measurements.md); --precision=bf16 asks for it anyway')
     if unit is None:
         reason = ('this CPU has neither AMX nor AVX-512 BF16 (lscpu), so bfloat16 would be '
                   'emulated, slower than float32')

@@ -33,6 +33,9 @@ class Defaults:
     # What replaces the above when TensorFlow sees no GPU: a net whose native size a
     # 2-core CPU cannot train to anything within an hour gets a size it can.
     cpu: dict = None
+    # False for a net that runs slower in bfloat16 than in float32 (depthwise convolutions,
+    # measured in docs/measurements.md): --precision=auto keeps it in float32.
+    bf16: bool = True
 
     def for_device(self, gpu):
         """These defaults as they apply on a machine with (gpu=True) or without a GPU."""

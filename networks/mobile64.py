@@ -56,7 +56,8 @@ def inverted_residual(net, expansion, out, stride, se, is_training):
 
 @networks.register('mobile64', networks.Defaults(
     input_size=(72, 72), crop_size=(64, 64), channels=3, batch_size=64,
-    optimizer='momentum', learning_rate=0.05, keep_prob=0.8, epochs=30, weight_decay=4e-5))
+    optimizer='momentum', learning_rate=0.05, keep_prob=0.8, epochs=30, weight_decay=4e-5,
+    bf16=False))
 def mobile64(images, num_classes, is_training, keep_prob=0.8, weight_decay=4e-5, width=1.0):
     """Returns (logits, end_points) for a batch of [N, H, W, C] images."""
     end_points = {}

@@ -44,6 +44,14 @@ def test_fp32_is_always_granted_and_bf16_refused_without_the_unit_or_on_a_gpu(mo
         precision.decide('bf16', cluster=True)
 
 
+def test_auto_keeps_float32_for_a_net_that_is_slower_in_bf16(monkeypatch):
+    import networks
+    monkeypatch.setenv(precision.FLAGS_VARIABLE, 'avx512_bf16')
+    assert precision.decide('auto', net=networks.get('mobile64')).name == 'fp32'
+    assert precision.decide('bf16', net=networks.get('mobile64')).name == 'bf16'
+    assert precision.decide('auto', net=networks.get('cnn60')).name == 'bf16'
+
+
 def test_this_machines_own_cpu_flags_are_read(monkeypatch):
     monkeypatch.delenv(precision.FLAGS_VARIABLE, raising=False)
     if not os.path.isfile('/proc/cpuinfo'):

@@ -81,7 +81,7 @@ def _decide_precision(cfg):
     try:
         cluster = bool(cfg.ps_hosts or cfg.worker_hosts or cfg.job_name
                        or os.environ.get('TF_CONFIG'))
-        choice = precision.decide(cfg.precision, gpus, cluster)
+        choice = precision.decide(cfg.precision, gpus, cluster, networks.get(cfg.net))
     except precision.Unsupported as e:
         raise ConfigError(str(e)) from None
     cfg.precision, cfg.precision_why = choice.name, choice.why
