@@ -152,6 +152,23 @@ def test_the_released_model_is_right_on_the_shared_portraits_from_a_fresh_clone(
     assert len(photos) == 100 and right >= 90, f'{right} of {len(photos)} right'
 
 
+def test_a_release_clears_what_a_killed_release_left_and_nothing_else(release, trained):
+    """A kill -9 during a release left models/.NAME-xxxxxxxx (the weights' size) forever."""
+    models, _ = release
+    ended = subprocess.Popen([sys.executable, '-c', 'pass'])
+    ended.wait()                                               # its pid: no process now
+    dead, alive = models / '.old-abcd1234', models / '.busy-wxyz5678'
+    for folder, pid in ((dead, ended.pid), (alive, os.getpid())):
+        folder.mkdir()
+        (folder / '.release_pid').write_text(str(pid))
+        (folder / 'model.ckpt.index').write_bytes(b'half')
+    (models / '.keep').mkdir()
+    run_in(REPO, '-m', 'tools.release', f'--train_dir={trained["train_dir"]}',
+           '--name=another', '--max_mb=100', models=models)
+    assert not dead.exists() and alive.is_dir() and (models / '.keep').is_dir()
+    assert not (models / 'another' / '.release_pid').exists()
+
+
 def test_a_release_refuses_bad_names_a_run_still_training_and_unwritable_models(trained,
                                                                                tmp_path):
     """One line each, nothing written: a name that is a path or hidden, a training folder

@@ -24,6 +24,9 @@ FLAGS = flags.FLAGS
 # What a run.json keeps in a release (data_dir is a path of the machine that trained it).
 # A name is a folder of models/ that --init_from finds: no path, nothing hidden.
 NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
+# A release is made in models/.NAME-xxxxxxxx (tempfile's suffix) by the process in MAKER.
+LEFTOVER = re.compile(r'\.[A-Za-z0-9][A-Za-z0-9_.-]*-[a-z0-9_]{8}')
+MAKER = '.release_pid'
 
 
 def write_weights(cfg, path, out):
@@ -74,6 +77,22 @@ def check(train_dir, name):
                          'the training has ended')
 
 
+def clear_leftovers(models_dir):
+    """Removes the half releases a killed release left in models/ (.NAME-xxxxxxxx, the
+    size of the weights each), unless the process that makes one still runs."""
+    for entry in sorted(os.listdir(models_dir)):
+        work = os.path.join(models_dir, entry)
+        if not (LEFTOVER.fullmatch(entry) and os.path.isdir(work)):
+            continue
+        try:
+            with open(os.path.join(work, MAKER)) as f:
+                os.kill(int(f.read()), 0)
+            continue                       # its release is still running
+        except (OSError, ValueError):
+            shutil.rmtree(work, ignore_errors=True)
+            print(f'removed {work}: a release killed before it finished left it')
+
+
 def release(train_dir, name, which='best', max_mb=10.0):
     from core import checkpoints, config
     from core.store import released
@@ -85,12 +104,16 @@ def release(train_dir, name, which='best', max_mb=10.0):
     if os.path.exists(os.path.join(out, 'run.json')):
         raise FileExistsError(f'{out} holds a released model already: a release is never '
                               'overwritten (choose another --name)')
+    clear_leftovers(os.path.dirname(out))
     work = tempfile.mkdtemp(prefix=f'.{name}-', dir=os.path.dirname(out))
     try:                     # made aside, moved into place whole: no half release in models/
+        with open(os.path.join(work, MAKER), 'w') as f:
+            f.write(str(os.getpid()))
         size = write_weights(cfg, path, work)
         if size > max_mb * 2**20:
             raise ValueError(f'the weights take {size / 2**20:.1f} MB, over --max_mb={max_mb:g}')
         write_settings(train_dir, path, work)
+        os.remove(os.path.join(work, MAKER))
         os.chmod(work, 0o755)            # mkdtemp's folder is the owner's alone
         os.rename(work, out)
     finally:
