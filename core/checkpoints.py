@@ -61,7 +61,14 @@ def latest(train_dir):
                               'list; delete it, and the newest model.ckpt-N of the folder is '
                               'used')
     path = os.path.join(train_dir, os.path.basename(state.model_checkpoint_path))
-    return path if tf.io.gfile.exists(path + '.index') else None
+    if tf.io.gfile.exists(path + '.index'):
+        return path
+    newest = _newest_by_step(train_dir)
+    if newest is None:          # a folder that names weights it does not hold is not "empty"
+        raise CheckpointError(f'{state_file} names {state.model_checkpoint_path}, which is not '
+                              f'in {train_dir} (moved or deleted?), and the folder holds no '
+                              'other checkpoint: give the folder that holds the weights')
+    return newest
 
 
 def _newest_by_step(train_dir):

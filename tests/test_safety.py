@@ -201,6 +201,16 @@ def test_a_temperature_that_is_not_a_positive_number_is_damaged_not_uncalibrated
         calibration.record_for(str(tmp_path / 'model.ckpt'))
 
 
+def test_a_checkpoint_list_naming_weights_outside_its_folder_is_named(trained, tmp_path):
+    """It was read as 'no checkpoint, train first'."""
+    run = tmp_path / 'run'
+    run.mkdir()
+    shutil.copy(os.path.join(trained['train_dir'], 'run.json'), run / 'run.json')
+    (run / 'checkpoint').write_text('model_checkpoint_path: "/elsewhere/model.ckpt-5"\n')
+    refused(run_cli('runner.py', '--mode=predict', f'--train_dir={run}',
+                    f'--image={portrait()}', check=False), '/elsewhere/model.ckpt-5')
+
+
 def test_a_checkpoint_flag_naming_another_file_says_it_is_not_a_checkpoint(trained, tmp_path):
     other = tmp_path / 'notes.txt'
     other.write_text('hello')
