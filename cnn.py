@@ -286,6 +286,10 @@ def _session(sess, resumed, cfg, cluster, plan, g, result):
         print(f'\n{who}Interrupted at step {step}' + (': checkpoint saved; rerun the '
               'same command to resume' if plan.is_chief else ''), flush=True)
         result['interrupted'] = EXIT_INTERRUPTED[type(stop)]
+    except tf.errors.DataLossError:       # a shard truncated or overwritten under the run
+        keeper.save(sess, int(sess.run(t.global_step)))
+        raise records.damaged_shard(*filter(None, (cfg.data_dir, cfg.mix_data))) or \
+            records.Damaged(f'a record of {cfg.data_dir} could not be read')
     finally:
         if writer:
             writer.close()

@@ -15,6 +15,29 @@ META_FILE = 'dataset.json'
 ATTRIBUTE_MISSING = -1
 
 
+class Damaged(OSError):
+    """A shard that cannot be read to its end; str() names it."""
+
+
+def damaged_shard(*data_dirs):
+    """Damaged naming the first shard of these datasets that cannot be read to its end
+    (truncated, overwritten), or None: asked after a read failed, to say which file."""
+    for data_dir in data_dirs:
+        for name in sorted(os.listdir(data_dir)):
+            if not name.endswith('.tfrecord'):
+                continue
+            path = os.path.join(data_dir, name)
+            try:
+                # A plain reader: it runs inside a training's graph as well as outside.
+                for _ in tf.compat.v1.io.tf_record_iterator(path):
+                    pass
+            except tf.errors.OpError as e:
+                cause = (e.message or type(e).__name__).splitlines()[0][:160]
+                return Damaged(f'{path} is damaged ({cause}): prepare or convert the dataset '
+                               'again (the checkpoint of the last finished step is kept)')
+    return None
+
+
 def _bytes(value):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 

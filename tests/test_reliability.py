@@ -120,6 +120,19 @@ def test_a_batch_beyond_the_machines_memory_is_one_line_before_any_work(utk_reco
     assert not (tmp_path / 'run').exists()
 
 
+def test_a_shard_truncated_under_a_training_is_named_and_the_step_kept(utk_records, tmp_path):
+    """A truncated TFRecord ended a training in TensorFlow's DataLossError traceback."""
+    data = tmp_path / 'data'
+    shutil.copytree(utk_records, data)
+    shard = sorted(data.glob('train-*.tfrecord'))[-1]
+    shard.write_bytes(shard.read_bytes()[:shard.stat().st_size - 5000])
+    proc = run_cli('runner.py', '--net=cnn60', f'--data_dir={data}', '--batch_size=16',
+                   f'--train_dir={tmp_path / "run"}', '--max_steps=60', '--cache_mb=0',
+                   check=False)
+    refused(proc, shard.name)
+    assert tf.train.latest_checkpoint(str(tmp_path / 'run'))
+
+
 def test_a_killed_save_leaves_nothing_behind_after_the_next_start(utk_records, tmp_path):
     run = ['runner.py', *SMALL, f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
            '--eval_every=5', '--keep_checkpoints=2']
