@@ -10,7 +10,7 @@ import networks
 from core.evaluate import visualize
 from core.store import released
 from core.serve.inference import ImageModel, label_faces, list_images
-from data.images import load_rgb
+from data.images import BadImage, load_rgb
 
 
 def run(cfg):
@@ -18,8 +18,12 @@ def run(cfg):
     if len(files) != 1:
         raise FileNotFoundError('--mode=features takes one image file in --image')
     path = files[0]
+    try:                        # before the model is built: a bad file is one line at once
+        rgb = load_rgb(path)
+    except BadImage as e:
+        raise FileNotFoundError(f'--image={path}: {e}') from None
     net = ImageModel(cfg)
-    found = label_faces(load_rgb(path), cfg, net.probabilities_of)
+    found = label_faces(rgb, cfg, net.probabilities_of)
     if not found:
         raise FileNotFoundError(f'{path}: no face found (use --detect=off for a face crop)')
     net_input, layers, _ = net.layers_of(found[0].face)

@@ -201,6 +201,20 @@ def test_a_temperature_that_is_not_a_positive_number_is_damaged_not_uncalibrated
         calibration.record_for(str(tmp_path / 'model.ckpt'))
 
 
+@pytest.mark.parametrize('name', ['text.jpg', 'bomb.png'])
+def test_features_of_a_file_that_is_no_usable_image_is_one_line(trained, name):
+    bad = os.path.join(need_shared(os.path.join(SHARED, 'bad_inputs')), name)
+    refused(run_cli('runner.py', '--mode=features', f'--train_dir={trained["train_dir"]}',
+                    f'--image={bad}', check=False), name)
+
+
+def test_an_int8_model_flag_naming_another_file_is_one_line(trained, tmp_path):
+    junk = tmp_path / 'model_int8.tflite'
+    junk.write_text('not a model')
+    refused(run_cli('runner.py', '--mode=predict', f'--train_dir={trained["train_dir"]}',
+                    f'--int8_model={junk}', f'--image={portrait()}', check=False), str(junk))
+
+
 def test_a_checkpoint_list_naming_weights_outside_its_folder_is_named(trained, tmp_path):
     """It was read as 'no checkpoint, train first'."""
     run = tmp_path / 'run'

@@ -99,8 +99,13 @@ class Int8Network:
                                     '--mode=export --quantize=int8)')
         self.path = path
         threads = threads or len(os.sched_getaffinity(0))
-        with quiet.native_stderr_hidden():       # 'Created TensorFlow Lite XNNPACK delegate'
-            self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        try:
+            with quiet.native_stderr_hidden():   # 'Created TensorFlow Lite XNNPACK delegate'
+                self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        except ValueError as e:                  # not a flatbuffer: another file entirely
+            from core.store.errors import ConfigError
+            raise ConfigError(f'{path} is not an int8 model ({e}): write one with '
+                              '--mode=export --quantize=int8') from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self.input['shape'][1:])
