@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from data.images import MAX_MEGAPIXELS, BadImage, load_rgb
+from data.images import BadImage, load_rgb
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'shared', 'datasets',
                         'portraits')
@@ -30,6 +30,9 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'share
 PHOTO_SIDE = 800       # px: an annotated photo is shown at most this long, whole
 FACE_SIDE = 200        # px: each face crop beside it
 MADE_FACES = 8         # faces a click on "Make" shows
+# Pixels a request may decode: a photo of a phone is 12-50 MP; a 98 MP PNG of 300 KB took
+# 3.3 GB and 25 s, and a page can send several at once.
+DEMO_MEGAPIXELS = 25
 
 
 def fit(rgb, side, enlarge=False):
@@ -43,11 +46,12 @@ def fit(rgb, side, enlarge=False):
 
 
 def check_upload(path, limit_mb):
-    """The decoded photo, or BadImage with the reason (size limit first, before decoding)."""
+    """The decoded photo, or BadImage with the reason (the file's size, then its pixels,
+    each before decoding)."""
     size = os.path.getsize(path)
     if size > limit_mb * 2**20:
         raise BadImage(f'too large: {size / 2**20:.1f} MB (limit {limit_mb:g} MB)')
-    return load_rgb(path)
+    return load_rgb(path, max_megapixels=DEMO_MEGAPIXELS)
 
 
 class CheckpointBackend:
@@ -322,18 +326,28 @@ def build_page(demo):
 
 
 def check_port(host, port):
-    """OSError naming --port when the port cannot be listened on, before the model loads."""
+    """OSError naming --host or --port, whichever cannot be listened on, before the model
+    loads."""
+    import errno
     import socket
-    with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as probe:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as e:
+        raise OSError(f'--host={host}: not an address this machine knows ({e.strerror}); '
+                      'give an address of this machine, or 127.0.0.1') from None
+    with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise OSError(f'--host={host}: not an address of this machine '
+                              f'({e.strerror}); give one of its own, or 127.0.0.1') from None
             raise OSError(f'--port={port}: cannot listen on {host}:{port} ({e.strerror}); '
                           'give another --port') from None
 
 
-def bound_decoding(limit=MAX_MEGAPIXELS):
+def bound_decoding(limit=DEMO_MEGAPIXELS):
     """Every image the server decodes, Gradio's own decoding included, stays within the
     pixel limit of uploads: Pillow refuses anything over twice MAX_IMAGE_PIXELS."""
     from PIL import Image

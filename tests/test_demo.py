@@ -22,6 +22,23 @@ def test_uploads_over_the_size_limit_are_refused_before_decoding(tmp_path):
         demo.check_upload(str(big), limit_mb=2)
 
 
+def test_a_request_decodes_at_most_the_demos_pixels_before_decoding(tmp_path):
+    """A 300 KB PNG of 98 MP (under the general 100 MP limit) cost 3.3 GB a request."""
+    from PIL import Image
+    wide = tmp_path / 'wide.png'
+    Image.new('L', (6000, 5000)).save(wide)                 # 30 MP of black, a few KB
+    with pytest.raises(demo.BadImage, match='30 MP, limit 25 MP'):
+        demo.check_upload(str(wide), limit_mb=10)
+
+
+@pytest.mark.parametrize('flags, named', [(['--host=no-such-host.invalid'], '--host='),
+                                          (['--host=192.0.2.7'], '--host='),
+                                          (['--port=0'], '--port')])
+def test_a_host_or_port_that_cannot_serve_is_named_before_the_model_loads(flags, named):
+    from conftest import refused, run_runner
+    refused(run_runner('--mode=demo', *flags, check=False), named)
+
+
 def test_the_demo_serves_an_exported_saved_model(trained, tmp_path):
     from conftest import run_cli
     from core import config

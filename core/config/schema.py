@@ -198,7 +198,7 @@ class RunConfig:
                                  '(--net=dcgan), for the "Make a face" tab.')
     host: str = setting('127.0.0.1', 'demo: address to listen on (0.0.0.0 = every network '
                         'interface; mind who can reach it).')
-    port: int = setting(7860, 'demo: port to listen on.', lower_bound=0, upper_bound=65535)
+    port: int = setting(7860, 'demo: port to listen on.', lower_bound=1, upper_bound=65535)
     max_upload_mb: float = setting(10.0, 'demo: uploads larger than this are refused.', above=0)
     section('Scale out (core/run/cluster.py): a ps/worker cluster, towers in one process')
     ps_hosts: list = setting(None, 'Cluster: parameter servers, host:port,...')
