@@ -175,22 +175,35 @@ def _train(cfg, meta, cluster):
     plan = _plan(cfg, meta, cluster)
     g = _graph(cfg, meta, cluster, plan, is_chief)
     result = {'train_dir': cfg.train_dir, 'steps': 0}
-    previous_handler = signal.signal(signal.SIGTERM, _stop_on_term)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _stop)
+    if previous[signal.SIGINT] is signal.default_int_handler:   # an ignored one stays ignored
+        signal.signal(signal.SIGINT, _stop)
     try:
         with sessions.training_session(cfg, cluster, server, g.graph, g.saver, g.local_init,
                                        g.base.restore if g.base else None,
                                        g.t.optimizer if plan.replicas else None) as (sess, resumed):
             _session(sess, resumed, cfg, cluster, plan, g, result)
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if is_chief and plan.n_eval and not g.is_gan and 'seconds' in result \
             and not result.get('interrupted'):
         _final_report(cfg, result)
     return result
 
 
-def _stop_on_term(signum, frame):
-    raise _StopRequested()
+def _stop(signum, frame):
+    """Ctrl-C or SIGTERM in a training: the first stops it (the loop saves a checkpoint);
+    the next ones, a supervisor's SIGTERM a second later say, are ignored while it saves
+    (_train puts the handlers back)."""
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, _ignored)      # not SIG_IGN: one already pending would complain
+    raise KeyboardInterrupt() if signum == signal.SIGINT else _StopRequested()
+
+
+def _ignored(signum, frame):
+    pass
 
 
 def _join_cluster(cfg, cluster, is_chief):

@@ -243,7 +243,8 @@ def test_helpfull_documents_every_flag():
         assert flag in proc.stdout
 
 
-@pytest.mark.parametrize('signal_name, code', [('SIGINT', 130), ('SIGTERM', 143)])
+@pytest.mark.parametrize('signal_name, code', [('SIGINT', 130), ('SIGTERM', 143),
+                                               ('SIGINT+SIGTERM', 130)])
 def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_records, tmp_path,
                                                                       signal_name, code):
     """Ctrl-C or SIGTERM: a checkpoint, an exit code that says the run is unfinished (so
@@ -263,7 +264,8 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes_there(utk_record
     for line in proc.stdout:                  # wait until it is really training
         if line.startswith('step 4/500'):
             break
-    proc.send_signal(getattr(signal, signal_name))
+    for name in signal_name.split('+'):     # a supervisor's SIGTERM right after Ctrl-C too
+        proc.send_signal(getattr(signal, name))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == code and 'Traceback' not in err, err
     stopped = int(re.search(r'Interrupted at step (\d+): checkpoint saved', out).group(1))
