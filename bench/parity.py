@@ -16,6 +16,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import base_recipes  # noqa: E402  (its flags: --fairface, --fairface_val, --steps)
 from bench.study import cells  # noqa: E402  (its flags: --seed, --variants, ...)
+from common import jsonfile  # noqa: E402
 
 flags.DEFINE_list('nets', ['cnn60', 'cnn_bn'], 'Networks to train in both precisions.')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds of every (net, precision).')
@@ -64,10 +65,7 @@ def table(runs):
 
 def main(argv):
     del argv
-    runs = {}
-    if os.path.isfile(FLAGS.parity_results):
-        with open(FLAGS.parity_results) as f:
-            runs = json.load(f)
+    runs = jsonfile.read(FLAGS.parity_results) if os.path.isfile(FLAGS.parity_results) else {}
     for net in FLAGS.nets:
         for seed in FLAGS.seeds:
             for precision in PRECISIONS:
