@@ -37,8 +37,9 @@ class Diverged(FloatingPointError):
     """The loss became non-finite or exploded; str(e) says where and what to change."""
 
 
-class _StopRequested(Exception):
-    """SIGTERM during training: saved like Ctrl-C, then the exit code says so."""
+class _StopRequested(BaseException):
+    """SIGTERM during training: saved like Ctrl-C, then the exit code says so (a
+    BaseException, as KeyboardInterrupt is: no `except Exception` on its way takes it)."""
 
 
 # Exit codes of a training stopped by a signal, as shells report them (128 + the signal):
@@ -175,35 +176,49 @@ def _train(cfg, meta, cluster):
     plan = _plan(cfg, meta, cluster)
     g = _graph(cfg, meta, cluster, plan, is_chief)
     result = {'train_dir': cfg.train_dir, 'steps': 0}
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, _stop)
-    if previous[signal.SIGINT] is signal.default_int_handler:   # an ignored one stays ignored
-        signal.signal(signal.SIGINT, _stop)
-    try:
+    with _STOP.noted():
         with sessions.training_session(cfg, cluster, server, g.graph, g.saver, g.local_init,
                                        g.base.restore if g.base else None,
                                        g.t.optimizer if plan.replicas else None) as (sess, resumed):
             _session(sess, resumed, cfg, cluster, plan, g, result)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if is_chief and plan.n_eval and not g.is_gan and 'seconds' in result \
             and not result.get('interrupted'):
         _final_report(cfg, result)
     return result
 
 
-def _stop(signum, frame):
-    """Ctrl-C or SIGTERM in a training: the first stops it (the loop saves a checkpoint);
-    the next ones, a supervisor's SIGTERM a second later say, are ignored while it saves
-    (_train puts the handlers back)."""
-    for other in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(other, _ignored)      # not SIG_IGN: one already pending would complain
-    raise KeyboardInterrupt() if signum == signal.SIGINT else _StopRequested()
+class _StopSignal:
+    """Ctrl-C or SIGTERM during a training, noted by the handler and acted on by the loop
+    between steps (check): a handler that raised could land in a __del__ the garbage
+    collector runs, where Python drops the exception, and the stop was lost. The first
+    signal counts; the ones after it (a supervisor's SIGTERM a second after Ctrl-C) wait
+    until the checkpoint is saved."""
+
+    def __init__(self):
+        self.signum = None
+
+    @contextlib.contextmanager
+    def noted(self):
+        self.signum = None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        signal.signal(signal.SIGTERM, self._note)
+        if previous[signal.SIGINT] is signal.default_int_handler:   # an ignored one stays so
+            signal.signal(signal.SIGINT, self._note)
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _note(self, signum, frame):
+        self.signum = self.signum or signum
+
+    def check(self):
+        if self.signum:
+            raise KeyboardInterrupt() if self.signum == signal.SIGINT else _StopRequested()
 
 
-def _ignored(signum, frame):
-    pass
+_STOP = _StopSignal()
 
 
 def _join_cluster(cfg, cluster, is_chief):
@@ -399,6 +414,7 @@ def _loop(sess, cfg, plan, g, writer, keeper, window, result, step):
     t, budget = g.t, cfg.max_minutes * 60.0
     last_eval, out_of_time = step, False
     while step < t.max_steps and not out_of_time:
+        _STOP.check()
         result['steps'] += 1
         summary_now = plan.is_chief and result['steps'] % cfg.log_every == 0
         fetches = [t.step_after, t.lr, [tensor for _, tensor, _ in t.log]]
