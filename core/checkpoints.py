@@ -33,7 +33,7 @@ def save(saver, sess, prefix, step):
         # TensorFlow's message ends with '<file>; File too large' and a node line: the cause
         # is the last line's tail.
         lines = [line.strip() for line in (getattr(e, 'message', None) or str(e)).splitlines()
-                 if line.strip() and not line.strip().startswith('[[')]
+                 if line.strip() and not line.strip().startswith(('[[', 'Hint:'))]
         cause = lines[-1].rsplit('; ', 1)[-1] if lines else type(e).__name__
         kept = latest(os.path.dirname(prefix))
         raise WriteFailed(f'could not write the checkpoint {prefix}-{step}: {cause}; '

@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -131,6 +132,23 @@ def test_a_shard_truncated_under_a_training_is_named_and_the_step_kept(utk_recor
                    check=False)
     refused(proc, shard.name)
     assert tf.train.latest_checkpoint(str(tmp_path / 'run'))
+
+
+def test_a_full_disk_while_training_is_one_line_naming_the_checkpoint(utk_records, tmp_path):
+    """It showed TensorFlow's out-of-memory hint and named no path."""
+    small = tmp_path / 'small'
+    small.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f'a small disk cannot be mounted here ({mounted.stderr.strip()})')
+    try:
+        proc = run_cli('runner.py', '--net=cnn60', f'--data_dir={utk_records}', '--max_steps=30',
+                       '--batch_size=16', f'--train_dir={small / "run"}', check=False)
+    finally:
+        subprocess.run(['umount', str(small)])
+    line = refused(proc, str(small / 'run' / 'model.ckpt-'), 'No space left on device')
+    assert 'Hint' not in line
 
 
 def test_a_killed_save_leaves_nothing_behind_after_the_next_start(utk_records, tmp_path):
