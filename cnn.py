@@ -189,10 +189,10 @@ def _train(cfg, meta, cluster):
 
 class _StopSignal:
     """Ctrl-C or SIGTERM during a training, noted by the handler and acted on by the loop
-    between steps (check): a handler that raised could land in a __del__ the garbage
-    collector runs, where Python drops the exception, and the stop was lost. The first
-    signal counts; the ones after it (a supervisor's SIGTERM a second after Ctrl-C) wait
-    until the checkpoint is saved."""
+    between steps (check): a handler that raised could do so inside TensorFlow's session
+    code while it held the session's graph lock, never released, and the checkpoint's
+    sess.run then waited for it forever. The first signal counts; the ones after it (a
+    supervisor's SIGTERM a second after Ctrl-C) wait until the checkpoint is saved."""
 
     def __init__(self):
         self.signum = None
