@@ -146,10 +146,11 @@ def summarise(rounds, names):
     nets = {n: {'fp32': med[f'{n}@fp32'], 'bf16': med[f'{n}@bf16'],
                 'train_speedup': ratio(f'{n}@bf16', f'{n}@fp32', 'train'),
                 'eval_speedup': ratio(f'{n}@bf16', f'{n}@fp32', 'eval')} for n in names}
-    default = cpu()['auto']
+    machine = cpu()
+    default = machine['auto']
     predict = {p: med[f'predict@{p}'] for p in PRECISIONS}
     predict['answer_speedup'] = ratio('predict@fp32', 'predict@bf16', 'answer_ms')
-    return {'cpu': cpu(), 'rounds': len(rounds), 'nets': nets, 'predict': predict,
+    return {'cpu': machine, 'rounds': len(rounds), 'nets': nets, 'predict': predict,
             'peak': {p: med[f'peak@{p}'] for p in PRECISIONS}, 'keras': {
                 p: med[f'keras@{p}'] for p in PRECISIONS},
             'default_precision': default,

@@ -65,29 +65,25 @@ def decide(asked, gpus=0, cluster=False, net=None):
     keeps float32 for a net its defaults say is slower in bfloat16."""
     if asked == 'fp32':
         return Choice('fp32', 'asked (--precision=fp32)')
-    reason = None
+    unit = bf16_unit(cpu_flags())
     if gpus:
         reason = ('the network runs on the GPU, where this platform computes in float32 '
                   '(its bfloat16 is the CPU\'s oneDNN rewrite)')
     elif cluster:
         reason = ('a ps/worker cluster computes in float32 (TensorFlow\'s distributed runtime '
                   'has no bfloat16 kernels for the fused convolutions)')
-    if reason:
-        if asked == 'bf16':
-            raise Unsupported(f'--precision=bf16: {reason}; use --precision=auto or fp32')
-        return Choice('fp32', reason)
-    unit = bf16_unit(cpu_flags())
-    if unit and asked == 'auto' and net is not None and not net.defaults.bf16:
-        return Choice('fp32', f'{net.name} runs slower in bfloat16 than in float32 '
-                      '(docs/measurements.md); --precision=bf16 asks for it anyway')
-    if unit is None:
+    elif unit is None:
         reason = ('this CPU has neither AMX nor AVX-512 BF16 (lscpu), so bfloat16 would be '
                   'emulated, slower than float32')
-        if asked == 'bf16':
-            raise Unsupported(f'--precision=bf16: {reason}; use --precision=auto or fp32')
-        return Choice('fp32', reason)
-    return Choice('bf16', f'this CPU has {unit}' + (' (--precision=bf16)' if asked == 'bf16'
-                                                    else ''))
+    elif asked == 'auto' and net is not None and not net.defaults.bf16:
+        return Choice('fp32', f'{net.name} runs slower in bfloat16 than in float32 '
+                      '(docs/measurements.md); --precision=bf16 asks for it anyway')
+    else:
+        return Choice('bf16', f'this CPU has {unit}' + (' (--precision=bf16)'
+                                                        if asked == 'bf16' else ''))
+    if asked == 'bf16':
+        raise Unsupported(f'--precision=bf16: {reason}; use --precision=auto or fp32')
+    return Choice('fp32', reason)
 
 
 def session_config(name, inter_op_threads=0, intra_op_threads=0):

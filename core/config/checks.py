@@ -115,8 +115,7 @@ def check_not_released(values):
     if not (train_dir and modes.get(values.get('mode') or 'train').trains
             and released.is_released(train_dir)):
         return
-    name = os.path.relpath(os.path.realpath(train_dir),
-                           os.path.realpath(released.MODELS_DIR)).split(os.sep)[0]
+    name = released.name_of(train_dir)
     base = released.DEFAULT if name == '.' else name
     raise ConfigError(f'--train_dir={train_dir} is inside models/, which holds the released '
                       'models and is never trained into: to train from one, python runner.py '

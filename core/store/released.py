@@ -65,5 +65,10 @@ def work_folder(path):
     checkpoint): `path` itself, or runs/<name> for a released model."""
     if not is_released(path):
         return path
-    name = os.path.relpath(os.path.abspath(path), MODELS_DIR).split(os.sep)[0]
-    return os.path.join(WORK_DIR, name)
+    return os.path.join(WORK_DIR, name_of(path))
+
+
+def name_of(path):
+    """The released model a path inside models/ belongs to (its first folder there; '.' for
+    models/ itself)."""
+    return os.path.relpath(os.path.realpath(path), os.path.realpath(MODELS_DIR)).split(os.sep)[0]
