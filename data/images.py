@@ -12,6 +12,7 @@ evaluation and prediction see the same pixels.
 import errno
 import io
 import os
+import re
 import stat
 import warnings
 
@@ -125,7 +126,11 @@ def load_rgb(path, max_megapixels=MAX_MEGAPIXELS, min_side=MIN_SIDE, allow_trunc
     except UnidentifiedImageError:
         raise BadImage(_sniff(path)) from None
     except Image.DecompressionBombError as e:
-        raise BadImage(f'too large: {e}') from None
+        # Pillow's own limit (a server lowers it for every decoder) came before ours.
+        pixels = re.search(r'\((\d+) pixels\)', str(e))
+        size = f'{int(pixels.group(1)) / 1e6:.0f} MP' if pixels else 'over Pillow\'s limit'
+        raise BadImage(f'too large: {size} (limit {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP); '
+                       'refused before decoding') from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         message = str(e).strip().rstrip('.') or type(e).__name__
         if 'truncated' in message.lower() or isinstance(e, EOFError):

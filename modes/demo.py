@@ -13,6 +13,8 @@ bomb) and answered on the page with a one-line reason; the server stays up.
 Gradio's uploads and outputs go to a temporary folder removed at exit.
 """
 import atexit
+import base64
+import binascii
 import json
 import os
 import shutil
@@ -33,6 +35,7 @@ MADE_FACES = 8         # faces a click on "Make" shows
 # Pixels a request may decode: a photo of a phone is 12-50 MP; a 98 MP PNG of 300 KB took
 # 3.3 GB and 25 s, and a page can send several at once.
 DEMO_MEGAPIXELS = 25
+SENT_SUFFIX = '.sent'  # a snapshot sent as a data URL, decoded to a file of ours
 
 
 def fit(rgb, side, enlarge=False):
@@ -148,20 +151,50 @@ class Demo:
             notes.append(f'{name}: {len(rows)} face(s) in {ms:.0f} ms')
         return gallery, table, '\n\n'.join(notes) or 'Upload one or more photos.'
 
-    def snapshot(self, path):
-        """Webcam tab: one frame, as a file (checked like an upload before decoding: the
-        endpoint takes any image a client sends, not only a camera's)."""
-        if path is None:
+    def snapshot(self, payload):
+        """Webcam tab: one frame, as Gradio's undecoded payload (a file, or a data: URL from a
+        client) or a path; checked like an upload before decoding, because the endpoint
+        takes any image a client sends, not only a camera's."""
+        if not payload:
             return None, [], 'Take a snapshot first.'
+        path = None
         try:
+            path = self.snapshot_file(payload)
             rgb = self.check_file(path)
         except BadImage as e:
             return None, [], f'**snapshot**: {e}'
+        finally:
+            if path and path.endswith(SENT_SUFFIX):
+                os.remove(path)             # a client's data URL, written here: not kept
         start = time.perf_counter()
         annotated, rows, _ = self.analyse(rgb)
         ms = (time.perf_counter() - start) * 1000
         note = f'{len(rows)} face(s) in {ms:.0f} ms' if rows else '**no face found**'
         return annotated, [['webcam', *row] for row in rows], note
+
+    def snapshot_file(self, payload):
+        """The path of a snapshot's bytes. Gradio's own preprocessing decodes the image
+        before our checks and answers a refused one with a bare "Could not preprocess", so
+        the webcam event takes the payload as sent (preprocess=False)."""
+        if isinstance(payload, str):
+            return payload
+        if payload.get('path'):
+            return payload['path']
+        url = payload.get('url') or ''
+        if not url.startswith('data:'):
+            raise BadImage('no image in the request')
+        encoded = url.partition(',')[2]
+        if len(encoded) * 3 / 4 > self.cfg.max_upload_mb * 2**20:
+            raise BadImage(f'too large: {len(encoded) * 3 / 4 / 2**20:.1f} MB '
+                           f'(limit {self.cfg.max_upload_mb:g} MB)')
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise BadImage('not an image: the data URL is not base64') from None
+        handle, path = tempfile.mkstemp(suffix=SENT_SUFFIX, dir=os.environ.get('GRADIO_TEMP_DIR'))
+        with os.fdopen(handle, 'wb') as f:
+            f.write(data)
+        return path
 
     def make_faces(self, label, seed, folder):
         """Make-a-face tab: ([(face, what the classifier says)], the grid PNG written in
@@ -290,7 +323,8 @@ def build_page(demo):
             camera_table = gr.Dataframe(headers=table_headers, label='Results',
                                         elem_id='webcam-table')
             camera_note = gr.Markdown(elem_id='webcam-note')
-            run_camera.click(demo.snapshot, camera, [camera_out, camera_table, camera_note])
+            run_camera.click(demo.snapshot, camera, [camera_out, camera_table, camera_note],
+                             preprocess=False)
         with gr.Tab('Feature maps'):
             names = demo.layer_names()
             photo = gr.File(label='A photo', type='filepath', elem_id='features-file')

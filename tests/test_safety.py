@@ -110,17 +110,47 @@ def png_claiming(width, height):
     return bytes(data)
 
 
-def test_the_webcam_snapshot_is_checked_like_an_upload_before_decoding(trained, tmp_path):
+def test_the_webcam_snapshot_is_checked_like_an_upload_before_decoding(trained, tmp_path,
+                                                                       monkeypatch):
+    """Through Gradio's own handling of the event (not our method alone): a bomb, junk and a
+    photo, each as an uploaded file and as a data URL; one line on the page for the refused."""
+    import asyncio
+    import base64
     from modes import demo
     from core import config
+    monkeypatch.setenv('GRADIO_TEMP_DIR', str(tmp_path))
+    monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', Image.MAX_IMAGE_PIXELS)
+    demo.bound_decoding()                               # as the server runs
     cfg = config.resolve({'mode': 'demo', 'train_dir': trained['train_dir']}, explicit=set())
-    page = demo.Demo(cfg)
-    bomb = tmp_path / 'snapshot.png'
-    bomb.write_bytes(png_claiming(20000, 20000))
-    image, rows, note = page.snapshot(str(bomb))
-    assert image is None and rows == [] and 'too large: 20000x20000 pixels' in note
-    image, rows, note = page.snapshot(portrait())
-    assert image is not None and rows and 'face(s) in' in note
+    page = demo.build_page(demo.Demo(cfg))
+    event = next(fn for fn in page.fns.values() if fn.fn.__name__ == 'snapshot')
+
+    def sent(payload):
+        out = asyncio.run(page.process_api(block_fn=event, inputs=[payload], state=None,
+                                           explicit_call=True))
+        image, table, note = out['data']
+        return image, table['data'], note
+
+    def as_file(data, name):
+        (tmp_path / name).write_bytes(data)
+        return {'path': str(tmp_path / name), 'meta': {'_type': 'gradio.FileData'}}
+
+    def as_url(data):
+        return {'url': 'data:image/png;base64,' + base64.b64encode(data).decode(),
+                'path': None, 'meta': {'_type': 'gradio.FileData'}}
+
+    bomb, junk = png_claiming(20000, 20000), b'not a picture at all\n' * 10
+    photo = open(portrait(), 'rb').read()
+    for payload in (as_file(bomb, 'bomb.png'), as_url(bomb)):
+        assert sent(payload) == (None, [], '**snapshot**: too large: 400 MP (limit 25 MP); '
+                                           'refused before decoding')
+    for payload in (as_file(junk, 'junk.png'), as_url(junk)):
+        image, rows, note = sent(payload)
+        assert image is None and rows == [] and note == '**snapshot**: a text file, not an image'
+    for payload in (as_file(photo, 'me.jpg'), as_url(photo)):
+        image, rows, note = sent(payload)
+        assert image is not None and rows[0][0] == 'webcam' and 'face(s) in' in note
+    assert not list(tmp_path.glob('*' + demo.SENT_SUFFIX))     # a client's bytes not kept
 
 
 def test_a_demo_port_in_use_is_one_line_naming_the_flag(trained):
