@@ -30,6 +30,7 @@ RECIPES = {
     'balance': ['--balance=0.5'],
     'aux': ['--aux_tasks=age,race'],
     'hide_hair': ['--hide_hair=0.3'],
+    'hide_hair_half': ['--hide_hair=0.5'],
     'px96': ['--input_size=104', '--crop_size=96'],
     'weak_groups': ['--balance=0.5', '--hide_hair=0.3', '--aux_tasks=age,race'],
 }
@@ -39,6 +40,8 @@ flags.DEFINE_float('minutes', 20, 'Budget of every variant: minutes at its net\'
 flags.DEFINE_integer('fixed_steps', 0, 'Steps of every variant instead of the probed budget: to add '
                      'a variant to a study probed on another machine (its table gives the steps).')
 flags.DEFINE_integer('seed', 0, 'Seed of every training.')
+flags.DEFINE_bool('probe_only', False, 'Probe the variants\' nets, save and stop: probed once on an '
+                  'idle machine, the same steps serve every seed (copy the probes to its results).')
 flags.DEFINE_string('study_dir', 'checkpoints/study', 'Where the variants\' runs go.')
 flags.DEFINE_string('results', 'bench/study.json', 'Figures of every variant (resumable).')
 FLAGS = flags.FLAGS
@@ -184,6 +187,8 @@ def main(argv):
     for name in FLAGS.variants:
         variant_flags(name)         # every name checked before the first training
     measured = probes(FLAGS.variants, results)
+    if FLAGS.probe_only:
+        return save(results)
     runs = results.setdefault('runs', {})
     for name in FLAGS.variants:
         key = key_of(name)
