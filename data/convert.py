@@ -194,7 +194,8 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     with open(os.path.join(out, 'report.txt'), 'w') as f:
         f.write(report_text(meta))
     write_json_atomic(os.path.join(out, META_FILE), meta)
-    print(report_text(meta, max_rows=20))
+    if listing is None:         # a caller that listed the source reports on the whole of it
+        print(report_text(meta, max_rows=20))
     return meta
 
 
