@@ -101,7 +101,7 @@ def keras_training(cfg):
     from data import pipeline
     warm, n, k = windows()
     ds = pipeline.make_dataset(cfg.data_dir, 'train', cfg.image_spec, cfg.batch_size, True,
-                               cfg.cache_mb).map(lambda ex: (ex['image'], ex['label']))
+                               cache_mb=cfg.cache_mb).map(lambda ex: (ex['image'], ex['label']))
     model = nn_gender_keras(cfg.crop_size[0], cfg.channels, cfg.num_classes, cfg.keep_prob,
                             cfg.precision)
     timer = StepTimer()

@@ -30,7 +30,7 @@ def run_seed(seed=None):
     return seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
 
 
-def make_dataset(data_dir, split, spec, batch_size, training, cache_mb=4096, seed=None,
+def make_dataset(data_dir, split, spec, batch_size, training, *, cache_mb=4096, seed=None,
                  meta=None, part=(0, 1), mix=None, balance=0.0, fold=None):
     """Batches of {'image', 'label', 'filename', 'attr/...'}; endless and shuffled if training.
 

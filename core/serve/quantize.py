@@ -55,7 +55,7 @@ def split_batches(cfg, split, batch_size=64, limit=None):
     graph = tf.Graph()
     with graph.as_default(), model.on_cpu():
         ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, batch_size, False,
-                                   cfg.cache_mb)
+                                   cache_mb=cfg.cache_mb)
         iterator = v1.data.make_initializable_iterator(ds)
         batch = iterator.get_next()
     seen = 0
