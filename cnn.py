@@ -15,7 +15,6 @@ import math
 import os
 import signal
 import time
-import types
 
 import numpy as np
 import tensorflow as tf
@@ -47,33 +46,97 @@ class _StopRequested(BaseException):
 EXIT_INTERRUPTED = {KeyboardInterrupt: 128 + signal.SIGINT, _StopRequested: 128 + signal.SIGTERM}
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a training is laid out over its data."""
+    n_train: int             # faces of this dataset a pass covers
+    steps_per_epoch: int
+    n_eval: int              # faces the chief evaluates on (0: none)
+    eval_every: int          # steps between checkpoints and evaluations
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """The training graph, its savers, and what the chief does at each checkpoint."""
+    graph: tf.Graph
+    step: model.TrainingStep
+    is_gan: bool
+    check_in: object         # (sess, step, writer, best, best_saver) -> best; None: nothing
+    measure: object          # sess -> (accuracy, faces) on the eval split; None: no split
+    weights_finite: tf.Tensor
+    saver: object
+    best_saver: object
+    base: object             # finetune.Base of --init_from, or None
+    local_init: tf.Operation
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a training did; runner.py exits with `interrupted` when it is set."""
+    train_dir: str
+    start_step: int = 0
+    step: int = 0
+    steps: int = 0           # steps this process ran this time
+    loss: float = None       # the mean loss of the last progress line
+    best: dict = None        # {'accuracy', 'step', 'count'} of the best checkpoint
+    out_of_time: bool = False
+    interrupted: int = 0     # 130 or 143: stopped by a signal, its checkpoint saved
+    seconds: float = None    # None: there was nothing to train
+    base_eval: dict = None   # the --init_from base on the same eval faces, before training
+    eval: dict = None        # the final report of the checkpoint predict uses
+
+
 def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
-    """The training step in the current graph: batch, train_op, loss, accuracy, lr,
-    global_step, step_after (the global step once train_op has run), start_input (run
-    once per session), progress, the optimizer (a SyncReplicasOptimizer over `sync_replicas`
-    workers when > 0), summaries, and `log`: (name, tensor, is_percent) of the progress
-    line, the first the loss watched for divergence. core/gan.py builds the same for a GAN.
+    """The training step (model.TrainingStep) in the current graph; the optimizer is a
+    SyncReplicasOptimizer over `sync_replicas` workers when > 0; `part`: this worker's
+    share of the shards. core/gan.py builds the same for a GAN.
 
     With cfg.num_clones > 1 the batch is split over that many towers sharing the
     variables, whose gradients are averaged (batch-norm updates come from the first
-    tower, as slim's deployment did). `part`: this worker's share of the shards."""
+    tower, as slim's deployment did)."""
     start = model.training_input(cfg, meta, cfg.image_spec, steps_per_epoch, part,
                                  finetune.mix(cfg, meta))
-    iterator, batch, global_step, max_steps, progress, lr = (
-        start.iterator, start.batch, start.global_step, start.max_steps, start.progress, start.lr)
-    opt = model.optimizer(lr, cfg)
-    targets = distill.soft_targets(cfg) if cfg.teacher else None
+    opt = model.optimizer(start.lr, cfg)
     if sync_replicas:
         opt = v1.train.SyncReplicasOptimizer(opt, replicas_to_aggregate=sync_replicas,
                                              total_num_replicas=sync_replicas)
-    clones = cfg.num_clones
+    loss, logits, grads = _towers(cfg, start, opt)
+    batch, global_step = start.batch, start.global_step
+    accuracy = tf.reduce_mean(tf.cast(
+        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
+    update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS,
+                                   'clone_0' if cfg.num_clones > 1 else None)
+    with tf.control_dependencies(update_ops):
+        train_op = opt.apply_gradients(grads, global_step)
+    ema = model.moving_average(cfg, global_step)
+    if ema:
+        with tf.control_dependencies([train_op]):
+            train_op = ema.apply(v1.trainable_variables(model.NET_SCOPE))
+    with tf.control_dependencies([train_op]):
+        step_after = tf.identity(global_step.read_value())
+    summaries = v1.summary.merge([
+        v1.summary.scalar('loss', loss), v1.summary.scalar('accuracy', accuracy),
+        v1.summary.scalar('learning_rate', start.lr),
+        v1.summary.image('input', (batch['image'][:4] + 1.0) / 2.0, max_outputs=4)])
+    return model.TrainingStep(
+        batch=batch, train_op=train_op, loss=loss, accuracy=accuracy, lr=start.lr,
+        global_step=global_step, step_after=step_after,
+        start_input=tf.group(start.iterator.initializer, v1.tables_initializer()),
+        progress=start.progress, optimizer=opt, max_steps=start.max_steps, ema=ema,
+        summaries=summaries, log=[('loss', loss, False), ('acc', accuracy, True)])
+
+
+def _towers(cfg, start, opt):
+    """(loss, logits, averaged gradients) of the batch over cfg.num_clones towers."""
+    clones, batch = cfg.num_clones, start.batch
     towers = [batch] if clones == 1 else [
         dict(zip(batch, parts)) for parts in zip(*(tf.split(v, clones) for v in batch.values()))]
+    targets = distill.soft_targets(cfg) if cfg.teacher else None
     losses, tower_grads, all_logits = [], [], []
     mix_seed = pipeline.run_seed(cfg.seed)
     for i, tower in enumerate(towers):
         with v1.name_scope(f'clone_{i}') if clones > 1 else contextlib.nullcontext():
-            mixed = mixing.mix(tower['image'], global_step, cfg, mix_seed + i)
+            mixed = mixing.mix(tower['image'], start.global_step, cfg, mix_seed + i)
             logits, end_points = model.build_network(
                 mixed.images if mixed else tower['image'], cfg, is_training=True, reuse=i > 0,
                 device=model.clone_device(i, cfg))
@@ -86,55 +149,33 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
                                                      colocate_gradients_with_ops=True))
         losses.append(tower_loss)
         all_logits.append(logits)
-    loss = tf.add_n(losses) / clones if clones > 1 else losses[0]
-    logits = tf.concat(all_logits, 0) if clones > 1 else all_logits[0]
-    accuracy = tf.reduce_mean(tf.cast(
-        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), batch['label']), tf.float32))
-    grads = model.average_gradients(tower_grads)
-    update_ops = v1.get_collection(v1.GraphKeys.UPDATE_OPS, 'clone_0' if clones > 1 else None)
-    with tf.control_dependencies(update_ops):
-        train_op = opt.apply_gradients(grads, global_step)
-    ema = model.moving_average(cfg, global_step)
-    if ema:
-        with tf.control_dependencies([train_op]):
-            train_op = ema.apply(v1.trainable_variables(model.NET_SCOPE))
-    with tf.control_dependencies([train_op]):
-        step_after = tf.identity(global_step.read_value())
-    summaries = v1.summary.merge([
-        v1.summary.scalar('loss', loss), v1.summary.scalar('accuracy', accuracy),
-        v1.summary.scalar('learning_rate', lr),
-        v1.summary.image('input', (batch['image'][:4] + 1.0) / 2.0, max_outputs=4)])
-    return types.SimpleNamespace(batch=batch, train_op=train_op, loss=loss, accuracy=accuracy,
-                                 lr=lr, global_step=global_step, step_after=step_after,
-                                 start_input=tf.group(iterator.initializer,
-                                                      v1.tables_initializer()),
-                                 progress=progress,
-                                 optimizer=opt, max_steps=max_steps, ema=ema,
-                                 summaries=summaries,
-                                 log=[('loss', loss, False), ('acc', accuracy, True)])
+    if clones == 1:
+        return losses[0], all_logits[0], tower_grads[0]
+    return (tf.add_n(losses) / clones, tf.concat(all_logits, 0),
+            model.average_gradients(tower_grads))
 
 
 def train(cfg):
-    cluster = clusters.from_config(cfg)
-    if cluster and cluster.job_name == 'ps':
-        return clusters.serve_variables(cluster, cfg)
+    """Trains, or resumes, cfg.net on cfg.data_dir; returns an Outcome."""
+    place = clusters.place_of(cfg)
+    if place.serves_variables:
+        return clusters.serve_variables(place.cluster, cfg)
     meta = records.read_meta(cfg.data_dir)
     auxiliary.check(cfg, meta)
     guards.check_dataset(cfg, meta)
     guards.check_memory(cfg)
     finetune.check(cfg, meta)
-    is_chief = cluster is None or cluster.is_chief
-    if not is_chief:
-        return _train(cfg, meta, cluster)
-    run = _train_judged_by_folds if folds.wanted(cfg, meta, cluster) else _train
+    if not place.is_chief:
+        return _train(cfg, meta, place)
+    run = _train_judged_by_folds if folds.wanted(cfg, meta, place.cluster) else _train
     with lock.hold(cfg.train_dir):
         if cfg.fresh and checkpoints.start_fresh(cfg.train_dir):
             with lock.hold(cfg.train_dir):      # the folder made anew is held too
-                return run(cfg, meta, cluster)
-        return run(cfg, meta, cluster)
+                return run(cfg, meta, place)
+        return run(cfg, meta, place)
 
 
-def _train_judged_by_folds(cfg, meta, cluster=None):
+def _train_judged_by_folds(cfg, meta, place):
     """Fine-tuning judged on every face (core/train/folds.py): a run per fold, each
     face answered by the run that did not train on it, the base's share chosen on those
     answers, then the model trained on all the faces, reported and calibrated on them."""
@@ -144,11 +185,11 @@ def _train_judged_by_folds(cfg, meta, cluster=None):
     for index in range(cfg.folds):
         fold_cfg = folds.fold_config(cfg, meta, index)
         with lock.hold(fold_cfg.train_dir), folds.logged(fold_cfg.train_dir):
-            result = _train(fold_cfg, meta, cluster)
-        if result.get('interrupted'):
+            outcome = _train(fold_cfg, meta, place)
+        if outcome.interrupted:
             print(f'Interrupted in fold {index + 1}: rerun the same command to resume',
                   flush=True)
-            return result
+            return outcome
         answers, whole = folds.held_out_answers(fold_cfg, meta)
         per_fold.append(answers)
         print(folds.fold_line(index, cfg.folds, answers, whole), flush=True)
@@ -160,31 +201,30 @@ def _train_judged_by_folds(cfg, meta, cluster=None):
         print(f'The base is kept: one step writes it into {cfg.train_dir}, without the '
               f'{cfg.epochs} epochs of training', flush=True)
         final = dataclasses.replace(final, max_steps=1, max_minutes=0.0)
-    result = _train(final, meta, cluster)
-    if 'seconds' in result and not result.get('interrupted'):
-        path = checkpoints.choose(cfg.train_dir, 'last')
-        result['eval'] = report.write(final, 'out-of-fold', judgement.outputs, path)
-    return result
+    outcome = _train(final, meta, place)
+    if outcome.seconds is None or outcome.interrupted:
+        return outcome
+    path = checkpoints.choose(cfg.train_dir, 'last')
+    return dataclasses.replace(
+        outcome, eval=report.write(final, 'out-of-fold', judgement.outputs, path))
 
 
-def _train(cfg, meta, cluster):
-    is_chief = cluster is None or cluster.is_chief
-    if is_chief:
+def _train(cfg, meta, place):
+    if place.is_chief:
         checkpoints.clear_leftovers(cfg.train_dir)
         config.write_run_file(cfg)
-    server = _join_cluster(cfg, cluster, is_chief)
-    plan = _plan(cfg, meta, cluster)
-    g = _graph(cfg, meta, cluster, plan, is_chief)
-    result = {'train_dir': cfg.train_dir, 'steps': 0}
-    with _STOP.noted():
-        with sessions.training_session(cfg, cluster, server, g.graph, g.saver, g.local_init,
-                                       g.base.restore if g.base else None,
-                                       g.t.optimizer if plan.replicas else None) as (sess, resumed):
-            _session(sess, resumed, cfg, cluster, plan, g, result)
-    if is_chief and plan.n_eval and not g.is_gan and 'seconds' in result \
-            and not result.get('interrupted'):
-        _final_report(cfg, result)
-    return result
+    server = place.join(cfg)
+    plan = _plan(cfg, meta, place)
+    built = _build(cfg, meta, place, plan)
+    with _STOP.noted(), sessions.training_session(
+            cfg, place, server, built.graph, built.saver, built.local_init,
+            built.base.restore if built.base else None,
+            built.step.optimizer if place.replicas else None) as (sess, resumed):
+        outcome = _session(sess, resumed, cfg, place, plan, built)
+    if place.is_chief and plan.n_eval and not built.is_gan and outcome.seconds is not None \
+            and not outcome.interrupted:
+        outcome = _final_report(cfg, outcome)
+    return outcome
 
 
 class _StopSignal:
@@ -221,123 +261,116 @@ class _StopSignal:
 _STOP = _StopSignal()
 
 
-def _join_cluster(cfg, cluster, is_chief):
-    """The server of this process in a ps/worker cluster, once the others answer."""
-    if not cluster:
-        return None
-    server = clusters.start_server(cluster, model.session_config(cfg))
-    clusters.wait_for(cluster.ps, cfg.cluster_timeout, 'parameter server')
-    if not is_chief:
-        clusters.wait_for(cluster.workers[:1], cfg.cluster_timeout, 'chief worker')
-    return server
-
-
-def _plan(cfg, meta, cluster):
-    """How long an epoch is, how often the chief evaluates, how many replicas average."""
-    replicas = cluster.num_workers if cluster and cfg.sync_replicas else 0
+def _plan(cfg, meta, place):
+    """How long an epoch is and how often the chief evaluates."""
     n_train = sum(meta['splits'][split]['count'] for split in cfg.train_splits)
     if cfg.fold:
         n_train = math.ceil(n_train * (cfg.fold[1] - 1) / cfg.fold[1])
     # An epoch is a pass over this dataset's faces, however many --mix_data adds to a batch.
     own_share = 1.0 - cfg.mix_share if cfg.mix_data else 1.0
-    steps_per_epoch = math.ceil(n_train / (cfg.batch_size * own_share * max(1, replicas)))
-    return types.SimpleNamespace(
-        replicas=replicas, n_train=n_train, steps_per_epoch=steps_per_epoch,
+    steps_per_epoch = math.ceil(n_train / (cfg.batch_size * own_share * max(1, place.replicas)))
+    return Plan(
+        n_train=n_train, steps_per_epoch=steps_per_epoch,
         n_eval=0 if 'eval' in cfg.train_splits else meta['splits'].get('eval', {}).get('count', 0),
-        eval_every=cfg.eval_every or max(steps_per_epoch, guards.MIN_EVAL_INTERVAL),
-        who=f'{cluster.name}: ' if cluster else '', is_chief=cluster is None or cluster.is_chief)
+        eval_every=cfg.eval_every or max(steps_per_epoch, guards.MIN_EVAL_INTERVAL))
 
 
-def _graph(cfg, meta, cluster, plan, is_chief):
+def _build(cfg, meta, place, plan):
     """The training graph, what the chief does at each checkpoint, and the savers."""
     is_gan = networks.get(cfg.net).is_gan
-    g = types.SimpleNamespace(graph=tf.Graph(), is_gan=is_gan, check_in=None, measure=None)
-    with g.graph.as_default():
+    graph = tf.Graph()
+    check_in = measure = None
+    with graph.as_default():
         if cfg.seed is not None:
-            v1.set_random_seed(cfg.seed + (cluster.task_index if cluster else 0))
-        with clusters.device_scope(cluster):
-            part = (cluster.task_index, cluster.num_workers) if cluster else (0, 1)
-            g.t = (gan.build_training if is_gan else build_training)(
-                cfg, meta, plan.steps_per_epoch, part, sync_replicas=plan.replicas)
-            if is_chief and is_gan:
-                g.check_in = gan.sampler(cfg, g.t)
-            elif is_chief and plan.n_eval:
-                g.measure = _eval_measure(cfg, meta, g.t)
-                g.check_in = functools.partial(_evaluate_during_training, measure=g.measure,
-                                               cfg=cfg)
-            g.weights_finite = model.all_finite(v1.global_variables())
-            # Relative paths in the `checkpoint` files: a folder moved or copied is still itself.
-            g.saver = v1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True)
-            g.best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True)
-            g.base = finetune.Base(cfg) if is_chief and cfg.init_from else None
-            g.local_init = tf.group(v1.local_variables_initializer(), g.t.start_input)
-    return g
+            v1.set_random_seed(cfg.seed + place.seed_offset)
+        with place.device_scope():
+            step = (gan.build_training if is_gan else build_training)(
+                cfg, meta, plan.steps_per_epoch, place.part, sync_replicas=place.replicas)
+            if place.is_chief and is_gan:
+                check_in = gan.sampler(cfg, step)
+            elif place.is_chief and plan.n_eval:
+                measure = _eval_measure(cfg, meta, step)
+                check_in = functools.partial(_evaluate_during_training, measure=measure,
+                                             cfg=cfg)
+            return Built(
+                graph=graph, step=step, is_gan=is_gan, check_in=check_in, measure=measure,
+                weights_finite=model.all_finite(v1.global_variables()),
+                # Relative paths in `checkpoint` files: a folder moved or copied is itself.
+                saver=v1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True),
+                best_saver=v1.train.Saver(max_to_keep=1, save_relative_paths=True),
+                base=finetune.Base(cfg) if place.is_chief and cfg.init_from else None,
+                local_init=tf.group(v1.local_variables_initializer(), step.start_input))
 
 
-def _eval_measure(cfg, meta, t):
+def _eval_measure(cfg, meta, step):
     """measure(sess) -> (accuracy, faces) of the current weights on the eval split."""
     with model.on_cpu():
         eval_ds = pipeline.make_dataset(cfg.data_dir, 'eval', cfg.image_spec, cfg.batch_size,
-                                        False, cfg.cache_mb, meta=meta)
+                                        False, cache_mb=cfg.cache_mb, meta=meta)
         eval_iterator = v1.data.make_initializable_iterator(eval_ds)
     return functools.partial(_eval_accuracy, iterator=eval_iterator,
-                             fetches=model.eval_fetches(eval_iterator.get_next(), cfg, t.ema))
+                             fetches=model.eval_fetches(eval_iterator.get_next(), cfg, step.ema))
 
 
-def _session(sess, resumed, cfg, cluster, plan, g, result):
+def _session(sess, resumed, cfg, place, plan, built):
     """Trains in an open session until the last step, the time budget, or a stop."""
-    t, who = g.t, plan.who
-    step = result['start_step'] = int(sess.run(t.global_step))
-    result['best'] = checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0}
+    step = int(sess.run(built.step.global_step))
+    done = Outcome(cfg.train_dir, start_step=step, step=step,
+                   best=checkpoints.best_record(cfg.train_dir) or {'accuracy': -1.0, 'step': 0})
     if resumed:
-        print(f'{who}Resuming from step {step} ({resumed})', flush=True)
-    if step >= t.max_steps:
-        print(f'Already trained to step {step} of {t.max_steps}: nothing to do '
+        print(f'{place.prefix}Resuming from step {step} ({resumed})', flush=True)
+    if step >= built.step.max_steps:
+        print(f'Already trained to step {step} of {built.step.max_steps}: nothing to do '
               '(raise --epochs or --max_steps to train on)')
-        result['step'] = step
-        return
-    if g.base and g.base.whole and g.measure and not resumed:
-        # The same faces the fine-tuned model is judged on, so the two can be compared.
-        accuracy, count = g.measure(sess)
-        result['base_eval'] = {'accuracy': accuracy, 'count': count}
-        print(f'the base on the eval split, before fine-tuning: accuracy '
-              f'{accuracy * 100:.2f}% on {count} images', flush=True)
-    _banner(cfg, cluster, plan, t, step)
-    writer = v1.summary.FileWriter(cfg.train_dir, g.graph if step == 0 else None) \
-        if plan.is_chief else None
-    keeper, window = _Keeper(cfg, plan, g, writer, result['best']), _Window(t, cfg, plan, step)
+        return done
+    base_eval = _base_eval(sess, built) if not resumed else None
+    _banner(cfg, place, plan, built.step, step)
+    writer = v1.summary.FileWriter(cfg.train_dir, built.graph if step == 0 else None) \
+        if place.is_chief else None
+    keeper = _Keeper(cfg, place, built, writer, done.best)
+    window = _Window(built.step, cfg, place, plan, step)
+    interrupted = 0
     try:
-        step = _loop(sess, cfg, plan, g, writer, keeper, window, result, step)
+        step, out_of_time = _loop(sess, cfg, place, plan, built, writer, keeper, window, step)
     except (KeyboardInterrupt, _StopRequested) as stop:
-        step = int(sess.run(t.global_step))
+        step, out_of_time = int(sess.run(built.step.global_step)), False
         keeper.save(sess, step)
-        print(f'\n{who}Interrupted at step {step}' + (': checkpoint saved; rerun the '
-              'same command to resume' if plan.is_chief else ''), flush=True)
-        result['interrupted'] = EXIT_INTERRUPTED[type(stop)]
+        print(f'\n{place.prefix}Interrupted at step {step}' + (': checkpoint saved; rerun the '
+              'same command to resume' if place.is_chief else ''), flush=True)
+        interrupted = EXIT_INTERRUPTED[type(stop)]
     except tf.errors.DataLossError:       # a shard truncated or overwritten under the run
-        keeper.save(sess, int(sess.run(t.global_step)))
+        keeper.save(sess, int(sess.run(built.step.global_step)))
         raise records.damaged_shard(*filter(None, (cfg.data_dir, cfg.mix_data))) or \
             records.Damaged(f'a record of {cfg.data_dir} could not be read')
     finally:
         if writer:
             writer.close()
-    _summary(cfg, plan, g, keeper, window, result, step)
-    result.update(step=int(step), best=keeper.best)
+    seconds = _summary(cfg, place, plan, built, keeper, window, step, out_of_time)
+    return dataclasses.replace(done, step=step, steps=window.steps_run, loss=window.loss,
+                               best=keeper.best, out_of_time=out_of_time,
+                               interrupted=interrupted, seconds=seconds, base_eval=base_eval)
 
 
-def _banner(cfg, cluster, plan, t, step):
+def _base_eval(sess, built):
+    """A fine-tuning's base on the eval faces the fine-tuned model will be judged on, so
+    that the two can be compared; None when there is nothing to compare."""
+    if not (built.base and built.base.whole and built.measure):
+        return None
+    accuracy, count = built.measure(sess)
+    print(f'the base on the eval split, before fine-tuning: accuracy '
+          f'{accuracy * 100:.2f}% on {count} images', flush=True)
+    return {'accuracy': accuracy, 'count': count}
+
+
+def _banner(cfg, place, plan, step_graph, step):
     where = (f'in {cfg.num_clones} towers on {model.clone_device(0, cfg)}'
              if cfg.num_clones > 1 else f'on {model.compute_device()}')
-    if cluster:
-        where += (f', {cluster.num_workers} workers ('
-                  f'{"synchronous" if plan.replicas else "asynchronous"} updates), '
-                  f'{len(cluster.ps)} parameter server(s)')
-    print(f'{plan.who}Training {cfg.net} on {plan.n_train} images, {cfg.num_classes} classes, '
-          f'batch {cfg.batch_size}, {plan.steps_per_epoch} steps/epoch, to step {t.max_steps}, '
-          f'{where}', flush=True)
+    print(f'{place.prefix}Training {cfg.net} on {plan.n_train} images, {cfg.num_classes} '
+          f'classes, batch {cfg.batch_size}, {plan.steps_per_epoch} steps/epoch, to step '
+          f'{step_graph.max_steps}, {where}{place.describe()}', flush=True)
     if cfg.cpu_sized and step == 0:
         cpu = networks.get(cfg.net).defaults.cpu
-        print(f'{plan.who}No GPU: {cfg.net} with its CPU defaults '
+        print(f'{place.prefix}No GPU: {cfg.net} with its CPU defaults '
               f'({", ".join(f"{k}={v}" for k, v in cpu.items())}); flags override them',
               flush=True)
 
@@ -346,37 +379,39 @@ class _Keeper:
     """The chief's checkpoints: the last few (finite weights only, so a diverged run never
     overwrites a good one) and, through check_in, the best by eval accuracy."""
 
-    def __init__(self, cfg, plan, g, writer, best):
-        self.cfg, self.plan, self.g, self.writer, self.best = cfg, plan, g, writer, best
+    def __init__(self, cfg, place, built, writer, best):
+        self.cfg, self.place, self.built, self.writer, self.best = cfg, place, built, writer, best
         self.prefix = os.path.join(cfg.train_dir, checkpoints.CHECKPOINT_NAME)
         self.saved_step = None
 
     def save(self, sess, step):
-        if not self.plan.is_chief or self.saved_step == step:
+        if not self.place.is_chief or self.saved_step == step:
             return
-        if not sess.run(self.g.weights_finite):
+        if not sess.run(self.built.weights_finite):
             raise Diverged(f'the weights are no longer finite at step {step}: lower '
                            '--learning_rate; the last good checkpoint is kept')
-        checkpoints.save(self.g.saver, sess, self.prefix, step)
+        checkpoints.save(self.built.saver, sess, self.prefix, step)
         self.saved_step = step
 
     def check_in(self, sess, step, finished):
         """At each checkpoint: (at the end, the base's share averaged in) save, evaluate."""
-        if finished and self.g.base:
-            self.g.base.average_into(sess, self.cfg.base_share)
+        if finished and self.built.base:
+            self.built.base.average_into(sess, self.cfg.base_share)
         self.save(sess, step)
-        if self.g.check_in:
-            self.best = self.g.check_in(sess, step=step, writer=self.writer, best=self.best,
-                                        best_saver=self.g.best_saver)
+        if self.built.check_in:
+            self.best = self.built.check_in(sess, step=step, writer=self.writer, best=self.best,
+                                            best_saver=self.built.best_saver)
 
 
 class _Window:
     """The progress line: the mean of each logged value since the last line, the rate and
-    an honest ETA (the time budget's end when that comes first)."""
+    an honest ETA (the time budget's end when that comes first); the steps run and the
+    last mean loss, for the outcome."""
 
-    def __init__(self, t, cfg, plan, step):
-        self.t, self.cfg, self.plan = t, cfg, plan
+    def __init__(self, step_graph, cfg, place, plan, step):
+        self.t, self.cfg, self.place, self.plan = step_graph, cfg, place, plan
         self.run_start, self.start_step, self.first_loss = time.time(), step, None
+        self.steps_run, self.loss = 0, None
         self._reset(self.run_start)
 
     def _reset(self, now):
@@ -391,9 +426,10 @@ class _Window:
                            f'{self.cfg.learning_rate:g}). The last good checkpoint is kept.')
         self.sums = [a + b for a, b in zip(self.sums, values)]
         self.steps += 1
+        self.steps_run += 1
 
     def line(self, step, lr_value, budget):
-        """The progress line; returns the mean loss of the window."""
+        """Prints the progress line and starts the next window."""
         now = time.time()
         rate = self.steps * self.cfg.batch_size / (now - self.start)
         eta = (self.t.max_steps - step) * (now - self.run_start) / max(step - self.start_step, 1)
@@ -402,26 +438,24 @@ class _Window:
         means = [total / self.steps for total in self.sums]
         shown = ' '.join(f'{name} {m * 100:.1f}%' if pct else f'{name} {m:.4f}'
                          for (name, _, pct), m in zip(self.t.log, means))
-        print(f'{self.plan.who}step {step}/{self.t.max_steps} epoch '
+        print(f'{self.place.prefix}step {step}/{self.t.max_steps} epoch '
               f'{step / self.plan.steps_per_epoch:.2f} {shown} lr {lr_value:.2e} '
               f'{rate:.0f} img/s ETA {format_duration(eta)}', flush=True)
+        self.loss = means[0]
         self._reset(now)
-        return means[0]
 
 
-def _loop(sess, cfg, plan, g, writer, keeper, window, result, step):
-    """The training steps, until the last one or the end of the time budget."""
-    t, budget = g.t, cfg.max_minutes * 60.0
-    last_eval, out_of_time = step, False
-    while step < t.max_steps and not out_of_time:
+def _loop(sess, cfg, place, plan, built, writer, keeper, window, step):
+    """The training steps, until the last one or the end of the time budget; returns
+    (the global step reached, whether the budget ran out)."""
+    t, budget = built.step, cfg.max_minutes * 60.0
+    last_eval, out_of_time, finished = step, False, False
+    fetches = [t.step_after, t.lr, [tensor for _, tensor, _ in t.log]]
+    while not finished:
         _STOP.check()
-        result['steps'] += 1
-        summary_now = plan.is_chief and result['steps'] % cfg.log_every == 0
-        fetches = [t.step_after, t.lr, [tensor for _, tensor, _ in t.log]]
-        feed = None
-        if budget:
-            used = time.time() - window.run_start
-            feed = {t.progress: max(step / t.max_steps, used / budget)}
+        summary_now = place.is_chief and (window.steps_run + 1) % cfg.log_every == 0
+        used = time.time() - window.run_start
+        feed = {t.progress: max(step / t.max_steps, used / budget)} if budget else None
         out = sess.run(fetches + [t.summaries] if summary_now else fetches, feed)
         step, lr_value = int(out[0]), out[1]
         out_of_time = bool(budget) and time.time() - window.run_start >= budget
@@ -429,41 +463,41 @@ def _loop(sess, cfg, plan, g, writer, keeper, window, result, step):
         window.add(out[2], step)
         if summary_now:
             writer.add_summary(out[3], step)
-        if result['steps'] % cfg.log_every == 0 or finished:
-            result['loss'] = window.line(step, lr_value, budget)
-            result.setdefault('first_loss', result['loss'])
-        if plan.is_chief and (step // plan.eval_every > last_eval // plan.eval_every or finished):
+        if window.steps_run % cfg.log_every == 0 or finished:
+            window.line(step, lr_value, budget)
+        if place.is_chief and (step // plan.eval_every > last_eval // plan.eval_every or finished):
             last_eval = step
             keeper.check_in(sess, step, finished)
-    if out_of_time:
-        result['out_of_time'] = True
-    return step
+    return step, out_of_time
 
 
-def _summary(cfg, plan, g, keeper, window, result, step):
-    """The closing lines of a training: where it stopped, how fast, the best eval."""
+def _summary(cfg, place, plan, built, keeper, window, step, out_of_time):
+    """The closing lines of a training: where it stopped, how fast, the best eval; returns
+    the seconds it trained."""
     elapsed = time.time() - window.run_start
-    if result.get('out_of_time'):
-        print(f'{plan.who}Time budget of {cfg.max_minutes:g} minutes used up at step {step}',
+    if out_of_time:
+        print(f'{place.prefix}Time budget of {cfg.max_minutes:g} minutes used up at step {step}',
               flush=True)
-    best = gan.describe(cfg) if g.is_gan else guards.describe_best(keeper.best, plan.n_eval)
+    best = gan.describe(cfg) if built.is_gan else guards.describe_best(keeper.best, plan.n_eval)
     if 'eval' in cfg.train_splits and not cfg.fold:
         best = 'trained on every face, the eval faces too (the folds judged it)'
-    print(f'{plan.who}Trained {step - window.start_step} steps in {format_duration(elapsed)} '
-          f'({result["steps"] * cfg.batch_size / max(elapsed, 1e-9):.0f} img/s'
-          + (' from this worker' if plan.who else '') + ')'
-          + (f'; {best}; checkpoints in {cfg.train_dir}' if plan.is_chief else ''), flush=True)
-    result['seconds'] = elapsed
+    rate = window.steps_run * cfg.batch_size / max(elapsed, 1e-9)
+    print(f'{place.prefix}Trained {step - window.start_step} steps in '
+          f'{format_duration(elapsed)} ({rate:.0f} img/s'
+          + (' from this worker' if place.prefix else '') + ')'
+          + (f'; {best}; checkpoints in {cfg.train_dir}' if place.is_chief else ''), flush=True)
+    return elapsed
 
 
-def _final_report(cfg, result):
+def _final_report(cfg, outcome):
     """The full report of the checkpoint predict will use: per group, calibrated, pictures;
     after a fine-tuning, set against the base on the same faces."""
-    result['eval'] = report.of_checkpoint(dataclasses.replace(cfg, mode='eval',
-                                                              checkpoint='best'), 'eval')
-    if result.get('base_eval'):
-        print(guards.compare_with_base(result['eval'], result['base_eval'], cfg.init_from),
+    outcome = dataclasses.replace(outcome, eval=report.of_checkpoint(
+        dataclasses.replace(cfg, mode='eval', checkpoint='best'), 'eval'))
+    if outcome.base_eval:
+        print(guards.compare_with_base(outcome.eval, outcome.base_eval, cfg.init_from),
               flush=True)
+    return outcome
 
 
 def _eval_accuracy(sess, iterator, fetches):

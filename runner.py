@@ -57,8 +57,8 @@ def main(argv):
               'stopped when the same command is run again)', file=sys.stderr)
         sys.exit(130)
     # A training stopped by Ctrl-C or SIGTERM saved its checkpoint, and is not finished.
-    if isinstance(result, dict) and result.get('interrupted'):
-        sys.exit(result['interrupted'])
+    if getattr(result, 'interrupted', 0):
+        sys.exit(result.interrupted)
 
 
 HELP = ('-h', '-help', '--help', '--helpshort', '-?')

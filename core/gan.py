@@ -7,7 +7,6 @@ for evaluation. The discriminator lives in the 'net' scope like any network (so
 """
 import io
 import os
-import types
 
 import numpy as np
 import tensorflow as tf
@@ -75,7 +74,7 @@ def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
         v1.summary.scalar('d_loss', d_loss), v1.summary.scalar('g_loss', g_loss),
         v1.summary.scalar('discriminator_accuracy', accuracy),
         v1.summary.scalar('learning_rate', lr)])
-    return types.SimpleNamespace(
+    return model.TrainingStep(
         batch=batch, train_op=train_op, loss=d_loss, accuracy=accuracy, lr=lr,
         global_step=global_step, step_after=step_after, start_input=start.iterator.initializer,
         progress=start.progress, optimizer=None, max_steps=start.max_steps, ema=ema,

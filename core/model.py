@@ -1,7 +1,6 @@
 """Graph pieces shared by every mode: the network on a device, loss, learning rate, optimizer."""
 import contextlib
 import dataclasses
-import types
 
 import tensorflow as tf
 
@@ -197,14 +196,45 @@ def on_cpu():
         yield
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingInput:
+    """What every training step starts from (training_input)."""
+    iterator: object            # its initializer runs once per session
+    batch: dict                 # {'image', 'label', 'filename', 'attr/...'} tensors
+    global_step: tf.Variable
+    max_steps: int
+    progress: tf.Tensor         # the fraction done, fed under a time budget
+    lr: tf.Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingStep:
+    """One training step in a graph, as cnn.build_training and gan.build_training make it."""
+    batch: dict
+    train_op: tf.Operation
+    loss: tf.Tensor             # the loss watched for divergence
+    accuracy: tf.Tensor
+    lr: tf.Tensor
+    global_step: tf.Variable
+    step_after: tf.Tensor       # the global step once train_op has run
+    start_input: tf.Operation   # run once per session
+    progress: tf.Tensor
+    optimizer: object           # a SyncReplicasOptimizer's chief and local inits come from it
+    max_steps: int
+    ema: object                 # tf.train.ExponentialMovingAverage, or None
+    summaries: tf.Tensor
+    log: list                   # (name, tensor, is_percent) of the progress line, loss first
+
+
 def training_input(cfg, meta, spec, steps_per_epoch, part=(0, 1), mix=None):
     """What every training step starts from: the shuffled, augmented batches of `spec` (this
     worker's `part` of the shards), the global step, max_steps, `progress` (the fraction
     done; the loop feeds the larger of steps and time under a budget) and the learning rate."""
     with on_cpu():
         ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, spec, cfg.batch_size, True,
-                                   cfg.cache_mb, cfg.seed, meta, part, mix, cfg.balance,
-                                   cfg.fold and (*cfg.fold, False))
+                                   cache_mb=cfg.cache_mb, seed=cfg.seed, meta=meta, part=part,
+                                   mix=mix, balance=cfg.balance,
+                                   fold=cfg.fold and (*cfg.fold, False))
         iterator = v1.data.make_initializable_iterator(ds)
         batch = iterator.get_next()
     global_step = v1.train.get_or_create_global_step()
@@ -212,8 +242,8 @@ def training_input(cfg, meta, spec, steps_per_epoch, part=(0, 1), mix=None):
     progress = v1.placeholder_with_default(
         tf.cast(global_step, tf.float32) / float(max(1, max_steps)), [], name='progress')
     lr = learning_rate(global_step, steps_per_epoch, cfg, progress)
-    return types.SimpleNamespace(iterator=iterator, batch=batch, global_step=global_step,
-                                 max_steps=max_steps, progress=progress, lr=lr)
+    return TrainingInput(iterator=iterator, batch=batch, global_step=global_step,
+                         max_steps=max_steps, progress=progress, lr=lr)
 
 
 def eval_fetches(batch, cfg, ema=None):
@@ -235,7 +265,7 @@ def split_outputs(cfg, split, which='best', alter=None):
     def build():
         with on_cpu():
             ds = pipeline.make_dataset(cfg.data_dir, split, cfg.image_spec, cfg.batch_size,
-                                       False, cfg.cache_mb)
+                                       False, cache_mb=cfg.cache_mb)
             if alter:
                 ds = ds.map(lambda batch: dict(batch, image=alter(batch['image'])))
             iterator = v1.data.make_initializable_iterator(ds)

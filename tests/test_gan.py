@@ -68,7 +68,7 @@ def test_the_pair_trains_resumes_samples_and_generates_repeatably(generator, tmp
         f.write(index)
     result, out = run(capsys, mode='train', net='dcgan', train_dir=train_dir, max_steps=6,
                       data_dir=generator['data_dir'], batch_size=16, log_every=2, eval_every=4)
-    assert 'Resuming from step 4' in out and result['step'] == 6
+    assert 'Resuming from step 4' in out and result.step == 6
     ckpt = tf.train.latest_checkpoint(train_dir)
     names = {name for name, _ in tf.train.list_variables(ckpt)}
     assert any(n.startswith('generator/') and n.endswith('ExponentialMovingAverage')

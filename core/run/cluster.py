@@ -114,6 +114,71 @@ def from_config(cfg):
                          os.environ.get('TF_CONFIG'))
 
 
+@dataclasses.dataclass(frozen=True)
+class Place:
+    """Where a training process runs: alone (no cluster, the simplest case) or as one task
+    of a ps/worker cluster. The training loop asks this, never the cluster's roles."""
+    cluster: Cluster = None
+    sync: bool = False             # --sync_replicas: workers' gradients averaged per step
+
+    @property
+    def serves_variables(self):
+        return bool(self.cluster) and self.cluster.job_name == 'ps'
+
+    @property
+    def is_chief(self):
+        """Initialises or restores, evaluates, saves, writes summaries."""
+        return self.cluster is None or self.cluster.is_chief
+
+    @property
+    def prefix(self):
+        """Of this process's lines, so a cluster's logs say who wrote them."""
+        return f'{self.cluster.name}: ' if self.cluster else ''
+
+    @property
+    def replicas(self):
+        """Workers whose gradients are averaged each step (0: updates as they come)."""
+        return self.cluster.num_workers if self.cluster and self.sync else 0
+
+    @property
+    def part(self):
+        """(index, count): this process's share of the training shards."""
+        return (self.cluster.task_index, self.cluster.num_workers) if self.cluster else (0, 1)
+
+    @property
+    def seed_offset(self):
+        return self.cluster.task_index if self.cluster else 0
+
+    def device_scope(self):
+        return device_scope(self.cluster)
+
+    def session_config(self, config):
+        return self.cluster.session_config(config) if self.cluster else config
+
+    def describe(self):
+        """What the banner adds to the device: the cluster's shape."""
+        if not self.cluster:
+            return ''
+        return (f', {self.cluster.num_workers} workers ('
+                f'{"synchronous" if self.replicas else "asynchronous"} updates), '
+                f'{len(self.cluster.ps)} parameter server(s)')
+
+    def join(self, cfg):
+        """This process's server (None alone), once the hosts it needs answer."""
+        if not self.cluster:
+            return None
+        from core import model
+        server = start_server(self.cluster, model.session_config(cfg))
+        wait_for(self.cluster.ps, cfg.cluster_timeout, 'parameter server')
+        if not self.is_chief:
+            wait_for(self.cluster.workers[:1], cfg.cluster_timeout, 'chief worker')
+        return server
+
+
+def place_of(cfg):
+    return Place(from_config(cfg), bool(cfg.sync_replicas))
+
+
 def start_server(cluster, config=None):
     return tf.distribute.Server(cluster.spec, job_name=cluster.job_name,
                                 task_index=cluster.task_index,

@@ -16,15 +16,14 @@ v1 = tf.compat.v1
 
 
 @contextlib.contextmanager
-def training_session(cfg, cluster, server, graph, saver, local_init_op, init_fn=None,
+def training_session(cfg, place, server, graph, saver, local_init_op, init_fn=None,
                      sync_optimizer=None):
-    """Yields (session, restored checkpoint path or None). `init_fn(sess)` runs after the
-    variables are initialised when there is no checkpoint (fine-tuning's restore)."""
-    is_chief = cluster is None or cluster.is_chief
+    """Yields (session, restored checkpoint path or None) for this `place` (cluster.Place)
+    and its `server` (None alone). `init_fn(sess)` runs after the variables are initialised
+    when there is no checkpoint (fine-tuning's restore)."""
+    is_chief = place.is_chief
     master = server.target if server else ''
-    config = model.session_config(cfg)
-    if cluster:
-        config = cluster.session_config(config)
+    config = place.session_config(model.session_config(cfg))
     with graph.as_default():
         # Ready when every variable is initialised (on the parameter servers, by the chief);
         # without these a worker would start on variables that do not exist yet.

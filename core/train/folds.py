@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import types
 
 import numpy as np
 import tensorflow as tf
@@ -63,7 +62,7 @@ def held_out_answers(cfg, meta):
     def build():
         with model.on_cpu():
             ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, cfg.image_spec,
-                                       cfg.batch_size, False, cfg.cache_mb, meta=meta,
+                                       cfg.batch_size, False, cache_mb=cfg.cache_mb, meta=meta,
                                        fold=(*cfg.fold, True))
             iterator = v1.data.make_initializable_iterator(ds)
         return iterator, model.eval_fetches(iterator.get_next(), cfg), finetune.Base(cfg)
@@ -96,6 +95,14 @@ def sign_test(wins, losses):
     return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n if n else 1.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+    """What the folds decided."""
+    share: float             # --base_share the final training takes
+    outputs: dict            # the out-of-fold answers of that share, for the report
+    lines: list              # why, to print
+
+
 def judge(per_fold, base_whole):
     """The share kept, its out-of-fold outputs and the lines that say why."""
     joined = {share: pipeline.concatenate([answers[share] for answers in per_fold])
@@ -125,4 +132,4 @@ def judge(per_fold, base_whole):
         lines.append(f'kept: the fine-tuned weights with --base_share={tuned:g}, the best on '
                      'the folds' + (f' (better than the base beyond chance: p = {chance:.3f})'
                                     if base_whole else '') + '; training it on all the faces')
-    return types.SimpleNamespace(share=keep, outputs=joined[keep], lines=lines)
+    return Judgement(share=keep, outputs=joined[keep], lines=lines)

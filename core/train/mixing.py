@@ -9,7 +9,8 @@ rectangle of the partner image covering 1 - lam of the face and weighs the label
 the area actually pasted. The draws are stateless functions of (the run's seed, the
 step), so a seeded run repeats.
 """
-import types
+
+import dataclasses
 
 import tensorflow as tf
 
@@ -26,9 +27,16 @@ def _beta(alpha, seed):
     return g[0] / (g[0] + g[1])
 
 
+@dataclasses.dataclass(frozen=True)
+class Mixed:
+    """A batch mixed with itself in another order."""
+    images: tf.Tensor
+    partner: tf.Tensor       # for each image, the index of the one mixed into it
+    lam: tf.Tensor           # the share of each image's own label
+
+
 def mix(images, global_step, cfg, run_seed):
-    """SimpleNamespace(images, partner (indices into the batch), lam: the share of each
-    image's own label), or None when neither --mixup_alpha nor --cutmix_alpha is set."""
+    """Mixed, or None when neither --mixup_alpha nor --cutmix_alpha is set."""
     if not enabled(cfg):
         return None
     seed = tf.stack([tf.constant(run_seed, tf.int64), tf.cast(global_step, tf.int64)])
@@ -38,8 +46,7 @@ def mix(images, global_step, cfg, run_seed):
     other = tf.gather(images, partner)
     if cfg.mixup_alpha:
         lam = _beta(cfg.mixup_alpha, keys[1])
-        return types.SimpleNamespace(images=lam * images + (1.0 - lam) * other,
-                                     partner=partner, lam=lam)
+        return Mixed(images=lam * images + (1.0 - lam) * other, partner=partner, lam=lam)
     lam = _beta(cfg.cutmix_alpha, keys[1])
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
@@ -52,8 +59,8 @@ def mix(images, global_step, cfg, run_seed):
     inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
     inside = tf.cast(inside, images.dtype)[None, :, :, None]
     pasted = tf.reduce_mean(inside)                    # the share the partner covers
-    return types.SimpleNamespace(images=images * (1.0 - inside) + other * inside,
-                                 partner=partner, lam=1.0 - pasted)
+    return Mixed(images=images * (1.0 - inside) + other * inside, partner=partner,
+                 lam=1.0 - pasted)
 
 
 def loss(logits, labels, mixed, cfg):
