@@ -155,6 +155,24 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     os.makedirs(out, exist_ok=True)
     settings = dict(src=os.path.abspath(src), layout=layout, eval_fraction=eval_fraction,
                     seed=seed, shard_size=shard_size, max_side=max_side, classes=classes)
+    _start_plan(out, plan, settings)
+    summaries = _write_shards(out, plan, class_ids, max_side, workers)
+    meta = _describe(plan, summaries, classes, unlabelled, duplicates, src, settings)
+    meta.update(extra_meta or {})
+    with open(os.path.join(out, 'labels.txt'), 'w') as f:
+        f.writelines(f'{i}:{name}\n' for i, name in enumerate(classes))
+    with open(os.path.join(out, 'report.txt'), 'w') as f:
+        f.write(report_text(meta))
+    write_json_atomic(os.path.join(out, META_FILE), meta)
+    if listing is None:         # a caller that listed the source reports on the whole of it
+        print(report_text(meta, max_rows=20))
+    return meta
+
+
+def _start_plan(out, plan, settings):
+    """Records the plan in OUT; a conversion of other sources or settings there is cleared
+    (its shards would mix with ours), one of the same plan is kept to resume."""
+    from data.records import META_FILE, write_json_atomic
     fingerprint = _plan_fingerprint(plan, settings)
     plan_path = os.path.join(out, PLAN_FILE)
     same_plan = (os.path.isfile(plan_path)
@@ -167,8 +185,11 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
     _clear_stale(out, keep_plan=same_plan)
     write_json_atomic(plan_path, {'fingerprint': fingerprint, 'settings': settings})
 
+
+def _write_shards(out, plan, class_ids, max_side, workers):
+    """{shard name: its summary}, writing the shards a previous run did not finish."""
     summaries, todo = {}, []
-    for name, group in plan.items():
+    for name in plan:
         done = os.path.join(out, f'{name}.json')
         summary = json.load(open(done)) if os.path.isfile(done) else {}
         # A summary without 'sizes' comes from an older version: write that shard again.
@@ -186,17 +207,7 @@ def convert(src, out, layout='folders', eval_fraction=0.1, seed=0, shard_size=10
                 results = pool.imap(_reencode_job, jobs, chunksize=16)
                 summaries[name] = write_shard(out, name, plan[name], class_ids, results, progress)
         progress.done()
-
-    meta = _describe(plan, summaries, classes, unlabelled, duplicates, src, settings)
-    meta.update(extra_meta or {})
-    with open(os.path.join(out, 'labels.txt'), 'w') as f:
-        f.writelines(f'{i}:{name}\n' for i, name in enumerate(classes))
-    with open(os.path.join(out, 'report.txt'), 'w') as f:
-        f.write(report_text(meta))
-    write_json_atomic(os.path.join(out, META_FILE), meta)
-    if listing is None:         # a caller that listed the source reports on the whole of it
-        print(report_text(meta, max_rows=20))
-    return meta
+    return summaries
 
 
 def _print_capped(lines, cap=20):

@@ -264,21 +264,7 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
     prepared_from = source_record(src, items, settings, label_names)
     items, exact = converter.find_duplicates(items)
     cache_dir = os.path.join(out, FACES_DIR, settings.key())
-    os.makedirs(cache_dir, exist_ok=True)
-
-    progress = Progress(len(items), 'photos')
-    results = []
-    jobs = [(it.path, it.digest, cache_dir, settings) for it in items]
-    with converter.worker_pool(workers) as pool:
-        for item, result in zip(items, pool.imap(process_photo, jobs, chunksize=4)):
-            results.append((item, result))
-            progress.update(1)
-            if result['status'] == 'rejected' and not result.get('cached'):
-                print(f'  reject {item.rel}: {result["reason"]}', flush=True)
-    progress.done()
-    reused = sum(r.get('cached', False) for _, r in results)
-    if reused:
-        print(f'{reused} of {len(results)} photos reused from the cache in {cache_dir}')
+    results = _faces_of(items, cache_dir, settings, workers)
 
     accepted = [(it, r) for it, r in results if r['status'] == 'accepted']
     kept, near = drop_near_duplicates(accepted, settings.near_duplicate_bits)
@@ -314,6 +300,26 @@ def prepare(src, out, settings=FaceSettings(), layout='folders', label='gender',
     print(f'report: {os.path.join(out, "report.txt")} (+ report.json, sizes.png, accepted.png, '
           'rejected.png, subjects.png)')
     return report
+
+
+def _faces_of(items, cache_dir, settings, workers):
+    """[(item, result of process_photo)], with progress; faces found before (the cache of
+    an interrupted or earlier run) are reused."""
+    os.makedirs(cache_dir, exist_ok=True)
+    progress = Progress(len(items), 'photos')
+    results = []
+    jobs = [(it.path, it.digest, cache_dir, settings) for it in items]
+    with converter.worker_pool(workers) as pool:
+        for item, result in zip(items, pool.imap(process_photo, jobs, chunksize=4)):
+            results.append((item, result))
+            progress.update(1)
+            if result['status'] == 'rejected' and not result.get('cached'):
+                print(f'  reject {item.rel}: {result["reason"]}', flush=True)
+    progress.done()
+    reused = sum(r.get('cached', False) for _, r in results)
+    if reused:
+        print(f'{reused} of {len(results)} photos reused from the cache in {cache_dir}')
+    return results
 
 
 def build_report(src, settings, results, unlabelled, exact, near, meta):
