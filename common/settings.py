@@ -16,22 +16,23 @@ import textwrap
 from absl import flags
 
 
-_section = ['']
+_section = ['', None]       # the current section's title and its settings' readers
 
 
-def section(title):
+def section(title, readers=None):
     """The settings written after this call, up to the next, are listed under `title` in
-    --help. Called as a statement in the dataclass body."""
-    _section[0] = title
+    --help and, unless they say otherwise, read by `readers` (what that is, the caller
+    decides). Called as a statement in the dataclass body."""
+    _section[:] = [title, readers]
 
 
-def setting(default, help, choices=None, above=None, below=None, **bounds):
+def setting(default, help, choices=None, above=None, below=None, readers=None, **bounds):
     """A dataclass field that is also a flag. `bounds` (lower_bound/upper_bound) include
     their ends, `above`/`below` exclude them; a value outside is refused when the flags
-    are read, before any work."""
+    are read, before any work. `readers`: who reads it (default: its section's)."""
     return dataclasses.field(default=default, metadata={
         'help': help, 'choices': choices, 'bounds': bounds, 'above': above, 'below': below,
-        'section': _section[0]})
+        'section': _section[0], 'readers': readers or _section[1]})
 
 
 def _range_text(meta):

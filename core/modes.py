@@ -30,6 +30,30 @@ MODES = {m.name: m for m in (
          '(--net=dcgan): a grid and single PNGs', nets='gan'),
 )}
 
+@dataclasses.dataclass(frozen=True)
+class Readers:
+    """Who reads a setting: the modes, and whether a generator pair's training does (dcgan
+    trains with its own Adam, a hinge loss and flips alone). A flag given to a mode or a net
+    that does not read it is refused, not ignored (config.checks.check_flags_are_read)."""
+    modes: tuple
+    generators_train: bool = True
+
+    def refusal(self, name, mode, net):
+        """Why --name is not read by `mode` on `net`, or None when it is."""
+        if mode.name not in self.modes:
+            who = 'training' if self.modes == ('train',) else \
+                '--mode=' + ', '.join(self.modes)
+            return f'--{name} is for {who}; --mode={mode.name} does not read it: drop it'
+        if net.is_gan and mode.trains and not self.generators_train:
+            return (f'--{name} is for classifiers; {net.name} is a generator pair (it trains '
+                    'with Adam, a hinge loss and flips alone): drop it')
+        return None
+
+
+def reads(*names, generators_train=True):
+    return Readers(tuple(names), generators_train)
+
+
 # What each need is and how to give it, for the one-line error when it is missing.
 NEEDS = {
     'data_dir': '--data_dir: a folder of class folders of photos (my_photos/man/*.jpg, '
@@ -53,3 +77,9 @@ def names():
 
 def get(name):
     return MODES[name]
+
+
+EVERY_MODE = Readers(tuple(MODES))
+ANSWERING = Readers(tuple(m for m in MODES if not MODES[m].trains))
+TRAINING = reads('train')
+CLASSIFIER_TRAINING = reads('train', generators_train=False)

@@ -185,3 +185,33 @@ def test_a_bad_flag_is_one_line_before_anything_is_written(tmp_path, flag, says)
             '--layout=utkface', f'--data_dir={need_shared(UTKFACE)}', flag]
     refused(run_cli(*args, check=False), says)
     assert not train_dir.exists() and not (tmp_path / 'prep').exists()
+
+
+def test_every_setting_declares_its_readers_and_a_flag_its_mode_does_not_read_is_refused(
+        tmp_path):
+    """Every flag against every mode, through config.resolve: where the declaration leaves a
+    mode out, the flag is refused in one line naming it, whatever its value."""
+    from common.settings import flag_fields
+    from core import modes
+    from core.config.schema import RunConfig
+    released = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'models',
+                            'gender_cnn60_v2')
+    fields = flag_fields(RunConfig)
+    assert all(isinstance(f.metadata['readers'], modes.Readers) for f in fields)
+    refused = 0
+    for mode in modes.names():
+        # A folder this mode can start from: the released model to answer with, a new
+        # folder to train into, a generator pair's folder for generate.
+        net, train_dir = ('dcgan', str(tmp_path / 'pair')) if mode == 'generate' else \
+            ('cnn60', str(tmp_path / 'new') if mode == 'train' else released)
+        for field in fields:
+            if field.name in ('mode', 'net', 'train_dir') or \
+                    mode in field.metadata['readers'].modes:
+                continue
+            values = {'mode': mode, 'net': net, 'train_dir': train_dir,
+                      field.name: field.default}
+            with pytest.raises(config.ConfigError, match=rf'^--{field.name} is for .*'
+                               rf'--mode={mode} does not read it'):
+                config.resolve(values, explicit={field.name})
+            refused += 1
+    assert refused > 200          # most flags belong to a few modes

@@ -18,7 +18,7 @@ from common import jsonfile
 from common.settings import pick
 from core import modes, precision
 from core.config import checks, dataset, finetuning
-from core.config.checks import CLASSIFIER_TRAINING, check_before_work  # noqa: F401
+from core.config.checks import check_before_work  # noqa: F401
 from core.config.finetuning import (FINETUNE_BASE_SHARE, FINETUNE_LABEL_SMOOTHING,  # noqa: F401
                                     FOLDS_BELOW)
 from core.config.schema import RunConfig

@@ -51,19 +51,6 @@ def check_mixing(cfg, mode):
                           'targets here)')
 
 
-# What only a classifier's training reads: a generator pair (dcgan) trains with its own Adam,
-# a hinge loss and flips alone, so each of these given to it is refused, not ignored.
-CLASSIFIER_TRAINING = (
-    'optimizer', 'momentum', 'keep_prob', 'weight_decay', 'label_smoothing', 'brightness',
-    'contrast', 'saturation', 'hue', 'grayscale', 'random_erasing', 'hide_hair', 'mixup_alpha',
-    'cutmix_alpha', 'init_from', 'base_share', 'folds', 'exclude_scopes', 'trainable_scopes',
-    'mix_data', 'mix_share', 'aux_tasks', 'aux_weight', 'teacher', 'distill_weight',
-    'distill_temperature', 'num_clones', 'sync_replicas', 'eval_crop', 'eval_flip')
-# Sections whose flags only a training reads (but for these few, which other modes read too).
-TRAINING_SECTIONS = ('Training', 'Fine-tuning', 'Scale out')
-READ_BY_OTHER_MODES = ('batch_size', 'class_map')
-
-
 def check_kind_of_net(net, mode):
     kind = 'gan' if net.is_gan else 'classifier'
     if mode.nets not in ('any', kind):
@@ -76,17 +63,14 @@ def check_kind_of_net(net, mode):
 
 
 def check_flags_are_read(net, mode, explicit):
-    """A flag the chosen network or mode would not read is refused, not silently ignored."""
+    """A flag the chosen network or mode would not read is refused, not silently ignored:
+    each setting's readers are declared with it (schema.py)."""
     for name in sorted(explicit):
         field = RunConfig.__dataclass_fields__.get(name)
-        section_title = field.metadata.get('section', '') if field else ''
-        if net.is_gan and mode.trains and name in CLASSIFIER_TRAINING:
-            raise ConfigError(f'--{name} is for classifiers; {net.name} is a generator pair '
-                              '(it trains with Adam, a hinge loss and flips alone): drop it')
-        if not mode.trains and section_title.startswith(TRAINING_SECTIONS) and \
-                name not in READ_BY_OTHER_MODES:
-            raise ConfigError(f'--{name} is for training; --mode={mode.name} does not read it: '
-                              'drop it')
+        readers = field.metadata.get('readers') if field else None
+        refusal = readers and readers.refusal(name, mode, net)
+        if refusal:
+            raise ConfigError(refusal)
 
 
 def check_towers(cfg):
