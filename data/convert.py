@@ -23,6 +23,7 @@ from absl import app, flags
 
 import common.quiet  # noqa: F401  (before TensorFlow)
 
+from common import jsonfile
 from common.progress import Progress
 from common.settings import define_flags as define_settings_flags
 from data import sources
@@ -176,7 +177,7 @@ def _start_plan(out, plan, settings):
     fingerprint = _plan_fingerprint(plan, settings)
     plan_path = os.path.join(out, PLAN_FILE)
     same_plan = (os.path.isfile(plan_path)
-                 and json.load(open(plan_path)).get('fingerprint') == fingerprint)
+                 and jsonfile.read(plan_path).get('fingerprint') == fingerprint)
     if os.path.isfile(plan_path) and not same_plan:
         print(f'{out} holds a conversion with other sources or settings: rebuilding it')
         meta_path = os.path.join(out, META_FILE)
@@ -191,7 +192,7 @@ def _write_shards(out, plan, class_ids, max_side, workers):
     summaries, todo = {}, []
     for name in plan:
         done = os.path.join(out, f'{name}.json')
-        summary = json.load(open(done)) if os.path.isfile(done) else {}
+        summary = jsonfile.read(done) if os.path.isfile(done) else {}
         # A summary without 'sizes' comes from an older version: write that shard again.
         if os.path.isfile(os.path.join(out, name)) and 'sizes' in summary:
             summaries[name] = summary

@@ -14,6 +14,7 @@ mouth 39.5% of the height below the eyes), so a model trained on those chips
 sees photos the way it saw its training faces.
 """
 import dataclasses
+import functools
 import math
 
 import cv2
@@ -51,10 +52,8 @@ class MtcnnDetector:
 
     When it finds nothing it looks again at half that scale, then with a border
     around the photo: faces that fill the frame are missed at one scale and
-    found at another (3 more of the 5 shared portraits it first missed). Then
-    the same again in grey: coloured stage light hides a face from MTCNN's skin
-    colours (of 60 UTKFace chips lit red from one side and blue from the other,
-    12 are missed in colour and 7 of those found in grey).
+    found at another. Then the same again in grey: coloured stage light hides a
+    face from MTCNN's skin colours (docs/measurements.md, "Face detection").
     """
     ATTEMPTS = ((1.0, 0.0), (0.5, 0.0), (1.0, 0.25))     # (share of the scale, border)
 
@@ -66,10 +65,10 @@ class MtcnnDetector:
         from mtcnn import MTCNN
         self._mtcnn = MTCNN()
         if compiled:
-            # mtcnn calls its Keras stages eagerly, layer by layer: half of a detection
-            # went to Python. As tf.functions with one shape-free signature each (traced
-            # once, whatever the pyramid), a 640 px photo takes 154 ms instead of 313 ms,
-            # with the same boxes. `_model` is mtcnn 1.0.0's (pinned); a test checks it.
+            # mtcnn calls its Keras stages eagerly, layer by layer, so Python costs as
+            # much as the arithmetic; as tf.functions with one shape-free signature each
+            # (traced once, whatever the pyramid) they give the same boxes in half the
+            # time. `_model` is mtcnn 1.0.0's (pinned); a test checks it.
             for stage, shape in zip(self._mtcnn.stages, self.STAGE_INPUTS):
                 stage._model = tf.function(stage._model,
                                            input_signature=[tf.TensorSpec(shape, tf.float32)])
@@ -127,15 +126,10 @@ class MtcnnDetector:
         return sorted(found, key=lambda f: -f.confidence)
 
 
-_DETECTORS = {'mtcnn': MtcnnDetector}
-_cache = {}
-
-
-def get_detector(name='mtcnn'):
+@functools.lru_cache(maxsize=1)
+def get_detector():
     """One detector per process (loading MTCNN takes seconds)."""
-    if name not in _cache:
-        _cache[name] = _DETECTORS[name]()
-    return _cache[name]
+    return MtcnnDetector()
 
 
 def _eyes_mouth(face):
@@ -284,13 +278,6 @@ def square_around(box):
     x, y, w, h = box
     side = max(w, h)
     return x + w / 2 - side / 2, y + h / 2 - side / 2, side
-
-
-def eye_line_angle(face):
-    """Degrees the line from the left eye to the right one turns from level."""
-    left, right, _, _ = _eyes_mouth(face)
-    dx, dy = right - left
-    return math.degrees(math.atan2(dy, dx))
 
 
 def find(rgb, smallest=SMALLEST_FACE):

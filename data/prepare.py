@@ -27,6 +27,7 @@ import numpy as np
 from absl import app, flags
 
 import common.quiet  # noqa: F401  (before TensorFlow)
+from common import jsonfile
 from common.progress import Progress
 from common.settings import define_flags as define_settings_flags
 from common.settings import pick, section, setting
@@ -181,8 +182,7 @@ def process_photo(job):
             digest = hashlib.sha1(f.read()).hexdigest()
     base = os.path.join(cache_dir, digest)
     if os.path.isfile(base + '.json'):
-        with open(base + '.json') as f:
-            return dict(json.load(f), cached=True)
+        return dict(jsonfile.read(base + '.json'), cached=True)
     from PIL import Image
     import imagehash
     result = {'status': 'rejected', 'reason': '', 'values': {}, 'crop': None, 'hash': None,

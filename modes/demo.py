@@ -15,7 +15,6 @@ Gradio's uploads and outputs go to a temporary folder removed at exit.
 import atexit
 import base64
 import binascii
-import json
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ import time
 
 import numpy as np
 
+from common import jsonfile
 from data.images import BadImage, load_rgb
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'shared', 'datasets',
@@ -32,8 +32,8 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'share
 PHOTO_SIDE = 800       # px: an annotated photo is shown at most this long, whole
 FACE_SIDE = 200        # px: each face crop beside it
 MADE_FACES = 8         # faces a click on "Make" shows
-# Pixels a request may decode: a photo of a phone is 12-50 MP; a 98 MP PNG of 300 KB took
-# 3.3 GB and 25 s, and a page can send several at once.
+# Pixels a request may decode: a phone's photo is 12-50 MP, and a small PNG can claim many
+# more, each costing memory and seconds, several at once from one page.
 DEMO_MEGAPIXELS = 25
 SENT_SUFFIX = '.sent'  # a snapshot sent as a data URL, decoded to a file of ours
 
@@ -95,8 +95,7 @@ class Demo:
         self.cfg = cfg
         if cfg.saved_model:
             # config.resolve took classes, sizes and face framing from this model.json.
-            with open(os.path.join(cfg.saved_model, 'model.json')) as f:
-                self.info = json.load(f)
+            self.info = jsonfile.read(os.path.join(cfg.saved_model, 'model.json'))
             self.backend = SavedModelBackend(cfg.saved_model)
         else:
             self.info = None
@@ -260,16 +259,14 @@ class Demo:
         run = runs.read(cfg.train_dir) if cfg.train_dir else None
         data_dir = (run or {}).get('data_dir')
         if data_dir and os.path.isfile(os.path.join(data_dir, 'dataset.json')):
-            with open(os.path.join(data_dir, 'dataset.json')) as f:
-                meta = json.load(f)
+            meta = jsonfile.read(os.path.join(data_dir, 'dataset.json'), required=('splits',))
             counts = ', '.join(f'{s} {v["count"]:,}' for s, v in meta['splits'].items())
             lines.append(f'- training data: `{data_dir}` ({counts})')
         eval_path = None
         if not cfg.saved_model:
             eval_path = os.path.join(os.path.dirname(self.backend.source), 'eval.json')
         if eval_path and os.path.isfile(eval_path):
-            with open(eval_path) as f:
-                report = json.load(f)
+            report = jsonfile.read(eval_path, required=('accuracy', 'count'))
             lines.append(f'- eval accuracy: **{report["accuracy"] * 100:.2f}%** on '
                          f'{report["count"]:,} held-out faces')
             cal = report.get('calibration')

@@ -12,6 +12,7 @@ import os
 
 import tensorflow as tf
 
+from common import jsonfile
 from core import checkpoints, model
 from core.evaluate import calibration
 from core.serve import saved_model
@@ -59,8 +60,7 @@ def _existing_export(export_dir, checkpoint_path):
         return None
     info_path = os.path.join(export_dir, INFO_FILE)
     if os.path.isfile(info_path):
-        with open(info_path) as f:
-            info = json.load(f)
+        info = jsonfile.read(info_path)
         if info.get('checkpoint') == checkpoint_path:
             return info
     raise FileExistsError(f'{export_dir} exists already and holds another export; give '

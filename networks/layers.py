@@ -2,8 +2,7 @@
 
 `slim.batch_norm` needs Keras-2 legacy layers that are gone, so batch norm is
 written here from `get_variable` and the fused kernel. Its moving averages are
-added to UPDATE_OPS, which the trainer runs with every step (the original
-vgg13_bn code never ran them, so eval used the initial zeros and ones).
+added to UPDATE_OPS, which the trainer runs with every step: eval reads them.
 """
 import contextlib
 

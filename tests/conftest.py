@@ -9,7 +9,8 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(REPO), 'shared')
+# FACECNN_SHARED elsewhere (or absent) shows what a clone without ../shared runs.
+SHARED = os.environ.get('FACECNN_SHARED') or os.path.join(os.path.dirname(REPO), 'shared')
 UTKFACE = os.path.join(SHARED, 'datasets', 'utkface')
 BAD_INPUTS = os.path.join(SHARED, 'bad_inputs')
 
@@ -139,6 +140,16 @@ LONGEST_FIRST = ('test_readme.py', 'test_reliability.py', 'test_finetune.py', 't
                  'test_recipes.py')
 
 
+# The fast tier (-m "not slow") leaves out what trains, prepares photos or runs the
+# platform end to end: every test of these files and every test that needs a fixture below.
+SLOW_FILES = LONGEST_FIRST + ('test_demo_browser.py', 'test_gan.py', 'test_quantize.py',
+                              'test_distill.py', 'test_demo.py')
+SLOW_FIXTURES = {'utk_records', 'trained', 'generator'}
+
+
 def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    for item in items:
+        if item.path.name in SLOW_FILES or SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.slow)

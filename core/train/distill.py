@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from core import checkpoints, model
+from core.evaluate import calibration
 
 CACHE_FILE = 'teachers.npz'
 
@@ -38,11 +39,6 @@ def split_logits(train_dir, data_dir, split):
     cfg = member_config(train_dir, data_dir)
     out, path = model.split_outputs(cfg, split)
     return dict(out, checkpoint=path, classes=cfg.classes)
-
-
-def _softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 
 def _columns(member, classes, train_dir, class_map=None):
@@ -76,7 +72,7 @@ def soft_targets(cfg):
               'training faces (flip averaged)', flush=True)
         names = np.asarray(out['filename']).astype('S')
         order = np.argsort(names, kind='stable')
-        probabilities.append(_softmax(out['logits'][order] / cfg.distill_temperature))
+        probabilities.append(calibration.softmax(out['logits'][order], cfg.distill_temperature))
         filenames = names[order]
     targets = np.mean(probabilities, axis=0).astype(np.float32)
     os.makedirs(cfg.train_dir, exist_ok=True)
@@ -116,7 +112,7 @@ def evaluate_ensemble(cfg, split):
     for out in outs[1:]:
         if not np.array_equal(out['filename'], first['filename']):
             raise ValueError('ensemble members read the split in different orders')
-    mean = np.mean([_softmax(o['logits']) for o in outs], axis=0)
+    mean = np.mean([calibration.softmax(o['logits']) for o in outs], axis=0).astype(np.float32)
     combined = {k: v for k, v in first.items() if k in ('label', 'filename') or
                 k.startswith('attr/')}
     combined.update(logits=np.log(np.maximum(mean, 1e-12)),
