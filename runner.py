@@ -42,12 +42,8 @@ def main(argv):
     import modes
     from core import checkpoints
     from core.run.cluster import ClusterError
-    values = {name: FLAGS[name].value for name in FLAG_NAMES}
-    explicit = {name for name in FLAG_NAMES if FLAGS[name].present}
     try:
-        config.check_before_work(values)
-        values['data_dir'] = photos.dataset_for(values)
-        cfg = config.resolve(values, explicit)
+        cfg = configure(*flag_values())
         print(precision.Choice(cfg.precision, cfg.precision_why).line, flush=True)
         result = modes.run(cfg)
     except USER_ERRORS + (checkpoints.CheckpointError, ClusterError) as e:
@@ -59,6 +55,21 @@ def main(argv):
     # A training stopped by Ctrl-C or SIGTERM saved its checkpoint, and is not finished.
     if getattr(result, 'interrupted', 0):
         sys.exit(result.interrupted)
+
+
+def flag_values(**given):
+    """(every flag's value, the names the user set): `given` as if set on the command line."""
+    values = {name: FLAGS[name].value for name in FLAG_NAMES}
+    explicit = {name for name in FLAG_NAMES if FLAGS[name].present}
+    return {**values, **given}, explicit | set(given)
+
+
+def configure(values, explicit):
+    """The one way from flags to a RunConfig: refusals before any work, a photo folder
+    prepared into its dataset, then the settings resolved."""
+    config.check_before_work(values)
+    values = {**values, 'data_dir': photos.dataset_for(values)}
+    return config.resolve(values, explicit)
 
 
 HELP = ('-h', '-help', '--help', '--helpshort', '-?')

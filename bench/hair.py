@@ -72,17 +72,12 @@ def table(whole, hidden):
 def eval_config():
     """(the run's settings as runner.py --mode=eval resolves them from the flags, the split
     eval judges)."""
-    from core import config
     from data import records
-    values = {name: FLAGS[name].value for name in runner.FLAG_NAMES}
-    explicit = {name for name in runner.FLAG_NAMES if FLAGS[name].present} | {'mode'}
-    values['mode'] = 'eval'
     try:
-        cfg = config.resolve(values, explicit)
-    except config.ConfigError as e:
+        cfg = runner.configure(*runner.flag_values(mode='eval'))
+    except runner.USER_ERRORS as e:
         sys.exit(f'error: {e}')
-    meta = records.read_meta(cfg.data_dir)
-    return cfg, 'eval' if 'eval' in meta['splits'] else 'train'
+    return cfg, records.eval_split(records.read_meta(cfg.data_dir))
 
 
 def main(argv):

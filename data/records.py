@@ -87,6 +87,11 @@ def read_meta(data_dir):
     return jsonfile.read(path, required=('classes', 'splits'))
 
 
+def eval_split(meta):
+    """The split a model is judged on: 'eval', or 'train' for a dataset without one."""
+    return 'eval' if 'eval' in meta['splits'] else 'train'
+
+
 def in_fold(filenames, fold):
     """Whether each of `filenames` (a string tensor) belongs where `fold=(i, k, held_out)`
     asks: a face's fold is a hash of its file name, the same in every run."""

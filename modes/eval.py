@@ -15,7 +15,7 @@ def run(cfg):
         raise ConfigError(f'--mode=eval of {cfg.train_dir} needs --data_dir: the '
                           'labelled faces to judge it on (a dataset or a photo folder)')
     meta = records.read_meta(cfg.data_dir)
-    split = 'eval' if 'eval' in meta['splits'] else 'train'
+    split = records.eval_split(meta)
     if cfg.int8_model:
         from core.serve import quantize
         return quantize.evaluate(cfg, split)

@@ -1,4 +1,5 @@
 """Run settings: flags over run.json over dataset over network defaults, and clear mismatches."""
+import dataclasses
 import json
 import os
 
@@ -50,6 +51,9 @@ def test_later_modes_take_the_training_folders_settings(tmp_path):
     assert cfg.input_size == (120, 120) and cfg.crop_size == (96, 96)
     assert cfg.classes == ['male', 'female'] and cfg.data_dir == 'records/x'
     assert cfg.batch_size == 64          # not recorded: the network's default
+    with pytest.raises(dataclasses.FrozenInstanceError):     # built once, never changed
+        cfg.batch_size = 32
+    assert dataclasses.replace(cfg, batch_size=32).batch_size == 32 and cfg.batch_size == 64
 
 
 def test_a_flag_that_contradicts_the_checkpoint_is_refused(tmp_path):

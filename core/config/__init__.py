@@ -21,7 +21,7 @@ from core.config import checks, dataset, finetuning
 from core.config.checks import check_before_work  # noqa: F401
 from core.config.finetuning import (FINETUNE_BASE_SHARE, FINETUNE_LABEL_SMOOTHING,  # noqa: F401
                                     FOLDS_BELOW)
-from core.config.schema import RunConfig
+from core.config.schema import Draft, RunConfig, finished
 from core.config.values import parse_options, parse_size, plain, show  # noqa: F401
 from core.store import released, runs
 from core.store.errors import ConfigError  # noqa: F401  (config.ConfigError, as callers use it)
@@ -71,7 +71,7 @@ def resolve(values, explicit):
     _apply_net_defaults(cfg, net, mode, explicit, recorded)
     _validate(cfg, mode)
     _decide_precision(cfg)
-    return cfg
+    return finished(cfg)
 
 
 def _decide_precision(cfg):
@@ -94,7 +94,7 @@ def _from_flags(values, explicit):
                      - set(SourceSettings.__dataclass_fields__))
     if unknown:      # a flag that nothing reads would be silently ignored
         raise ConfigError(f'no setting is called {", ".join(unknown)}')
-    cfg = RunConfig(**pick(RunConfig, values))
+    cfg = Draft(**pick(RunConfig, values))
     for key in ('face_size', 'margin'):     # unset: as the training faces were stored
         if key not in explicit:
             setattr(cfg, key, None)

@@ -20,10 +20,34 @@ from data.faces import SMALLEST_FACE
 CLASSIFIER_VIEW = dataclasses.replace(EVERY_MODE, generators_train=False)
 
 
-@dataclasses.dataclass
-class RunConfig:
-    """Every setting of a run. A field made with `setting` is also a runner.py flag (its
-    default and help written here only); the others are filled in by `resolve`."""
+class _Derived:
+    """What a run's settings give, for the finished RunConfig and for resolve's draft."""
+
+    @property
+    def image_spec(self):
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(preprocess.ImageSpec)}
+        fields.update(input_size=tuple(self.input_size), crop_size=tuple(self.crop_size),
+                      margin=self.margin or 0.0)
+        return preprocess.ImageSpec(**fields)
+
+    @property
+    def averaged(self):
+        """Inference uses the moving averages of the weights (--moving_average_decay)."""
+        return bool(self.moving_average_decay)
+
+    def graph_settings(self):
+        return {key: plain(getattr(self, key)) for key in runs.GRAPH}
+
+    def record(self):
+        """The whole resolved configuration, as run.json keeps it."""
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(_Derived):
+    """Every setting of a run, built once by config.resolve and never changed after
+    (dataclasses.replace makes another). A field made with `setting` is also a runner.py
+    flag (its default and help written here only); the others are filled in by resolve."""
     section('What and where', readers=EVERY_MODE)
     mode: str = setting('train', 'What to do: ' + '; '.join(
         f'{m.name}: {m.help}' for m in modes.MODES.values()) + '.', choices=modes.names())
@@ -271,21 +295,13 @@ class RunConfig:
     cpu_sized: bool = False      # the net's defaults for a machine without a GPU applied
     precision_why: str = None    # what decided --precision (auto resolves to bf16 or fp32)
 
-    @property
-    def image_spec(self):
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(preprocess.ImageSpec)}
-        fields.update(input_size=tuple(self.input_size), crop_size=tuple(self.crop_size),
-                      margin=self.margin or 0.0)
-        return preprocess.ImageSpec(**fields)
 
-    @property
-    def averaged(self):
-        """Inference uses the moving averages of the weights (--moving_average_decay)."""
-        return bool(self.moving_average_decay)
+# What config.resolve fills in, field by field, before the RunConfig is made once from it.
+Draft = dataclasses.make_dataclass(
+    'Draft', [(f.name, f.type, dataclasses.field(default=f.default, metadata=f.metadata))
+              for f in dataclasses.fields(RunConfig)], bases=(_Derived,))
 
-    def graph_settings(self):
-        return {key: plain(getattr(self, key)) for key in runs.GRAPH}
 
-    def record(self):
-        """The whole resolved configuration, as run.json keeps it."""
-        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+def finished(draft):
+    """The RunConfig of a resolved draft."""
+    return RunConfig(**{f.name: getattr(draft, f.name) for f in dataclasses.fields(RunConfig)})
