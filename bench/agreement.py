@@ -1,19 +1,16 @@
 """One checkpoint answering the same faces in float32 and in bfloat16: how often the class
 agrees, how far the probabilities move, accuracy and calibration error in each.
 
-    python bench/agreement.py --train_dir=gender_cnn60_v2 --data_dir=records/fairface_val
+    python -m bench.agreement --train_dir=gender_cnn60_v2 --data_dir=records/fairface_val
 
 The eval view of eval and predict (the model's own crop and mirror averaging), its
 calibrated temperature; every face of the eval split.
 """
 import json
-import os
-import sys
 
 import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 flags.DEFINE_string('train_dir', 'gender_cnn60_v2', 'A trained run or a released model.')
 flags.DEFINE_string('data_dir', 'records/fairface_val', 'Prepared faces; their eval split.')

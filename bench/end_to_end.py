@@ -2,22 +2,19 @@
 (detection, alignment, the model), its largest face's answer against its label; a photo
 whose face is not found counts as wrong. Per race and age band when the layout has them.
 
-    python bench/end_to_end.py --src=fairface/fairface_label_val.csv --layout=fairface
-    python bench/end_to_end.py --src=my_photos --train_dir=checkpoints/mine
+    python -m bench.end_to_end --src=fairface/fairface_label_val.csv --layout=fairface
+    python -m bench.end_to_end --src=my_photos --train_dir=checkpoints/mine
 
 Without --train_dir the released model answers.
 """
 import collections
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 from absl import app, flags
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from bench import harness
 flags.DEFINE_string('src', None, 'The labelled photos (as data.prepare takes them).')
 flags.DEFINE_string('layout', 'folders', 'Their layout: folders, utkface, fairface, csv.')
 flags.DEFINE_string('train_dir', None, 'The model (default: the released model).')
@@ -28,14 +25,9 @@ ALIASES = {'man': 'male', 'woman': 'female', 'men': 'male', 'women': 'female'}
 
 def answers(folder, out_csv):
     """{file name: class of its largest face, or None} from predict over `folder`."""
-    command = [sys.executable, os.path.join(REPO, 'runner.py'), '--mode=predict',
-               f'--image={folder}', f'--output={out_csv}']
-    if FLAGS.train_dir:
-        command.append(f'--train_dir={FLAGS.train_dir}')
-    proc = subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True)
-    if proc.returncode:
-        sys.exit(proc.stderr)
+    model = [f'--train_dir={FLAGS.train_dir}'] if FLAGS.train_dir else []
+    harness.runner('--mode=predict', f'--image={folder}', f'--output={out_csv}', *model,
+                   quiet=True)
     from modes.predict import largest_faces
     return {os.path.basename(name): row['class'] or None
             for name, row in largest_faces(out_csv).items()}

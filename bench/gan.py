@@ -1,6 +1,6 @@
 """How good are the generator's faces? Judged by numbers, not by eye.
 
-    python bench/gan.py --generator_dir=checkpoints/dcgan --classifier_dir=checkpoints/base_cnn60
+    python -m bench.gan --generator_dir=checkpoints/dcgan --classifier_dir=checkpoints/base_cnn60
 
 For each class, `--count` generated faces (seeds 0, 1, ...) and the real held-out faces
 of the generator's dataset:
@@ -15,14 +15,11 @@ Prints a table, writes --output (JSON) and, with --grid, a PNG of faces for the 
 """
 import json
 import os
-import sys
 import time
 
 import numpy as np
 from absl import app, flags
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 flags.DEFINE_string('generator_dir', 'checkpoints/dcgan', 'The trained generator pair.')
 flags.DEFINE_string('classifier_dir', 'checkpoints/base_cnn60', 'The classifier that judges.')
 flags.DEFINE_integer('count', 1000, 'Generated faces per class.')

@@ -2,20 +2,17 @@
 sees them, and with everything above the brows greyed out (where the brows lie in the
 records' own framing, --margin), per race x gender and age band.
 
-    python bench/hair.py --train_dir=checkpoints/study/cnn60-plain --data_dir=records/fairface_val
+    python -m bench.hair --train_dir=checkpoints/study/cnn60-plain --data_dir=records/fairface_val
 
 A model that reads the face itself loses little; one that reads hair and styling loses
 most where hair and gender agree least (the women called men in issue 33's portraits,
 their hair pulled back). Takes runner.py's flags (the model, the records, --eval_flip).
 """
 import json
-import os
 import sys
 
 from absl import app, flags
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 import runner  # noqa: E402  (its flags)
 
 flags.DEFINE_string('hair_output', 'bench/hair.json', 'Where the figures go.')

@@ -1,8 +1,8 @@
 """A person's own photos, the whole way through runner.py: a base model, fine-tuned on
 their photos, judged on photos that neither model was trained on.
 
-    python bench/own_photos.py                            # the released model, shared portraits
-    python bench/own_photos.py --base=checkpoints/mine --photos=my_photos --folds=2
+    python -m bench.own_photos                            # the released model, shared portraits
+    python -m bench.own_photos --base=checkpoints/mine --photos=my_photos --folds=2
 
 The photo folder (class folders, default: the 100 shared portraits) is split in
 `--folds` parts, class by class; each part is judged by a model fine-tuned on the
@@ -18,19 +18,16 @@ import json
 import math
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 
 from absl import app, flags
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from bench import harness
 import common.quiet  # noqa: E402,F401  (before TensorFlow: its start-up lines stay out)
 flags.DEFINE_string('base', 'gender_cnn60_v2', 'The base model: a released model\'s name or a '
                     'train_dir.')
-flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'datasets',
+flags.DEFINE_string('photos', os.path.join(os.path.dirname(harness.REPO), 'shared', 'datasets',
                                            'portraits'), 'Class folders of photos.')
 flags.DEFINE_integer('folds', 2, 'Parts the photos are split in (each judged by a model '
                      'fine-tuned on the others).', lower_bound=2)
@@ -40,15 +37,6 @@ flags.DEFINE_multi_string('finetune_flag', [], 'A runner.py flag for fine-tuning
 flags.DEFINE_string('output', 'bench/own_photos.json', 'Where the figures go.')
 FLAGS = flags.FLAGS
 SYNONYMS = {'man': 'male', 'woman': 'female'}
-
-
-def runner(*args):
-    """runner.py as a user runs it; returns its stdout (stops the bench on failure)."""
-    proc = subprocess.run([sys.executable, os.path.join(REPO, 'runner.py'), *args], cwd=REPO,
-                          capture_output=True, text=True)
-    if proc.returncode:
-        sys.exit(f'runner.py {" ".join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr}')
-    return proc.stdout
 
 
 def split(photos, folds, seed):
@@ -77,8 +65,8 @@ def link_folder(root, classes):
 def end_to_end(train_dir, test_root, out_csv):
     """{file: (truth, answer or None, probability of the truth)} from predict on every photo
     of test_root; a photo's answer is its largest face's."""
-    runner('--mode=predict', f'--train_dir={train_dir}', f'--image={test_root}',
-           f'--output={out_csv}')
+    harness.runner('--mode=predict', f'--train_dir={train_dir}', f'--image={test_root}',
+                   f'--output={out_csv}', quiet=True)
     from modes.predict import largest_faces
     answers = {}
     for name, row in largest_faces(out_csv).items():
@@ -134,14 +122,15 @@ def main(argv):
             test_root = link_folder(os.path.join(tmp, f'fold{k}', 'test'), parts[k])
             prepared, tuned = (os.path.join(tmp, f'fold{k}', name) for name in ('records', 'run'))
             start = time.time()
-            log = runner(f'--data_dir={train_root}', f'--prepared_dir={prepared}',
-                         f'--train_dir={tuned}', f'--init_from={FLAGS.base}',
-                         *FLAGS.finetune_flag)
+            harness.runner(f'--data_dir={train_root}', f'--prepared_dir={prepared}',
+                           f'--train_dir={tuned}', f'--init_from={FLAGS.base}',
+                           *FLAGS.finetune_flag, quiet=True)
             seconds = time.time() - start
             report = json.load(open(os.path.join(prepared, 'report.json')))
-            base_eval = eval_accuracy(runner('--mode=eval', f'--train_dir={FLAGS.base}',
-                                             f'--data_dir={prepared}'))
-            tuned_eval = eval_accuracy(runner('--mode=eval', f'--train_dir={tuned}'))
+            base_eval = eval_accuracy(harness.runner(
+                '--mode=eval', f'--train_dir={FLAGS.base}', f'--data_dir={prepared}', quiet=True))
+            tuned_eval = eval_accuracy(harness.runner('--mode=eval', f'--train_dir={tuned}',
+                                                      quiet=True))
             base_answers.update(end_to_end(FLAGS.base, test_root, os.path.join(tmp, 'b.csv')))
             tuned_answers.update(end_to_end(tuned, test_root, os.path.join(tmp, 't.csv')))
             folds.append({'photos': report['photos'], 'faces_kept': report['final_images'],

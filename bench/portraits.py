@@ -1,8 +1,8 @@
 """Faces and predictions on the 100 shared portraits: what preparation finds and keeps,
 predict's end-to-end time per photo, and its accuracy against the man/ woman/ folders.
 
-    python bench/portraits.py --train_dir=checkpoints/nn_gender
-    python bench/portraits.py --train_dir=checkpoints/nn_gender --portraits=../shared/datasets/portraits
+    python -m bench.portraits --train_dir=checkpoints/nn_gender
+    python -m bench.portraits --train_dir=checkpoints/nn_gender --portraits=../shared/datasets/portraits
 
 Each photo is timed from the file to its answer (decode, detect, refine, align,
 classify) in one warm process. A photo's answer is its largest face; a photo
@@ -10,11 +10,9 @@ with no face found counts as wrong. Prints a table and writes JSON.
 """
 import json
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common.quiet  # noqa: E402,F401  (before TensorFlow)
 
 import numpy as np  # noqa: E402

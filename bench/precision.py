@@ -2,8 +2,8 @@
 and evaluated through the platform in both precisions, the machine's peak in each, and
 the Keras peer on the same work with the same policy.
 
-    python bench/precision.py                       # a UTKFace subset, 3 alternating rounds
-    python bench/precision.py --quick --rounds=1    # minutes
+    python -m bench.precision                       # a UTKFace subset, 3 alternating rounds
+    python -m bench.precision --quick --rounds=1    # minutes
 
 Training runs `cnn.build_training` on the real input pipeline (TFRecords, augmentation),
 as runner.py trains; eval runs the network in eval mode on batches of 64. Every figure is
@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import run as speed  # noqa: E402  (its flags: --quick, --data_dir, --rounds)
+from bench.harness import REPO  # noqa: E402
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -116,9 +116,9 @@ def measure(what, data_dir):
 
 
 def run_fresh(what, data_dir):
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), f'--measure={what}',
+    proc = subprocess.run([sys.executable, '-m', 'bench.precision', f'--measure={what}',
                            f'--data_dir={data_dir}', '--quick' if FLAGS.quick else '--noquick'],
-                          capture_output=True, text=True)
+                          cwd=REPO, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
     if proc.returncode or not lines:
         raise RuntimeError(f'{what} failed:\n{proc.stderr[-2000:]}')

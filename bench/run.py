@@ -1,7 +1,7 @@
 """Speed benchmark: the platform against the same network in plain Keras, on the same work.
 
-    python bench/run.py --quick                                   # minutes; CI-sized
-    python bench/run.py --data_dir=records/utkface_gender         # full
+    python -m bench.run --quick                                   # minutes; CI-sized
+    python -m bench.run --data_dir=records/utkface_gender         # full
 
 Every rate is the median of several timed windows after a warm-up, and the
 Keras peer (bench/keras_peer.py) runs in the same process on the same tf.data
@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common.quiet  # noqa: E402,F401  (before TensorFlow)
 
 import numpy as np  # noqa: E402
@@ -230,9 +229,9 @@ def predict_portraits():
     if not os.path.isdir(FLAGS.train_dir):
         return None
     out = os.path.join(tempfile.mkdtemp(), 'portraits.json')
-    subprocess.run([sys.executable, os.path.join(HERE, 'portraits.py'),
+    subprocess.run([sys.executable, '-m', 'bench.portraits',
                     f'--train_dir={FLAGS.train_dir}', f'--output={out}'], check=True,
-                   capture_output=True)
+                   capture_output=True, cwd=os.path.dirname(HERE))
     return json.load(open(out))
 
 
@@ -346,12 +345,12 @@ def main(argv):
 def run_fresh(name, data_dir):
     """One measurement in a fresh process: no input threads or caches left from the last."""
     import subprocess
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), f'--only={name}',
+    proc = subprocess.run([sys.executable, '-m', 'bench.run', f'--only={name}',
                            f'--data_dir={data_dir}', f'--train_dir={FLAGS.train_dir}',
                            f'--vgg_input_size={FLAGS.vgg_input_size}',
                            f'--int8_dir={FLAGS.int8_dir}',
                            '--quick' if FLAGS.quick else '--noquick'],
-                          capture_output=True, text=True)
+                          cwd=os.path.dirname(HERE), capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f'measurement {name} failed:\n{proc.stderr[-2000:]}')

@@ -1,6 +1,6 @@
 """The same training with several seeds: mean and spread of the held-out accuracy.
 
-    python bench/seeds.py --name=nn_gender --seeds=0,1,2 -- \
+    python -m bench.seeds --name=nn_gender --seeds=0,1,2 -- \
         --net=nn_gender --data_dir=records/utkface_gender --epochs=15
 
 Everything after `--` goes to runner.py unchanged; each seed trains into
@@ -11,15 +11,14 @@ mean and standard deviation, and the same per race and age group.
 """
 import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 from absl import app, flags
 
+from bench import harness
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 
 flags.DEFINE_string('name', None, 'Name of this recipe (its folder and result files).')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds to train with.')
@@ -37,10 +36,8 @@ def train(seed, runner_flags):
         return json.load(open(done))
     print(f'seed {seed}: training into {train_dir}', flush=True)
     start = time.time()
-    with open(train_dir.rstrip('/') + '.log', 'a') as log:
-        subprocess.run([sys.executable, 'runner.py', *runner_flags, f'--train_dir={train_dir}',
-                        f'--seed={seed}'], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                       check=True, env=dict(os.environ, PYTHONPATH=REPO))
+    harness.runner(*runner_flags, f'--train_dir={train_dir}', f'--seed={seed}',
+                   log=train_dir.rstrip('/') + '.log')
     report = json.load(open(os.path.join(train_dir, 'best', 'eval.json')))
     result = {'seed': int(seed), 'accuracy': report['accuracy'], 'groups': report['groups'],
               'ece_before': report['calibration']['ece_before'],

@@ -7,23 +7,19 @@ then a number of steps, not a wall clock, so that a job beside a run cannot shor
 best checkpoint (picked on FairFace's held-out split) is then judged on FairFace val
 (plain and flip averaged) and on UTKFace's held-out faces, one variant at a time.
 
-    python bench/study.py --variants=cnn60,cnn_bn,mobile64 --minutes=20
-    python bench/study.py --net=cnn_bn --variants=balance,aux,hide_hair,px96 --minutes=20
+    python -m bench.study --variants=cnn60,cnn_bn,mobile64 --minutes=20
+    python -m bench.study --net=cnn_bn --variants=balance,aux,hide_hair,px96 --minutes=20
 
 A variant is a registered network's name (that net, its defaults), or a recipe below
 applied to --net. Figures go to --output after every variant; a variant already there
 is not run again, so the command resumes.
 """
-import json
 import os
-import sys
 import time
 
 from absl import app, flags
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-from bench import base_recipes  # noqa: E402  (its flags: --fairface, --fairface_val, --utkface)
+from bench import harness
 
 RECIPES = {
     'plain': [],
@@ -34,6 +30,13 @@ RECIPES = {
     'px96': ['--input_size=104', '--crop_size=96'],
     'weak_groups': ['--balance=0.5', '--hide_hair=0.3', '--aux_tasks=age,race'],
 }
+flags.DEFINE_string('net', 'cnn60', 'The network recipes are applied to.')
+flags.DEFINE_string('fairface', 'records/fairface', 'FairFace training faces (prepared): '
+                    'trained on, the best checkpoint chosen on their held-out split.')
+flags.DEFINE_string('fairface_val', 'records/fairface_val', 'FairFace val (prepared), for '
+                    'reporting only.')
+flags.DEFINE_string('utkface', 'records/utkface_faces', 'UTKFace faces (prepared), for '
+                    'reporting only.')
 flags.DEFINE_list('variants', ['cnn60', 'cnn_bn', 'mobile64'], 'Networks or recipes '
                   f'({", ".join(RECIPES)}) to train and judge, one after the other.')
 flags.DEFINE_float('minutes', 20, 'Budget of every variant: minutes at its net\'s probed speed.')
@@ -44,6 +47,8 @@ flags.DEFINE_bool('probe_only', False, 'Probe the variants\' nets, save and stop
                   'idle machine, the same steps serve every seed (copy the probes to its results).')
 flags.DEFINE_string('study_dir', 'checkpoints/study', 'Where the variants\' runs go.')
 flags.DEFINE_string('results', 'bench/study.json', 'Figures of every variant (resumable).')
+flags.DEFINE_list('seeds_table', [], 'Print the table of these results files (one per seed) '
+                  'and stop.')
 FLAGS = flags.FLAGS
 
 
@@ -111,10 +116,10 @@ def key_of(name):
     return f'{FLAGS.net}-{name}' if name in RECIPES else name
 
 
-def probes(names, results):
+def probes(names, measured):
     """{'net@crop': [images/s, parameters]} of every variant's net, measured once, before
     any training, so that each is measured on the same (idle) machine."""
-    measured = results.setdefault('probes', {})
+    measured = dict(measured)
     for name in names:
         net, extra = variant_flags(name)
         key = f'{net}@{crop_of(net, extra)}'
@@ -131,23 +136,41 @@ def run_variant(name, measured):
     steps = FLAGS.fixed_steps or int(FLAGS.minutes * 60 * rate / 64)
     train_dir = os.path.join(FLAGS.study_dir, key_of(name))
     start = time.time()
-    base_recipes.runner(f'--net={net}', f'--train_dir={train_dir}', '--lr_schedule=cosine',
+    harness.runner(f'--net={net}', f'--train_dir={train_dir}', '--lr_schedule=cosine',
                         f'--max_steps={steps}', f'--seed={FLAGS.seed}',
                         f'--data_dir={FLAGS.fairface}', *extra)
     minutes = (time.time() - start) / 60
-    held_out = base_recipes.judged(train_dir, FLAGS.fairface)
+    held_out = harness.judged(train_dir, FLAGS.fairface)
     result = {'net': net, 'flags': extra, 'images_per_s': rate, 'parameters': params,
               'steps': steps, 'train_minutes': minutes, 'held_out': held_out['accuracy'],
-              'fairface_val': cells(base_recipes.judged(train_dir, FLAGS.fairface_val))}
-    result['fairface_val_flip'] = cells(base_recipes.judged(train_dir, FLAGS.fairface_val,
-                                                            '--eval_flip'))
-    return with_utkface(result, train_dir)
+              'fairface_val': cells(harness.judged(train_dir, FLAGS.fairface_val))}
+    result['fairface_val_flip'] = cells(harness.judged(train_dir, FLAGS.fairface_val,
+                                                      '--eval_flip'))
+    return with_hair(with_utkface(result, train_dir), train_dir)
+
+
+def with_hair(result, train_dir):
+    """`result` with what the model loses on FairFace val with the hair hidden
+    (bench/hair.py): overall and per race x gender cell."""
+    if 'hair_lost' in result:
+        return result
+    out = os.path.join(train_dir, 'hair.json')
+    harness.command('-m', 'bench.hair', f'--train_dir={train_dir}',
+                   f'--data_dir={FLAGS.fairface_val}', f'--hair_output={out}', quiet=True)
+    from common import jsonfile
+    hair = jsonfile.read(out)
+    whole, hidden = hair['whole'], hair['hair_hidden']
+    cells_lost = {name: row['accuracy'] - hidden['groups']['race x gender'][name]['accuracy']
+                  for name, row in whole['groups'].get('race x gender', {}).items()
+                  if row['count'] >= 20}
+    result['hair_lost'] = {'all': whole['accuracy'] - hidden['accuracy'], 'cells': cells_lost}
+    return result
 
 
 def with_utkface(result, train_dir):
     """`result` with UTKFace's held-out figures, once its records are prepared."""
     if 'utkface' not in result and os.path.isfile(os.path.join(FLAGS.utkface, 'dataset.json')):
-        utk = base_recipes.judged(train_dir, FLAGS.utkface)
+        utk = harness.judged(train_dir, FLAGS.utkface)
         result['utkface'] = {'accuracy': utk['accuracy'], 'children': utk['groups'].get(
             'age', {}).get('0-9', {}).get('accuracy')}
     return result
@@ -173,33 +196,65 @@ def table(results):
     return '\n'.join(lines)
 
 
-def save(results):
-    with open(FLAGS.results, 'w') as f:
-        json.dump(results, f, indent=1)
+def named(cell):
+    """'Black female 84.1' of (name, share), or '-'."""
+    return f'{cell[0]} {percent(cell[1])}' if cell else '-'
+
+
+def most_lost(run):
+    """(cell, share) that loses most with the hair hidden, or None."""
+    cells = run.get('hair_lost', {}).get('cells')
+    return max(cells.items(), key=lambda cell: cell[1]) if cells else None
+
+
+def seeds_table(paths):
+    """Every variant over the seeds of several results files (one per seed): each seed's
+    figure, '/' between them."""
+    runs = [harness.Results(path).get('runs', {}) for path in paths]
+    names = [n for n in runs[0] if all(n in r for r in runs)]
+    lines = ['| variant | params | images/s | steps | FairFace held-out | FairFace val | flip '
+             '| weakest race x gender | children 0-9 | UTKFace held-out | hair hidden: lost '
+             '| lost, worst cell |', '|' + '---|' * 12]
+
+    def each(get):
+        return ' / '.join(percent(get(r[name])) for r in runs)
+    for name in names:
+        first = runs[0][name]
+        worst = ' / '.join(named(r[name]['fairface_val']['worst_cell']) for r in runs)
+        lost_cell = ' / '.join(named(most_lost(r[name])) for r in runs)
+        lines.append(
+            f'| {name} | {first["parameters"] / 1e6:.2f} M | {first["images_per_s"]:.0f} '
+            f'| {first["steps"]} | {each(lambda r: r["held_out"])} '
+            f'| {each(lambda r: r["fairface_val"]["accuracy"])} '
+            f'| {each(lambda r: r["fairface_val_flip"]["accuracy"])} | {worst} '
+            f'| {each(lambda r: r["fairface_val"]["children"])} '
+            f'| {each(lambda r: r.get("utkface", {}).get("accuracy"))} '
+            f'| {each(lambda r: r.get("hair_lost", {}).get("all"))} | {lost_cell} |')
+    return '\n'.join(lines)
 
 
 def main(argv):
     del argv
-    results = {}
-    if os.path.isfile(FLAGS.results):
-        with open(FLAGS.results) as f:
-            results = json.load(f)
+    if FLAGS.seeds_table:
+        return print(seeds_table(FLAGS.seeds_table))
+    results = harness.Results(FLAGS.results)
     for name in FLAGS.variants:
         variant_flags(name)         # every name checked before the first training
-    measured = probes(FLAGS.variants, results)
+    measured = results.put('probes', probes(FLAGS.variants, results.get('probes', {})))
     if FLAGS.probe_only:
-        return save(results)
-    runs = results.setdefault('runs', {})
+        return
+    runs = results.get('runs', {})
     for name in FLAGS.variants:
         key = key_of(name)
         if key in runs:
             print(f'{key}: done already ({FLAGS.results})')
             continue
         runs[key] = run_variant(name, measured)
-        save(results)
-    for key, result in runs.items():        # records prepared after the variant ran
-        with_utkface(result, os.path.join(FLAGS.study_dir, key))
-    save(results)
+        results.put('runs', runs)
+    for key, result in runs.items():        # records prepared, or a bench added, after it ran
+        train_dir = os.path.join(FLAGS.study_dir, key)
+        with_hair(with_utkface(result, train_dir), train_dir)
+    results.put('runs', runs)
     print(f'\n{FLAGS.minutes:g} minutes of each net\'s probed speed; trained on {FLAGS.fairface}')
     print(table(runs))
 

@@ -1,7 +1,7 @@
 """The model zoo, compared: every net trained on the same split with the same time budget.
 
-    python bench/zoo.py --data_dir=records/utkface_gender --minutes=8
-    python bench/zoo.py --data_dir=records/utkface_gender --minutes=8 \
+    python -m bench.zoo --data_dir=records/utkface_gender --minutes=8
+    python -m bench.zoo --data_dir=records/utkface_gender --minutes=8 \
         --age_gender_dir=records/utkface_age_gender          # + the 10-class task
 
 Each entry trains through runner.py (as a user would) into checkpoints/zoo/<name>
@@ -18,18 +18,17 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common.quiet  # noqa: E402,F401  (before TensorFlow)
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from bench import harness  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+REPO = harness.REPO
 SHARED_UTKFACE = os.path.join(REPO, '..', 'shared', 'datasets', 'utkface')
 
 # name: runner.py flags. Without a GPU, each net's own CPU defaults apply (vgg13_bn and
@@ -62,19 +61,13 @@ FLAGS = flags.FLAGS
 
 
 def run(args, log_path=None):
-    env = dict(os.environ, PYTHONPATH=REPO)
-    command = [sys.executable, *args]
+    """runner.py with `args`, on --cpus when given."""
+    prefix, threads = (), []
     if FLAGS.cpus:
         count = len(_cpu_list(FLAGS.cpus))
-        command = ['taskset', '-c', FLAGS.cpus, *command, f'--intra_op_threads={count}',
-                   f'--inter_op_threads={count}']
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    if log_path:
-        with open(log_path, 'w') as f:
-            f.write(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise RuntimeError(f'{" ".join(command)} failed:\n{proc.stderr[-2000:]}')
-    return proc.stdout
+        prefix = ('taskset', '-c', FLAGS.cpus)
+        threads = [f'--intra_op_threads={count}', f'--inter_op_threads={count}']
+    return harness.runner(*args, *threads, quiet=True, log=log_path, prefix=prefix)
 
 
 def _cpu_list(text):
@@ -125,7 +118,7 @@ def train_entry(name, task, data_dir, flags_of_net):
     else:
         print(f'{task}/{name}: training for {FLAGS.minutes:g} minutes ...', flush=True)
         start = time.time()
-        log = run(['runner.py', *flags_of_net, f'--data_dir={data_dir}',
+        log = run([*flags_of_net, f'--data_dir={data_dir}',
                    f'--train_dir={train_dir}', '--fresh', '--lr_schedule=cosine',
                    f'--max_minutes={FLAGS.minutes}', '--epochs=1000', f'--seed={FLAGS.seed}'],
                   log_path)
@@ -136,7 +129,7 @@ def train_entry(name, task, data_dir, flags_of_net):
     export_dir = os.path.join(train_dir, 'export_zoo')
     if os.path.isdir(export_dir):
         shutil.rmtree(export_dir)
-    run(['runner.py', '--mode=export', *flags_of_net, f'--train_dir={train_dir}',
+    run(['--mode=export', *flags_of_net, f'--train_dir={train_dir}',
          f'--export_dir={export_dir}'])
     face = sorted(glob.glob(os.path.join(SHARED_UTKFACE, '*.jpg')))[0]
     params, size_mb, ms = saved_model_figures(export_dir, face)

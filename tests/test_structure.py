@@ -195,3 +195,18 @@ def test_every_session_opens_in_one_place_with_the_runs_precision():
                     called == 'Session' or (called == 'restore' and owner == 'checkpoints')):
                 elsewhere.append(f'{name}:{node.lineno}')
     assert not elsewhere, elsewhere
+
+
+def test_benches_are_a_package_run_with_python_m():
+    """`python -m bench.NAME` from the root: no bench edits sys.path, and none runs
+    runner.py but through bench.harness."""
+    edits, own_runs = [], []
+    for name, path in project_modules().items():
+        if not name.startswith('bench.'):
+            continue
+        text = open(path, encoding='utf-8').read()
+        if 'sys.path' in text:
+            edits.append(name)
+        if name != 'bench.harness' and "'runner.py'" in text:
+            own_runs.append(name)
+    assert not edits and not own_runs, (edits, own_runs)

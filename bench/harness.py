@@ -1,0 +1,92 @@
+"""What every bench shares: runner.py run as a user runs it, a model judged by eval, and
+results kept so that a long bench resumes. Benches run from the repository's root:
+
+    python -m bench.NAME --flags
+"""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Failed(SystemExit):
+    """A command a bench needed failed: the bench stops with its output."""
+
+
+def runner(*args, **how):
+    """Runs `python runner.py <args>` from the repository, as `command` does."""
+    return command('runner.py', *args, **how)
+
+
+def command(*args, quiet=False, log=None, prefix=()):
+    """Runs `python <args>` (a script or -m module of this repository) from its root and
+    returns its output: shown when it ends unless `quiet`, or written to the file `log` as
+    it comes (a long training's log to follow). `prefix`: a launcher, e.g. taskset. A
+    failure stops the bench with the command's last lines."""
+    line = [*prefix, sys.executable, *args]
+    if not quiet and not log:
+        print('$', ' '.join(args), flush=True)
+    if log:
+        os.makedirs(os.path.dirname(os.path.abspath(log)), exist_ok=True)
+        with open(log, 'a') as out:
+            proc = subprocess.run(line, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        with open(log) as f:
+            output = f.read()
+    else:
+        proc = subprocess.run(line, cwd=REPO, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+        output = proc.stdout
+        if not quiet:
+            print(output, end='', flush=True)
+    if proc.returncode:
+        raise Failed(f'failed ({proc.returncode}): {" ".join(args)}\n{output[-3000:]}')
+    return output
+
+
+def judged(train_dir, data_dir, *extra):
+    """The eval report of the best checkpoint of `train_dir` on `data_dir`'s eval split
+    (more runner.py flags in `extra`, --eval_flip say)."""
+    runner('--mode=eval', f'--train_dir={train_dir}', f'--data_dir={data_dir}', *extra,
+           quiet=True)
+    from core import checkpoints
+    folder = os.path.dirname(checkpoints.choose(train_dir))
+    own = os.path.join(folder, 'eval.json')
+    other = os.path.join(folder, f'eval_{os.path.basename(os.path.normpath(data_dir))}.json')
+    from common import jsonfile
+    return jsonfile.read(other if os.path.isfile(other) else own)
+
+
+class Results:
+    """A bench's figures in a JSON file, written after every piece of work: a bench run
+    again skips what is there (it resumes)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.data = {}
+        if os.path.isfile(path):
+            from common import jsonfile
+            self.data = jsonfile.read(path)
+
+    def __contains__(self, key):
+        return key in self.data
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def put(self, key, value):
+        self.data[key] = value
+        self.save()
+        return value
+
+    def save(self):
+        folder = os.path.dirname(self.path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(self.path + '.tmp', 'w') as f:
+            json.dump(self.data, f, indent=1)
+        os.replace(self.path + '.tmp', self.path)
