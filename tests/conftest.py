@@ -135,7 +135,8 @@ def generator(utk_records, tmp_path_factory, worker_id):
 
 # The files that take longest, started first: the two workers each take whole files, so a
 # long file started last would run alone at the end (the README's took the last 9 minutes).
-LONGEST_FIRST = ('test_bench.py', 'test_readme.py', 'test_reliability.py', 'test_finetune.py', 'test_released.py',
+LONGEST_FIRST = ('test_bench.py', 'test_readme.py', 'test_reliability.py', 'test_finetune.py',
+                 'test_released.py',
                  'test_safety.py', 'test_prepare.py', 'test_platform.py', 'test_cluster.py',
                  'test_recipes.py')
 
