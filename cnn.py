@@ -195,6 +195,7 @@ def _train_judged_by_folds(cfg, meta, place):
         print(folds.fold_line(index, cfg.folds, answers, whole), flush=True)
     judgement = folds.judge(per_fold, whole)
     print('\n'.join(judgement.lines), flush=True)
+    records.write_json_atomic(os.path.join(cfg.train_dir, folds.FILE), judgement.figures)
     final = dataclasses.replace(cfg, train_splits=folds.splits(meta),
                                 base_share=judgement.share)
     if judgement.share == 1.0:       # training on would be put back whole: skip its epochs

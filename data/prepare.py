@@ -335,6 +335,7 @@ def build_report(src, settings, results, unlabelled, exact, near, meta):
         'src': os.path.abspath(src), 'settings': dataclasses.asdict(settings),
         'photos': len(results) + len(exact) + len(unlabelled),
         'accepted': sum(r['status'] == 'accepted' for _, r in results),
+        'reused': sum(r.get('cached', False) for _, r in results),
         'subjects': [{'file': it.rel, 'faces': r['values']['faces'],
                       'margin': r['values']['margin'], 'box': r['values']['boxes'][0]}
                      for it, r in results if r['status'] == 'accepted'

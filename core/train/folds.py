@@ -26,6 +26,7 @@ v1 = tf.compat.v1
 FOLDS_DIR = 'folds'
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)     # the base's share of the weights; 1 = the base
 BEAT_CHANCE = 0.05       # the largest chance that fine-tuning's gain over the base is luck
+FILE = 'folds.json'       # the judgement's figures, beside the run
 
 
 def wanted(cfg, meta, cluster):
@@ -101,6 +102,7 @@ class Judgement:
     share: float             # --base_share the final training takes
     outputs: dict            # the out-of-fold answers of that share, for the report
     lines: list              # why, to print
+    figures: dict            # the same in numbers, kept beside the run (FILE)
 
 
 def judge(per_fold, base_whole):
@@ -132,4 +134,8 @@ def judge(per_fold, base_whole):
         lines.append(f'kept: the fine-tuned weights with --base_share={tuned:g}, the best on '
                      'the folds' + (f' (better than the base beyond chance: p = {chance:.3f})'
                                     if base_whole else '') + '; training it on all the faces')
-    return Judgement(share=keep, outputs=joined[keep], lines=lines)
+    figures = {'folds': len(per_fold), 'faces': n, 'kept_share': keep, 'tuned_share': tuned,
+               'accuracy_by_share': {str(s): accuracy[s] for s in shown},
+               'right_only_tuned': only_tuned, 'right_only_base': only_base,
+               'p': chance if base_whole else None}
+    return Judgement(share=keep, outputs=joined[keep], lines=lines, figures=figures)
