@@ -43,8 +43,9 @@ flags.DEFINE_float('minutes', 20, 'Budget of every variant: minutes at its net\'
 flags.DEFINE_integer('fixed_steps', 0, 'Steps of every variant instead of the probed budget: to add '
                      'a variant to a study probed on another machine (its table gives the steps).')
 flags.DEFINE_integer('seed', 0, 'Seed of every training.')
-flags.DEFINE_bool('probe_only', False, 'Probe the variants\' nets, save and stop: probed once on an '
-                  'idle machine, the same steps serve every seed (copy the probes to its results).')
+flags.DEFINE_bool('probe_only', False, 'Probe the variants\' nets, save and stop: probed once '
+                  'on an idle machine, the same steps serve every seed (copy the probes to its '
+                  'results).')
 flags.DEFINE_string('study_dir', 'checkpoints/study', 'Where the variants\' runs go.')
 flags.DEFINE_string('results', 'bench/study.json', 'Figures of every variant (resumable).')
 flags.DEFINE_list('seeds_table', [], 'Print the table of these results files (one per seed) '

@@ -35,6 +35,11 @@ def run_cli(*args, check=True, timeout=300, process=False):
     return proc
 
 
+def run_bench(name, *args):
+    """`python -m bench.NAME <args>` from the repository; stops the test if it fails."""
+    return run_cli('-m', f'bench.{name}', *args, timeout=900)
+
+
 def run_runner(*args, check=True):
     """`python runner.py <args>` run by runner's own flag parsing and main in this process,
     from the repository as run_cli does; its exit code and output as run_cli returns them.
@@ -135,7 +140,8 @@ def generator(utk_records, tmp_path_factory, worker_id):
 
 # The files that take longest, started first: the two workers each take whole files, so a
 # long file started last would run alone at the end (the README's took the last 9 minutes).
-LONGEST_FIRST = ('test_bench.py', 'test_readme.py', 'test_reliability.py', 'test_finetune.py',
+LONGEST_FIRST = ('test_bench_speed.py', 'test_bench_precision.py', 'test_bench.py',
+                 'test_readme.py', 'test_reliability.py', 'test_finetune.py',
                  'test_released.py',
                  'test_safety.py', 'test_prepare.py', 'test_platform.py', 'test_cluster.py',
                  'test_recipes.py')

@@ -7,15 +7,11 @@ import shutil
 
 import pytest
 
-from conftest import SHARED, need_shared, run_cli
+from conftest import SHARED, need_shared, run_bench
 from common import jsonfile
 
 pytestmark = pytest.mark.slow
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
-
-
-def bench(name, *args):
-    return run_cli('-m', f'bench.{name}', *args, timeout=600)
 
 
 @pytest.fixture(scope='module')
@@ -33,14 +29,14 @@ def photos(tmp_path_factory):
 
 def test_agreement(trained, tmp_path):
     out = tmp_path / 'a.json'
-    bench('agreement', f'--train_dir={trained["train_dir"]}',
+    run_bench('agreement', f'--train_dir={trained["train_dir"]}',
           f'--data_dir={trained["data_dir"]}', f'--output={out}')
     assert 'same_class' in jsonfile.read(str(out))
 
 
 def test_hair(trained, tmp_path):
     out = tmp_path / 'h.json'
-    bench('hair', f'--train_dir={trained["train_dir"]}', f'--data_dir={trained["data_dir"]}',
+    run_bench('hair', f'--train_dir={trained["train_dir"]}', f'--data_dir={trained["data_dir"]}',
           f'--hair_output={out}')
     result = jsonfile.read(str(out))
     assert {'whole', 'hair_hidden'} <= set(result)
@@ -49,59 +45,49 @@ def test_hair(trained, tmp_path):
 def test_study_and_parity(utk_records, tmp_path):
     data = [f'--fairface={utk_records}', f'--fairface_val={utk_records}']
     out = tmp_path / 's.json'
-    bench('study', '--variants=cnn60', '--fixed_steps=3', *data, f'--utkface={utk_records}',
+    run_bench('study', '--variants=cnn60', '--fixed_steps=3', *data, f'--utkface={utk_records}',
           f'--study_dir={tmp_path / "study"}', f'--results={out}')
     run = jsonfile.read(str(out))['runs']['cnn60']
     assert run['steps'] == 3 and {'held_out', 'fairface_val', 'utkface', 'hair_lost'} <= set(run)
     out = tmp_path / 'p.json'
-    bench('parity', '--nets=cnn60', '--seeds=0', '--steps=2', *data,
+    run_bench('parity', '--nets=cnn60', '--seeds=0', '--steps=2', *data,
           f'--parity_dir={tmp_path / "parity"}', f'--parity_results={out}')
     assert set(jsonfile.read(str(out))) == {'cnn60-fp32-0', 'cnn60-bf16-0'}
 
 
 def test_seeds(utk_records, tmp_path):
-    bench('seeds', '--name=smoke', '--seeds=0', f'--seeds_dir={tmp_path}',
+    run_bench('seeds', '--name=smoke', '--seeds=0', f'--seeds_dir={tmp_path}',
           f'--output_dir={tmp_path}', '--', '--net=cnn60', f'--data_dir={utk_records}',
           '--max_steps=2')
     assert jsonfile.read(str(tmp_path / 'seeds_smoke.json'))
 
 
 def test_zoo(utk_records, tmp_path):
-    bench('zoo', f'--data_dir={utk_records}', '--nets=cnn60', '--age_gender_nets=',
+    run_bench('zoo', f'--data_dir={utk_records}', '--nets=cnn60', '--age_gender_nets=',
           '--minutes=0.02', f'--zoo_dir={tmp_path / "zoo"}', f'--output_dir={tmp_path}')
     assert os.path.isfile(tmp_path / 'zoo.json')
 
 
 def test_gan(generator, trained, tmp_path):
     out = tmp_path / 'g.json'
-    bench('gan', f'--generator_dir={generator["train_dir"]}',
+    run_bench('gan', f'--generator_dir={generator["train_dir"]}',
           f'--classifier_dir={trained["train_dir"]}', '--count=8', '--real=8', f'--output={out}')
     assert jsonfile.read(str(out))
 
 
 def test_end_to_end_and_portraits(trained, photos, tmp_path):
     out = tmp_path / 'e.json'
-    bench('end_to_end', f'--src={photos}', f'--train_dir={trained["train_dir"]}',
+    run_bench('end_to_end', f'--src={photos}', f'--train_dir={trained["train_dir"]}',
           f'--output={out}')
     assert jsonfile.read(str(out))['count'] == 48
     out = tmp_path / 'p.json'
-    bench('portraits', f'--train_dir={trained["train_dir"]}', f'--portraits={photos}',
+    run_bench('portraits', f'--train_dir={trained["train_dir"]}', f'--portraits={photos}',
           f'--output={out}')
     assert jsonfile.read(str(out))
 
 
 def test_own_photos(trained, photos, tmp_path):
     out = tmp_path / 'o.json'
-    bench('own_photos', f'--base={trained["train_dir"]}', f'--photos={photos}', '--folds=2',
+    run_bench('own_photos', f'--base={trained["train_dir"]}', f'--photos={photos}', '--folds=2',
           '--finetune_flag=--max_steps=2', '--finetune_flag=--folds=0', f'--output={out}')
     assert 'tuned_end_to_end' in jsonfile.read(str(out))
-
-
-def test_speed_and_precision(utk_records, trained, tmp_path):
-    bench('run', '--quick', '--rounds=1', f'--data_dir={utk_records}',
-          f'--train_dir={trained["train_dir"]}', f'--output_dir={tmp_path}')
-    assert os.path.isfile(tmp_path / 'results.json')
-    out = tmp_path / 'precision'
-    bench('precision', '--quick', '--rounds=1', '--nets=cnn60', f'--data_dir={utk_records}',
-          f'--output={out}')
-    assert os.path.isfile(str(out) + '.json')
