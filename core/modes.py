@@ -30,6 +30,7 @@ MODES = {m.name: m for m in (
          '(--net=dcgan): a grid and single PNGs', nets='gan'),
 )}
 
+
 @dataclasses.dataclass(frozen=True)
 class Readers:
     """Who reads a setting: the modes, and whether a generator pair's training does (dcgan

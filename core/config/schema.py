@@ -80,23 +80,20 @@ class RunConfig(_Derived):
     section('Training', readers=TRAINING)
     batch_size: int = setting(None, 'Images per step.', lower_bound=1, readers=EVERY_MODE)
     optimizer: str = setting(None, 'Optimizer.', choices=['adam', 'momentum', 'rmsprop', 'sgd'],
-        readers=CLASSIFIER_TRAINING)
+                             readers=CLASSIFIER_TRAINING)
     learning_rate: float = setting(None, 'Initial learning rate.', above=0)
     lr_schedule: str = setting('fixed', 'Learning-rate schedule.',
                                choices=['fixed', 'exponential', 'step', 'cosine'])
     lr_decay_rate: float = setting(0.1, 'exponential/step: factor per --lr_decay_epochs.', above=0)
     lr_decay_epochs: float = setting(5.0, 'exponential/step: epochs per decay.', above=0)
     momentum: float = setting(0.9, 'Momentum of the momentum and rmsprop optimizers.',
-                              lower_bound=0, below=1,
-        readers=CLASSIFIER_TRAINING)
+                              lower_bound=0, below=1, readers=CLASSIFIER_TRAINING)
     keep_prob: float = setting(None, 'Dropout keep probability in training.',
-                               above=0, upper_bound=1,
-        readers=CLASSIFIER_TRAINING)
+                               above=0, upper_bound=1, readers=CLASSIFIER_TRAINING)
     weight_decay: float = setting(None, 'L2 weight decay.', lower_bound=0,
-        readers=CLASSIFIER_TRAINING)
+                                  readers=CLASSIFIER_TRAINING)
     label_smoothing: float = setting(0.0, 'Label smoothing of the cross-entropy.',
-                                     lower_bound=0, below=1,
-        readers=CLASSIFIER_TRAINING)
+                                     lower_bound=0, below=1, readers=CLASSIFIER_TRAINING)
     epochs: int = setting(None, 'Epochs to train (ignored when --max_steps is set).',
                           lower_bound=1, upper_bound=10**6)
     max_steps: int = setting(0, 'Train up to this global step (0 = use --epochs).', lower_bound=0,
@@ -106,43 +103,36 @@ class RunConfig(_Derived):
                                  'at the budget\'s end. 0 = no budget.', lower_bound=0,
                                  upper_bound=10**6)
     brightness: float = setting(0.2, 'Augmentation: max brightness change (0-1 scale).',
-                                lower_bound=0, upper_bound=1,
-        readers=CLASSIFIER_TRAINING)
+                                lower_bound=0, upper_bound=1, readers=CLASSIFIER_TRAINING)
     contrast: float = setting(0.3, 'Augmentation: contrast factor range 1 +- this.',
-                              lower_bound=0, below=1,
-        readers=CLASSIFIER_TRAINING)
+                              lower_bound=0, below=1, readers=CLASSIFIER_TRAINING)
     flip: bool = setting(True, 'Augmentation: random horizontal flips.')
     saturation: float = setting(0.0, 'Augmentation of colour nets: saturation factor range '
                                 '1 +- this, e.g. 0.5.', lower_bound=0, below=1,
-        readers=CLASSIFIER_TRAINING)
+                                readers=CLASSIFIER_TRAINING)
     hue: float = setting(0.0, 'Augmentation of colour nets: max hue shift as a fraction of the '
                          'colour circle, e.g. 0.05.', lower_bound=0, upper_bound=0.5,
-        readers=CLASSIFIER_TRAINING)
+                         readers=CLASSIFIER_TRAINING)
     grayscale: float = setting(0.0, 'Augmentation of colour nets: probability of turning a '
                                'training face grey (for black-and-white photos), e.g. 0.1.',
-                               lower_bound=0, upper_bound=1,
-        readers=CLASSIFIER_TRAINING)
+                               lower_bound=0, upper_bound=1, readers=CLASSIFIER_TRAINING)
     random_erasing: float = setting(0.0, 'Augmentation: probability of filling a random '
                                     'rectangle (2-40% of the face) with noise.',
-                                    lower_bound=0, upper_bound=1,
-        readers=CLASSIFIER_TRAINING)
+                                    lower_bound=0, upper_bound=1, readers=CLASSIFIER_TRAINING)
     hide_hair: float = setting(0.0, 'Augmentation: probability of greying out the hair: '
                                'above the brows, or all but the inner face (half the time '
                                'each), so the face itself must carry the answer, e.g. 0.3.',
-                               lower_bound=0, upper_bound=1,
-        readers=CLASSIFIER_TRAINING)
+                               lower_bound=0, upper_bound=1, readers=CLASSIFIER_TRAINING)
     balance: float = setting(0.0, 'Group-balanced sampling over race x class x age band (as '
                              'the records carry them): a face is drawn in proportion to '
                              'n^-balance, n its group\'s size; 1 = every group as often, '
                              '0.5 = by the square root, 0 = off.', lower_bound=0, upper_bound=1)
     mixup_alpha: float = setting(0.0, 'Mixup: blend each training batch with a shuffled copy '
                                  'of itself, share ~ Beta(alpha, alpha), e.g. 0.2; 0 = off.',
-                                 lower_bound=0,
-        readers=CLASSIFIER_TRAINING)
+                                 lower_bound=0, readers=CLASSIFIER_TRAINING)
     cutmix_alpha: float = setting(0.0, 'CutMix: paste a rectangle of a shuffled partner into '
                                   'each training face, area ~ Beta(alpha, alpha), e.g. 1.0; '
-                                  '0 = off.', lower_bound=0,
-        readers=CLASSIFIER_TRAINING)
+                                  '0 = off.', lower_bound=0, readers=CLASSIFIER_TRAINING)
     section('Fine-tuning from a base model (core/train/finetune.py)',
             readers=CLASSIFIER_TRAINING)
     init_from: str = setting(None, 'Start a new training from this trained run (a train_dir, '
@@ -222,52 +212,44 @@ class RunConfig(_Derived):
                                     lower_bound=0)
     section('Eval, predict, features, export, demo, generate', readers=ANSWERING)
     image: str = setting(None, 'predict/features: an image file or a folder of images.',
-        readers=reads('predict', 'features'))
+                         readers=reads('predict', 'features'))
     output: str = setting(None, 'predict: CSV file of the results; features: output folder.',
-        readers=reads('predict', 'features', 'generate'))
+                          readers=reads('predict', 'features', 'generate'))
     annotate: str = setting(None, 'predict: write copies of the photos with labelled face '
                             'boxes here (and a grid of them all for a folder).',
-        readers=reads('predict'))
+                            readers=reads('predict'))
     uncertain_below: float = setting(0.6, 'predict: a face whose calibrated confidence is '
                                      'below this is printed as uncertain.',
-                                     lower_bound=0, upper_bound=1,
-        readers=reads('predict', 'demo'))
+                                     lower_bound=0, upper_bound=1, readers=reads('predict', 'demo'))
     smallest_face: int = setting(SMALLEST_FACE, 'predict/demo: smallest face looked for, px '
                                  '(short side). Detection runs on a copy scaled to it: lower '
                                  'finds smaller faces, slower.', lower_bound=1,
-        readers=reads('predict', 'features', 'demo'))
+                                 readers=reads('predict', 'features', 'demo'))
     export_dir: str = setting(None, 'export: SavedModel folder (default '
-                              '<train_dir>/export/<step>).',
-        readers=reads('export'))
+                              '<train_dir>/export/<step>).', readers=reads('export'))
     quantize: str = setting('none', 'export: also write model_int8.tflite, the network in int8 '
                             'for CPUs (its accuracy against fp32 is measured on the eval '
-                            'split).', choices=['none', 'int8'],
-        readers=reads('export'))
+                            'split).', choices=['none', 'int8'], readers=reads('export'))
     int8_model: str = setting(None, 'eval/predict/demo: run the network from this int8 model '
                               '(--mode=export --quantize=int8) instead of fp32.',
-        readers=reads('eval', 'predict', 'demo'))
+                              readers=reads('eval', 'predict', 'demo'))
     saved_model: str = setting(None, 'demo: serve this exported SavedModel folder instead of '
-                               'the best checkpoint.',
-        readers=reads('demo'))
+                               'the best checkpoint.', readers=reads('demo'))
     label: str = setting(None, 'generate: the class of the faces to make (default: every '
-                         'class).',
-        readers=reads('generate'))
+                         'class).', readers=reads('generate'))
     count: int = setting(16, 'generate: faces to make of each class.', lower_bound=1,
-        readers=reads('generate'))
+                         readers=reads('generate'))
     truncation: float = setting(1.0, 'generate/demo: the generator\'s noise scaled by this '
                                 '(the truncation trick): below 1, more typical faces of the '
-                                'class, less varied.', above=0,
-        readers=reads('generate', 'demo'))
+                                'class, less varied.', above=0, readers=reads('generate', 'demo'))
     generator_dir: str = setting(None, 'demo: the training folder of a face generator '
-                                 '(--net=dcgan), for the "Make a face" tab.',
-        readers=reads('demo'))
+                                 '(--net=dcgan), for the "Make a face" tab.', readers=reads('demo'))
     host: str = setting('127.0.0.1', 'demo: address to listen on (0.0.0.0 = every network '
-                        'interface; mind who can reach it).',
-        readers=reads('demo'))
+                        'interface; mind who can reach it).', readers=reads('demo'))
     port: int = setting(7860, 'demo: port to listen on.', lower_bound=1, upper_bound=65535,
-        readers=reads('demo'))
+                        readers=reads('demo'))
     max_upload_mb: float = setting(10.0, 'demo: uploads larger than this are refused.', above=0,
-        readers=reads('demo'))
+                                   readers=reads('demo'))
     section('Scale out (core/run/cluster.py): a ps/worker cluster, towers in one process',
             readers=TRAINING)
     ps_hosts: list = setting(None, 'Cluster: parameter servers, host:port,...')
@@ -276,13 +258,11 @@ class RunConfig(_Derived):
     job_name: str = setting(None, 'Cluster: the job of this process.', choices=['ps', 'worker'])
     task_index: int = setting(0, 'Cluster: index of this process within its job.', lower_bound=0)
     sync_replicas: bool = setting(False, 'Cluster: average every worker\'s gradients each step '
-                                  '(default: asynchronous updates).',
-        readers=CLASSIFIER_TRAINING)
+                                  '(default: asynchronous updates).', readers=CLASSIFIER_TRAINING)
     cluster_timeout: float = setting(120.0, 'Cluster: seconds to wait for the other hosts.',
                                      above=0)
     num_clones: int = setting(1, 'Towers that split each batch and average their gradients '
-                              '(one per GPU).', lower_bound=1,
-        readers=CLASSIFIER_TRAINING)
+                              '(one per GPU).', lower_bound=1, readers=CLASSIFIER_TRAINING)
     clone_on_cpu: bool = setting(False, 'Put the --num_clones towers on the CPU.')
     # Filled in by resolve, not flags
     classes: list = None

@@ -9,7 +9,6 @@ rectangle of the partner image covering 1 - lam of the face and weighs the label
 the area actually pasted. The draws are stateless functions of (the run's seed, the
 step), so a seeded run repeats.
 """
-
 import dataclasses
 
 import tensorflow as tf
