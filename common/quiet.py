@@ -1,10 +1,14 @@
 """Keeps TensorFlow's start-up chatter and tf-slim's deprecation warnings out of our output.
 
-Import this first in an entry point (before TensorFlow); our own lines say what happens.
+Import this first in an entry point (before TensorFlow, which it does not load itself);
+our own lines say what happens.
 """
 import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
+import sys
 import warnings
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -20,7 +24,6 @@ def native_stderr_hidden():
     libraries log there past any Python setting (TensorFlow while loading, the TFLite
     converter's 'fully_quantize: 0, ...', LiteRT's 'Created TensorFlow Lite XNNPACK
     delegate'). Python exceptions still propagate and are shown."""
-    import sys
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -32,7 +35,36 @@ def native_stderr_hidden():
         os.close(devnull)
 
 
-# TensorFlow's C++ libraries log "All log messages before absl::InitializeLog()" and the
-# oneDNN notice (twice, once per library) while loading, before any log level applies.
-with native_stderr_hidden():
-    import tensorflow  # noqa: F401,E402
+class _QuietFirstImport(importlib.abc.MetaPathFinder):
+    """TensorFlow's C++ libraries log "All log messages before absl::InitializeLog()" and
+    the oneDNN notice (twice, once per library) while loading, before any log level
+    applies: its first import, wherever it happens (tf_slim, keras, mtcnn or ours), runs
+    with the native stderr hidden. Importing this module does not load TensorFlow: the
+    answers that need none (predict on a released model's TFLite files) start in a
+    fraction of a second."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != 'tensorflow':
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _HiddenLoader(spec.loader)
+        return spec
+
+
+class _HiddenLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with native_stderr_hidden():
+            self.loader.exec_module(module)
+
+
+if 'tensorflow' not in sys.modules and not any(
+        isinstance(finder, _QuietFirstImport) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _QuietFirstImport())

@@ -7,9 +7,8 @@ import datetime
 import os
 import shutil
 
-import tensorflow as tf
-
 from common import jsonfile
+from common.deferred import tensorflow as tf
 
 BEST_DIR = 'best'
 BEST_FILE = 'best.json'

@@ -10,7 +10,7 @@ Eval, predict, feature maps and the exported SavedModel all call
 import dataclasses
 import math
 
-import tensorflow as tf
+from common.deferred import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,9 +7,8 @@ unfinished conversion and is never read.
 import json
 import os
 
-import tensorflow as tf
-
 from common import jsonfile
+from common.deferred import tensorflow as tf
 
 META_FILE = 'dataset.json'
 ATTRIBUTE_MISSING = -1

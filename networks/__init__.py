@@ -1,9 +1,10 @@
 """Registry of networks, in the style of research/slim's nets_factory.
 
-A network is one module in this package that calls `register` on a function
+A network is one module in this package, named as the network, that calls `register` on
+a function
     net_fn(images, num_classes, is_training, keep_prob) -> (logits, end_points)
 together with its `Defaults`. Dropping a new module in here is all it takes:
-every module of the package is imported on first use. A generative pair registers its
+a network's module is imported when it is first asked for. A generative pair registers its
 discriminator as `net_fn` (its logits: a realness score per class) and its
     generator(noise, labels, num_classes, is_training) -> (images in [-1, 1], end_points)
 as `generator=`; the platform then trains the pair (core/gan.py).
@@ -57,7 +58,8 @@ class Network:
 
 
 _REGISTRY = {}
-_loaded = False
+# Modules of this package that build parts of networks and register none.
+HELPERS = ('layers',)
 
 
 def register(name, defaults, generator=None):
@@ -70,22 +72,16 @@ def register(name, defaults, generator=None):
     return wrap
 
 
-def _load_all():
-    global _loaded
-    if not _loaded:
-        for module in pkgutil.iter_modules(__path__):
-            if not module.name.startswith('_'):
-                importlib.import_module(f'{__name__}.{module.name}')
-        _loaded = True
-
-
 def names():
-    _load_all()
-    return sorted(_REGISTRY)
+    """Every network's name: its module's, read from the package without importing one
+    (a module imports TensorFlow; a flag's check or --help needs none)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__)
+                  if not m.name.startswith('_') and m.name not in HELPERS)
 
 
 def get(name):
-    _load_all()
-    if name not in _REGISTRY:
+    if name not in names():
         raise KeyError(f'unknown network {name!r}; valid names: {", ".join(names())}')
+    if name not in _REGISTRY:
+        importlib.import_module(f'{__name__}.{name}')
     return _REGISTRY[name]

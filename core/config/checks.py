@@ -4,7 +4,7 @@ without their devices."""
 import os
 
 import networks
-from core import checkpoints, modes
+from core import modes
 from core.config import finetuning
 from core.config.schema import RunConfig
 from core.store import released
@@ -32,6 +32,7 @@ def check_before_work(values):
         if missing:
             raise ConfigError(f'--{flag}: {missing[0]} does not exist')
     if values.get('init_from'):
+        from core import checkpoints      # TensorFlow: only when a base is given
         base = finetuning.base_folder(values['init_from'])
         # A damaged base stops here, before the new training folder is made.
         checkpoints.verify(checkpoints.choose(base, 'best') if os.path.isdir(base) else base)

@@ -11,7 +11,6 @@ import math
 import os
 
 import numpy as np
-from scipy import optimize, special
 from common import jsonfile
 
 FILE = 'calibration.json'
@@ -21,19 +20,23 @@ MIN_EVAL_FACES = 30
 
 def nll(logits, labels, temperature=1.0):
     """Mean negative log-likelihood of the true labels under softmax(logits / T)."""
+    from scipy import special         # scipy: a second's import, for fitting only
     log_probs = special.log_softmax(np.asarray(logits, np.float64) / temperature, axis=-1)
     return float(-np.mean(log_probs[np.arange(len(labels)), labels]))
 
 
 def fit_temperature(logits, labels):
     """The T > 0 that minimises the NLL of the labels (a 1-D search on log T)."""
+    from scipy import optimize
     result = optimize.minimize_scalar(lambda log_t: nll(logits, labels, np.exp(log_t)),
                                       bounds=(np.log(0.05), np.log(20.0)), method='bounded')
     return float(np.exp(result.x))
 
 
 def softmax(logits, temperature=1.0):
-    return special.softmax(np.asarray(logits, np.float64) / temperature, axis=-1)
+    scaled = np.asarray(logits, np.float64) / temperature
+    exp = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def reliability_bins(probabilities, labels, bins=15):

@@ -21,9 +21,7 @@ import os
 import socket
 import time
 
-import tensorflow as tf
-
-v1 = tf.compat.v1
+from common.deferred import tensorflow as tf
 
 
 class ClusterError(RuntimeError):
@@ -60,7 +58,7 @@ class Cluster:
     def session_config(self, base=None):
         """Device filters: a worker talks to the parameter servers and itself only, so it
         neither waits for the other workers to start nor stalls when one of them dies."""
-        config = v1.ConfigProto()
+        config = tf.compat.v1.ConfigProto()
         if base is not None:
             config.CopyFrom(base)
         if self.job_name == 'worker':
@@ -222,5 +220,5 @@ def device_scope(cluster):
     special on one machine."""
     if cluster is None:
         return contextlib.nullcontext()
-    return v1.device(v1.train.replica_device_setter(worker_device=cluster.worker_device,
+    return tf.compat.v1.device(tf.compat.v1.train.replica_device_setter(worker_device=cluster.worker_device,
                                                     cluster=cluster.spec))
