@@ -54,6 +54,8 @@ class MtcnnDetector:
     around the photo: faces that fill the frame are missed at one scale and
     found at another. Then the same again in grey: coloured stage light hides a
     face from MTCNN's skin colours (docs/measurements.md, "Face detection").
+
+    The stages run in TensorFlow here, on LiteRT in LiteDetector: the same steps.
     """
     ATTEMPTS = ((1.0, 0.0), (0.5, 0.0), (1.0, 0.25))     # (share of the scale, border)
 
@@ -72,6 +74,22 @@ class MtcnnDetector:
             for stage, shape in zip(self._mtcnn.stages, self.STAGE_INPUTS):
                 stage._model = tf.function(stage._model,
                                            input_signature=[tf.TensorSpec(shape, tf.float32)])
+
+    def found(self, rgb):
+        """mtcnn's own answer for the photo as given: [{'box': [x, y, w, h], 'confidence',
+        'keypoints': {name: [x, y]}}], whole pixels."""
+        return self._mtcnn.detect_faces(rgb)
+
+    def onet_row(self, rgb, box):
+        """O-Net alone on the square `box` (x, y, side): its row (x1, y1, x2, y2,
+        confidence, 5 landmark x, 5 landmark y), unrounded; None when it sees no face."""
+        from mtcnn.utils.images import load_images_batch, standarize_batch
+        x, y, side = box
+        images, _, _ = standarize_batch(load_images_batch([rgb]), normalize=True)
+        rows = np.array([[0, x, y, x + side, y + side, 1.0]], dtype=np.float64)
+        onet = self._mtcnn.get_stage(stage_id=3)
+        out = onet(images_normalized=images, bboxes_batch=rows, threshold_onet=0.5)
+        return np.asarray(out[0], dtype=np.float64)[1:] if len(out) else None
 
     def detect(self, rgb, min_face=SMALLEST_FACE):
         """Faces of about `min_face` px (short side) and larger in an [H, W, 3] uint8 RGB
@@ -95,19 +113,12 @@ class MtcnnDetector:
         """The 5 landmarks of the face in the square `box` (x, y, side) of `rgb`, from
         MTCNN's last stage (O-Net) alone: a few ms, against a full detection's hundreds.
         Returns a Face, or None when O-Net sees no face there."""
-        from mtcnn.utils.images import load_images_batch, standarize_batch
-        x, y, side = box
-        images, _, _ = standarize_batch(load_images_batch([rgb]), normalize=True)
-        rows = np.array([[0, x, y, x + side, y + side, 1.0]], dtype=np.float64)
-        onet = self._mtcnn.get_stage(stage_id=3)
-        out = onet(images_normalized=images, bboxes_batch=rows, threshold_onet=0.5)
-        if not len(out):
+        row = self.onet_row(rgb, box)
+        if row is None:
             return None
-        # Row: image, x1, y1, x2, y2, confidence, 5 landmark x, 5 landmark y (unrounded;
-        # mtcnn's own JSON output rounds them to whole pixels).
-        row = np.asarray(out[0], dtype=np.float64)
-        marks = {name: (row[6 + i], row[11 + i]) for i, name in enumerate(ONET_LANDMARKS)}
-        return Face((row[1], row[2], row[3] - row[1], row[4] - row[2]), float(row[5]), marks)
+        # mtcnn's own JSON output rounds the landmarks to whole pixels; these are not.
+        marks = {name: (row[5 + i], row[10 + i]) for i, name in enumerate(ONET_LANDMARKS)}
+        return Face((row[0], row[1], row[2] - row[0], row[3] - row[1]), float(row[4]), marks)
 
     def _detect(self, rgb, scale, pad):
         height, width = rgb.shape[:2]
@@ -118,12 +129,32 @@ class MtcnnDetector:
             rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
             interpolation=cv2.INTER_AREA)
         found = []
-        for r in self._mtcnn.detect_faces(small):
+        for r in self.found(small):
             x, y, w, h = r['box']
             box = (x / scale - left, y / scale - top, w / scale, h / scale)
             marks = {k: (v[0] / scale - left, v[1] / scale - top) for k, v in r['keypoints'].items()}
             found.append(Face(box, float(r['confidence']), marks))
         return sorted(found, key=lambda f: -f.confidence)
+
+
+class LiteDetector(MtcnnDetector):
+    """The same detector with its stages on LiteRT (data/mtcnn_lite.py): no TensorFlow."""
+
+    def __init__(self, folder):     # pylint: disable=super-init-not-called
+        from data import mtcnn_lite
+        self._stages = mtcnn_lite.LiteStages(folder)
+
+    def found(self, rgb):
+        rows = self._stages.detect(rgb)
+        return [{'box': [round(r[0]), round(r[1]), round(r[2] - r[0]), round(r[3] - r[1])],
+                 'confidence': float(r[4]),
+                 'keypoints': {name: [round(r[5 + i]), round(r[10 + i])]
+                               for i, name in enumerate(ONET_LANDMARKS)}} for r in rows]
+
+    def onet_row(self, rgb, box):
+        x, y, side = box
+        rows = self._stages.onet(rgb, [(x, y, x + side, y + side)], threshold=0.5)
+        return rows[0] if len(rows) else None
 
 
 @functools.lru_cache(maxsize=1)
@@ -280,12 +311,13 @@ def square_around(box):
     return x + w / 2 - side / 2, y + h / 2 - side / 2, side
 
 
-def find(rgb, smallest=SMALLEST_FACE):
-    """The faces of at least `smallest` px that MTCNN finds in a photo."""
-    return get_detector().detect(rgb, min_face=smallest)
+def find(rgb, smallest=SMALLEST_FACE, detector=None):
+    """The faces of at least `smallest` px that MTCNN finds in a photo (the process's
+    TensorFlow detector unless another is given)."""
+    return (detector or get_detector()).detect(rgb, min_face=smallest)
 
 
-def aligned(rgb, face, size=FACE_SIZE, margin=0.0):
+def aligned(rgb, face, size=FACE_SIZE, margin=0.0, detector=None):
     """A found face as training stores it and predict answers it: its landmarks found again
     on an upright crop of the photo (refine), then aligned at `size` px."""
-    return align(rgb, refine(rgb, face, get_detector()), size, margin)
+    return align(rgb, refine(rgb, face, detector or get_detector()), size, margin)
