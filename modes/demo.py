@@ -58,18 +58,20 @@ def check_upload(path, limit_mb):
 
 
 class CheckpointBackend:
-    """The chosen checkpoint: calibrated probabilities and the layers of a face."""
+    """The chosen checkpoint: calibrated probabilities, and the layers of a face when it
+    answers through TensorFlow (its TFLite files carry none)."""
 
     def __init__(self, cfg):
-        from core.serve.inference import ImageModel
-        self.net = ImageModel(cfg)
+        from core.serve.inference import answering_model
+        self.net = answering_model(cfg)
         self.source = self.net.checkpoint
+        self.detector = self.net.detector
 
     def probabilities(self, face):
         return self.net.probabilities_of(face)
 
     def layers(self, face):
-        return self.net.layers_of(face)
+        return self.net.layers_of(face) if hasattr(self.net, 'layers_of') else None
 
 
 class SavedModelBackend:
@@ -80,6 +82,7 @@ class SavedModelBackend:
         self.tf = tf
         self.serve = tf.saved_model.load(export_dir).signatures['serving_default']
         self.source = export_dir
+        self.detector = None         # data.faces' own
 
     def probabilities(self, face):
         return self.serve(images=self.tf.constant(face[None]))['probabilities'].numpy()[0]
@@ -107,7 +110,7 @@ class Demo:
         if cfg.detect == 'on':
             from data import faces
             # Traces the stages; a faceless image needs no grey second look.
-            faces.get_detector().detect_as_is(np.full((480, 640, 3), 128, np.uint8))
+            (self.backend.detector or faces.get_detector()).detect_as_is(np.full((480, 640, 3), 128, np.uint8))
         self.maker = None
         if cfg.generator_dir:
             from core import config
@@ -122,7 +125,7 @@ class Demo:
     def analyse(self, rgb):
         """(annotated photo, rows, faces) for one decoded photo."""
         from core.serve.inference import draw_boxes, label_faces
-        found = label_faces(rgb, self.cfg, self.backend.probabilities)
+        found = label_faces(rgb, self.cfg, self.backend.probabilities, self.backend.detector)
         rows = [[face.number, face.text, face.box_text] for face in found]
         labels = [(face.box, f'{face.number}: {face.short}') for face in found]
         return draw_boxes(rgb, labels), rows, [face.face for face in found]
@@ -221,7 +224,7 @@ class Demo:
 
     def layer_names(self):
         net = getattr(self.backend, 'net', None)
-        if net is None:
+        if not hasattr(net, 'layers'):       # a SavedModel or TFLite files: no layers
             return []
         names = list(net.layers[1])
         return [n for n in names if net.layers[1][n].shape.rank == 3]
@@ -231,8 +234,9 @@ class Demo:
         from core.evaluate.visualize import feature_grid
         if not path:
             return None, None, 'Upload a photo.'
-        if isinstance(self.backend, SavedModelBackend):
-            return None, None, 'Feature maps need a checkpoint (this demo serves a SavedModel).'
+        if not self.layer_names():
+            return None, None, ('Feature maps need the checkpoint in TensorFlow (this demo '
+                                'serves a SavedModel or TFLite files: --backend=tf).')
         try:
             rgb = self.check_file(path)
         except BadImage as e:

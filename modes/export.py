@@ -1,5 +1,6 @@
 """--mode=export: the trained network as a SavedModel, uint8 photos of any size in, class
-probabilities out, with the int8 model beside it on request.
+probabilities out; beside it lite/, the network and the face detector as TFLite files that
+answer without TensorFlow (core/serve/lite_export.py), and the int8 model on request.
 
     python runner.py --net=nn_gender --mode=export                    # <train_dir>/export/<step>
     python runner.py --net=nn_gender --mode=export --quantize=int8    # adds model_int8.tflite
@@ -15,8 +16,8 @@ import tensorflow as tf
 from common import jsonfile
 from core import checkpoints, model
 from core.evaluate import calibration
-from core.serve import saved_model
-from core.store import released
+from core.serve import lite_export, saved_model
+from core.store import lite, released
 from data import preprocess
 
 v1 = tf.compat.v1
@@ -36,6 +37,9 @@ def run(cfg):
         quantize.check(cfg)
     if info is None:
         info = _write_saved_model(cfg, path, export_dir)
+        lite_export.write(cfg, path, info['temperature'], export_dir)
+        print(f'TFLite files written to {os.path.join(export_dir, lite.FOLDER)}: the network '
+              'and the face detector, answering without TensorFlow')
     elif cfg.quantize != 'int8' or 'int8' in info:
         print(f'{export_dir} is already the export of {path}: nothing to add')
         return export_dir

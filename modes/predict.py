@@ -14,7 +14,7 @@ from PIL import Image
 
 from common import paths
 from core.evaluate import calibration
-from core.serve.inference import ImageModel, draw_boxes, label_faces, list_images
+from core.serve.inference import answering_model, draw_boxes, label_faces, list_images
 from data.images import BadImage, load_rgb
 from data.sources import printable
 
@@ -57,7 +57,7 @@ def check_outputs(cfg):
 def run(cfg):
     files = list_images(cfg.image)
     check_outputs(cfg)
-    net = ImageModel(cfg)
+    net = answering_model(cfg)
     warning = calibration.warning_for(net.checkpoint, cfg.eval_flip)
     if warning:
         print(f'note: {warning}: the percentages below may be overconfident', flush=True)
@@ -109,7 +109,7 @@ def _answer(path, name, cfg, net):
         rgb = load_rgb(path)
     except BadImage as e:
         return [{'file': name, 'error': str(e)}], [f'{name}: skipped: {e}'], None, []
-    found = label_faces(rgb, cfg, net.probabilities_of)
+    found = label_faces(rgb, cfg, net.probabilities_of, net.detector)
     if not found:
         return [{'file': name, 'error': 'no face found'}], [f'{name}: no face found'], rgb, found
     rows, lines = [], []

@@ -55,7 +55,7 @@ def test_the_demo_serves_an_exported_saved_model(trained, tmp_path):
     assert max(photo.shape[:2]) <= demo.PHOTO_SIDE and caption.endswith(f'{len(rows)} face(s)')
     assert len(gallery) == 1 + len(rows) and gallery[1][1].endswith(rows[0][2])
     assert max(gallery[1][0].shape[:2]) == demo.FACE_SIDE
-    assert page.feature_maps(a_portrait(), 'conv1')[2].startswith('Feature maps need a checkpoint')
+    assert page.feature_maps(a_portrait(), 'conv1')[2].startswith('Feature maps need the checkpoint')
     assert 'exported from checkpoint' in page.about()
 
 

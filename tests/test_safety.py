@@ -189,18 +189,32 @@ def truncate_weights(folder):
     data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
 
 
+def truncate(name):
+    def damage(folder):
+        data = folder / name
+        data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    return damage
+
+
 def test_damaged_released_files_are_one_line_naming_the_file(damaged_models, tmp_path):
     face = portrait()
-    damages = [(truncate_weights, 'model.ckpt'),
-               (lambda f: (f / 'run.json').write_text('{"net": "cnn60",'), 'run.json'),
+    # (damage, the file named, the backend that reads it: the checkpoint's files through
+    # TensorFlow, lite/'s without)
+    damages = [(truncate_weights, 'model.ckpt', 'tf'),
+               (lambda f: (f / 'run.json').write_text('{"net": "cnn60",'), 'run.json', 'auto'),
                (lambda f: (f / 'calibration_flip.json').write_text('T=1.3'),
-                'calibration_flip.json'),          # the one it reads: it answers with the mirror
-               (lambda f: (f / 'checkpoint').write_bytes(b'\x00\x01garbage{{'), 'checkpoint'),
-               (lambda f: (f / 'run.json').write_text('[]'), 'run.json')]    # once a traceback
-    for damage, name in damages:
+                'calibration_flip.json', 'tf'),    # the one it reads: it answers with the mirror
+               (lambda f: (f / 'checkpoint').write_bytes(b'\x00\x01garbage{{'), 'checkpoint', 'tf'),
+               (lambda f: (f / 'run.json').write_text('[]'), 'run.json', 'auto'),
+               (truncate('lite/classifier.tflite'), 'lite/classifier.tflite', 'auto'),
+               (truncate('lite/onet.tflite'), 'lite/onet.tflite', 'auto'),
+               (lambda f: (f / 'lite' / 'lite.json').write_text('{"classes'), 'lite/lite.json',
+                'auto')]
+    for damage, name, backend in damages:
         models = damaged_models(damage)
         refused(run_with_models(models, os.path.join(REPO, 'runner.py'), '--mode=predict',
-                                f'--image={face}'), os.path.join('gender_cnn60_v2', name))
+                                f'--image={face}', f'--backend={backend}'),
+                os.path.join('gender_cnn60_v2', name))
     # Fine-tuning from damaged weights stops before the new folder is made.
     models = damaged_models(truncate_weights)
     mine = tmp_path / 'mine'

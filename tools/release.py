@@ -4,8 +4,12 @@
 
 Writes run.json (the graph settings, classes and face framing; no paths of this
 machine), model.ckpt (the network's variables only, no optimizer slots; the moving
-averages in the variables' own names when the run kept them), the `checkpoint` file
-and the calibration of the checkpoint released. MODEL_CARD.md is written by hand:
+averages in the variables' own names when the run kept them), the `checkpoint` file,
+the calibration of the checkpoint released, and lite/: the classifier and the face
+detector as TFLite files, so that predict and the demo answer without TensorFlow
+(core/serve/lite_export.py).
+
+    python -m tools.release --add_lite=gender_cnn60_v2    # lite/ for a release made before MODEL_CARD.md is written by hand:
 a release says what the model is for and how it was measured. Every model committed
 stays in git's history: release deliberately, replace rarely.
 """
@@ -27,6 +31,7 @@ NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
 # A release is made in models/.NAME-xxxxxxxx (tempfile's suffix) by the process in MAKER.
 LEFTOVER = re.compile(r'\.[A-Za-z0-9][A-Za-z0-9_.-]*-[a-z0-9_]{8}')
 MAKER = '.release_pid'
+MAX_MB = 20.0              # a released model's folder, lite/ included (--max_mb)
 
 
 def write_weights(cfg, path, out):
@@ -62,6 +67,52 @@ def write_settings(train_dir, path, out):
                 json.dump(fitted, f, indent=1)
 
 
+def write_lite(model_dir):
+    """lite/ of the release in model_dir, from its own weights and calibration."""
+    from core import checkpoints, config
+    from core.evaluate import calibration
+    from core.serve import lite_export
+    cfg = config.resolve({'mode': 'eval', 'train_dir': model_dir}, {'train_dir'})
+    path = checkpoints.choose(model_dir, 'best')
+    return lite_export.write(cfg, path, calibration.temperature_for(path, cfg.eval_flip),
+                             model_dir)
+
+
+def check_size(model_dir, max_mb=MAX_MB):
+    """A released model's folder holds at most max_mb: every commit of it stays in git."""
+    size = sum(os.path.getsize(os.path.join(root, n))
+               for root, _, names in os.walk(model_dir) for n in names)
+    if size > max_mb * 2**20:
+        raise ValueError(f'the release takes {size / 2**20:.1f} MB, over --max_mb={max_mb:g}')
+    return size
+
+
+def add_lite(name):
+    """lite/ added to a release made before it existed (made aside, moved in whole; a
+    release's other files are not touched)."""
+    from core.store import lite, released
+    out = released.folder(name)
+    if name not in released.names():
+        raise FileNotFoundError(f'--add_lite={name}: no released model of that name in '
+                                f'{released.MODELS_DIR}')
+    if os.path.exists(os.path.join(out, lite.FOLDER)):
+        raise FileExistsError(f'{out} has {lite.FOLDER}/ already: it is never written over')
+    clear_leftovers(os.path.dirname(out))
+    work = tempfile.mkdtemp(prefix=f'.{name}-lite-', dir=os.path.dirname(out))
+    try:
+        with open(os.path.join(work, MAKER), 'w') as f:
+            f.write(str(os.getpid()))
+        for entry in os.listdir(out):            # the release as it is, to convert from
+            os.symlink(os.path.join(out, entry), os.path.join(work, entry))
+        write_lite(work)
+        os.rename(os.path.join(work, lite.FOLDER), os.path.join(out, lite.FOLDER))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    size = check_size(out)
+    print(f'{os.path.join(out, lite.FOLDER)} written: the release now takes '
+          f'{size / 2**20:.1f} MB; say so in {os.path.join(out, released.CARD)}')
+
+
 def check(train_dir, name):
     """One line for a name that is not a plain folder name, or a run still training."""
     from core.run import lock
@@ -93,7 +144,7 @@ def clear_leftovers(models_dir):
             print(f'removed {work}: a release killed before it finished left it')
 
 
-def release(train_dir, name, which='best', max_mb=10.0):
+def release(train_dir, name, which='best', max_mb=MAX_MB):
     from core import checkpoints, config
     from core.store import released
     check(train_dir, name)
@@ -109,22 +160,28 @@ def release(train_dir, name, which='best', max_mb=10.0):
     try:                     # made aside, moved into place whole: no half release in models/
         with open(os.path.join(work, MAKER), 'w') as f:
             f.write(str(os.getpid()))
-        size = write_weights(cfg, path, work)
-        if size > max_mb * 2**20:
-            raise ValueError(f'the weights take {size / 2**20:.1f} MB, over --max_mb={max_mb:g}')
+        weights = write_weights(cfg, path, work)
         write_settings(train_dir, path, work)
+        write_lite(work)
+        size = check_size(work, max_mb)
         os.remove(os.path.join(work, MAKER))
         os.chmod(work, 0o755)            # mkdtemp's folder is the owner's alone
         os.rename(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f'released {path} as {out}: weights {size / 2**20:.2f} MB; write '
-          f'{os.path.join(out, released.CARD)} before committing')
+    print(f'released {path} as {out}: weights {weights / 2**20:.2f} MB, with lite/ '
+          f'{size / 2**20:.2f} MB; write {os.path.join(out, released.CARD)} before committing')
     return out
 
 
 def main(argv):
     del argv
+    if FLAGS.add_lite:
+        try:
+            add_lite(FLAGS.add_lite)
+        except (ValueError, OSError) as e:
+            sys.exit(f'error: {e}')
+        return
     if not FLAGS.train_dir or not FLAGS.name:
         sys.exit('usage: python -m tools.release --train_dir=TRAINED_RUN --name=NAME')
     try:
@@ -139,7 +196,10 @@ def define_flags():
     flags.DEFINE_string('train_dir', None, 'The trained run to release.')
     flags.DEFINE_string('name', None, 'Name of the released model (its folder in models/).')
     flags.DEFINE_string('checkpoint', 'best', 'Which checkpoint: best, last, or a path.')
-    flags.DEFINE_float('max_mb', 10.0, 'Refuse weights larger than this.')
+    flags.DEFINE_float('max_mb', MAX_MB, 'Refuse a release (its folder, lite/ included) '
+                       'larger than this.')
+    flags.DEFINE_string('add_lite', None, 'Add lite/ (the TFLite files) to this released '
+                        'model, made before releases carried them.')
 
 
 if __name__ == '__main__':

@@ -23,10 +23,13 @@ from core.config.finetuning import (FINETUNE_BASE_SHARE, FINETUNE_LABEL_SMOOTHIN
                                     FOLDS_BELOW)
 from core.config.schema import Draft, RunConfig, finished
 from core.config.values import parse_options, parse_size, plain, show  # noqa: F401
-from core.store import released, runs
+from core.store import lite, released, runs
 from core.store.errors import ConfigError  # noqa: F401  (config.ConfigError, as callers use it)
 from data.prepare import FaceSettings
 from data.sources import SourceSettings
+
+LITE_PRECISION = ('the model\'s TFLite files answer, without TensorFlow (--backend=tf '
+                  'for TensorFlow)')
 
 
 def _read_export_file(export_dir):
@@ -53,35 +56,56 @@ def resolve(values, explicit):
     _find_models(cfg, mode, explicit)
     if cfg.init_from and mode.trains:
         finetuning.adopt_base(cfg, explicit)
-    try:
-        networks.get(cfg.net)
-    except KeyError as e:
-        raise ConfigError(e.args[0]) from None
+    if cfg.net not in networks.names():
+        raise ConfigError(f'unknown network {cfg.net!r}; valid names: '
+                          f'{", ".join(networks.names())}')
     cfg.train_dir = cfg.train_dir or os.path.join('checkpoints', cfg.net)
     recorded = None if (mode.trains and cfg.fresh) else runs.read(cfg.train_dir)
     if cfg.saved_model:
         recorded = _read_export_file(cfg.saved_model)
     if recorded:
         _adopt_recorded(cfg, recorded, mode, explicit)
-    net = networks.get(cfg.net)          # the recorded one when --net was not given
+    _choose_backend(cfg, mode)
+    # The recorded net when --net was not given; a model answering from its TFLite files is
+    # a classifier whose settings are all recorded: its module (TensorFlow) is not needed.
+    net = networks.Network(cfg.net, None, None) if cfg.backend == 'lite' else networks.get(cfg.net)
     checks.check_kind_of_net(net, mode)
     checks.check_flags_are_read(net, mode, explicit)
     checks.check_mixing(cfg, mode)
     dataset.classes_from_data(cfg, mode)
     _apply_net_defaults(cfg, net, mode, explicit, recorded)
     _validate(cfg, mode)
-    _decide_precision(cfg)
+    _decide_precision(cfg, net)
     return finished(cfg)
 
 
-def _decide_precision(cfg):
+def _choose_backend(cfg, mode):
+    """--backend=auto made 'lite' where the model answers from its TFLite files as
+    TensorFlow would (core/store/lite.py), 'tf' elsewhere; --backend=lite without them is
+    refused. Modes that do not read --backend answer through TensorFlow."""
+    if cfg.mode not in lite.MODES or cfg.backend == 'tf':
+        cfg.backend = 'tf'
+        return
+    reason = lite.why_not(cfg)
+    if reason and cfg.backend == 'lite':
+        raise ConfigError(f'--backend=lite: {reason}')
+    if reason and lite.info_of(cfg.train_dir):
+        print(f'note: answering through TensorFlow: {reason}', flush=True)
+    cfg.backend = 'tf' if reason else 'lite'
+
+
+def _decide_precision(cfg, net):
     """--precision=auto made bf16 or fp32 for this machine (never taken from run.json: a
-    checkpoint answers in either); bf16 where it would be slower is refused."""
+    checkpoint answers in either); bf16 where it would be slower is refused. TFLite
+    answers in float32."""
+    if cfg.backend == 'lite':
+        cfg.precision, cfg.precision_why = 'fp32', LITE_PRECISION
+        return
     gpus = checks.sees_gpu() if cfg.precision != 'fp32' else 0
     try:
         cluster = bool(cfg.ps_hosts or cfg.worker_hosts or cfg.job_name
                        or os.environ.get('TF_CONFIG'))
-        choice = precision.decide(cfg.precision, gpus, cluster, networks.get(cfg.net))
+        choice = precision.decide(cfg.precision, gpus, cluster, net)
     except precision.Unsupported as e:
         raise ConfigError(str(e)) from None
     cfg.precision, cfg.precision_why = choice.name, choice.why
@@ -132,6 +156,8 @@ def _apply_net_defaults(cfg, net, mode, explicit, recorded):
     """The network's defaults (its CPU ones without a GPU) for what is still unset;
     fine-tuning's own defaults when training from a base."""
     d = net.defaults
+    if d is None:                    # answering from TFLite files: everything is recorded
+        return
     if d.cpu and not checks.sees_gpu():      # asked only then: most errors come without TensorFlow
         d, cfg.cpu_sized = d.for_device(gpu=False), True
     if cfg.init_from and mode.trains:

@@ -11,7 +11,7 @@ from core.precision import CHOICES as PRECISIONS
 from core.config.finetuning import (FINETUNE_BASE_SHARE, FINETUNE_EPOCHS, FINETUNE_FOLDS,
                                     FINETUNE_LABEL_SMOOTHING, FINETUNE_LR_FACTOR, FOLDS_BELOW)
 from core.config.values import plain
-from core.store import runs
+from core.store import lite, runs
 from data import preprocess
 from data.faces import SMALLEST_FACE
 
@@ -230,6 +230,11 @@ class RunConfig(_Derived):
     quantize: str = setting('none', 'export: also write model_int8.tflite, the network in int8 '
                             'for CPUs (its accuracy against fp32 is measured on the eval '
                             'split).', choices=['none', 'int8'], readers=reads('export'))
+    backend: str = setting('auto', 'predict/demo: auto answers from the model\'s TFLite files '
+                           '(lite/, which every released model carries) without importing '
+                           'TensorFlow, and through TensorFlow when it has none; tf forces '
+                           'TensorFlow (for checking, or a GPU); lite refuses to run without them.',
+                           choices=['auto', 'lite', 'tf'], readers=reads(*lite.MODES))
     int8_model: str = setting(None, 'eval/predict/demo: run the network from this int8 model '
                               '(--mode=export --quantize=int8) instead of fp32.',
                               readers=reads('eval', 'predict', 'demo'))

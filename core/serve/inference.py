@@ -1,23 +1,19 @@
 """A trained network answering photos: faces found and aligned, each labelled through the
 one eval preprocessing. Shared by predict, features and the demo.
 
-    model = ImageModel(cfg)                      # the best checkpoint of cfg.train_dir
-    for face in label_faces(rgb, cfg, model.probabilities_of):
+    model = answering_model(cfg)                 # TFLite when the model has it, else TensorFlow
+    for face in label_faces(rgb, cfg, model.probabilities_of, model.detector):
         print(face.box, face.text)
+
+This module imports no TensorFlow: ImageModel loads it when made, LiteModel never does.
 """
 import dataclasses
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from core import checkpoints, model
-from core.evaluate import calibration
-from data import preprocess
 from data.images import not_a_file
 from data.sources import files_below
-
-v1 = tf.compat.v1
 
 
 def list_images(target):
@@ -34,11 +30,26 @@ def list_images(target):
     return found
 
 
+def answering_model(cfg):
+    """The model that answers for cfg: its TFLite files when cfg.backend is 'lite' (config
+    chose it: the model carries them), else the checkpoint in TensorFlow."""
+    if cfg.backend == 'lite':
+        from core.serve.lite_model import LiteModel
+        return LiteModel(cfg.train_dir)
+    return ImageModel(cfg)
+
+
 class ImageModel:
     """A restored network answering single images through the shared eval preprocessing."""
 
     def __init__(self, cfg):
+        import tensorflow as tf
+        from core import checkpoints, model
+        from core.evaluate import calibration
+        from data import preprocess
+        v1 = tf.compat.v1
         self.cfg = cfg
+        self.detector = None                 # data.faces' TensorFlow detector
         path = checkpoints.choose(cfg.train_dir, cfg.checkpoint)
         self.temperature = calibration.temperature_for(path, cfg.eval_flip)
 
@@ -63,6 +74,7 @@ class ImageModel:
 
     def probabilities_of(self, rgb):
         if self.int8:   # preprocessing here, the network (and its temperature) in the file
+            from core.evaluate import calibration
             net_input = self.sess.run(self.net_input, {self.image: rgb})
             return calibration.softmax(self.int8.logits(net_input))[0]
         return self.sess.run(self.probabilities, {self.image: rgb})
@@ -72,17 +84,19 @@ class ImageModel:
         return self.sess.run(self.layers, {self.image: rgb})
 
 
-def find_faces(rgb, cfg):
+def find_faces(rgb, cfg, detector=None):
     """[(box, aligned face)] of a photo, left to right; the whole image when --detect=off.
-    Boxes are (x, y, width, height) in the photo's pixels."""
+    Boxes are (x, y, width, height) in the photo's pixels. `detector`: data.faces' own
+    (TensorFlow) unless another is given."""
     if cfg.detect == 'off':
         return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)]
     from data import faces
-    found = faces.find(rgb, faces.DETECTABLE_FACE if cfg.detect == 'check' else cfg.smallest_face)
+    found = faces.find(rgb, faces.DETECTABLE_FACE if cfg.detect == 'check' else cfg.smallest_face,
+                       detector)
     if cfg.detect == 'check':
         return [((0, 0, rgb.shape[1], rgb.shape[0]), rgb)] if found else []
     found = sorted(found, key=lambda f: f.box[0])
-    return [(f.box, faces.aligned(rgb, f, cfg.face_size, cfg.margin)) for f in found]
+    return [(f.box, faces.aligned(rgb, f, cfg.face_size, cfg.margin, detector)) for f in found]
 
 
 @dataclasses.dataclass
@@ -126,11 +140,11 @@ class LabelledFace:
         return ','.join(str(v) for v in self.box)
 
 
-def label_faces(rgb, cfg, probabilities_of):
+def label_faces(rgb, cfg, probabilities_of, detector=None):
     """[LabelledFace] of every face of a photo, left to right."""
     return [LabelledFace(i, tuple(round(v) for v in box), face, probabilities_of(face),
                          cfg.classes, cfg.uncertain_below)
-            for i, (box, face) in enumerate(find_faces(rgb, cfg), start=1)]
+            for i, (box, face) in enumerate(find_faces(rgb, cfg, detector), start=1)]
 
 
 def draw_boxes(rgb, labels):

@@ -42,7 +42,7 @@ def network(cfg, checkpoint_path, temperature):
     return (run.graph, run.session, *run.built)
 
 
-def _network_savedmodel(cfg, checkpoint_path, temperature, out_dir):
+def network_savedmodel(cfg, checkpoint_path, temperature, out_dir):
     graph, sess, net_input, logits = network(cfg, checkpoint_path, temperature)
     with graph.as_default(), sess:
         saved_model.save(sess, out_dir, {'net_input': net_input}, {'logits': logits},
@@ -80,7 +80,7 @@ def convert(cfg, checkpoint_path, temperature, count=CALIBRATION_FACES):
     absl_logging.set_verbosity(absl_logging.WARNING)   # the converter's SavedModel-loading chatter
     with tempfile.TemporaryDirectory() as tmp:
         saved = os.path.join(tmp, 'network')
-        _network_savedmodel(cfg, checkpoint_path, temperature, saved)
+        network_savedmodel(cfg, checkpoint_path, temperature, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = calibration_faces
