@@ -2,6 +2,7 @@
 few steps, as `python -m bench.NAME` from the repository's root, its figures written where
 asked. (What the figures are worth is the bench's business; that it cannot break unseen is
 this file's.)"""
+import json
 import os
 import shutil
 
@@ -91,3 +92,11 @@ def test_own_photos(trained, photos, tmp_path):
     run_bench('own_photos', f'--base={trained["train_dir"]}', f'--photos={photos}', '--folds=2',
           '--finetune_flag=--max_steps=2', '--finetune_flag=--folds=0', f'--output={out}')
     assert 'tuned_end_to_end' in jsonfile.read(str(out))
+
+
+def test_lite_bench_times_both_paths_and_compares_their_answers():
+    need_shared(PORTRAITS)
+    out = run_bench('lite', f'--photos={PORTRAITS}', '--limit=3', '--repeats=1').stdout
+    figures = json.loads(out[out.index('{'):])
+    assert figures['photos'] == 3 and figures['same_faces'] == 3
+    assert figures['lite_one_photo_s'] > 0 and figures['tf_one_photo_s'] > 0
