@@ -6,10 +6,10 @@ agrees, how far the probabilities move, accuracy and calibration error in each.
 The eval view of eval and predict (the model's own crop and mirror averaging), its
 calibrated temperature; every face of the eval split.
 """
-import json
-
 import numpy as np
 from absl import app, flags
+
+from bench.harness import report
 
 
 flags.DEFINE_string('train_dir', 'gender_cnn60_v2', 'A trained run or a released model.')
@@ -43,10 +43,7 @@ def main(argv):
                'accuracy_bf16': float(np.mean(p16.argmax(-1) == labels)),
                'ece_fp32': calibration.expected_calibration_error(p32, labels),
                'ece_bf16': calibration.expected_calibration_error(p16, labels)}
-    print(json.dumps(figures, indent=1))
-    if FLAGS.output:
-        with open(FLAGS.output, 'w') as f:
-            json.dump(figures, f, indent=1)
+    report(figures, FLAGS.output)
 
 
 if __name__ == '__main__':

@@ -58,6 +58,14 @@ def judged(train_dir, data_dir, *extra):
     return jsonfile.read(other if os.path.isfile(other) else own)
 
 
+def report(figures, output=None):
+    """A bench's figures printed as JSON, and written to `output` when given."""
+    print(json.dumps(figures, indent=1))
+    if output:
+        with open(output, 'w') as f:
+            json.dump(figures, f, indent=1)
+
+
 class Results:
     """A bench's figures in a JSON file, written after every piece of work: a bench run
     again skips what is there (it resumes)."""

@@ -9,7 +9,6 @@ Both paths answer with the default released model (its lite/ files, and --backen
 Wall times include Python's start and every import, as a user waits for them.
 """
 import csv
-import json
 import os
 import shutil
 import statistics
@@ -18,7 +17,7 @@ import time
 
 from absl import app, flags
 
-from bench.harness import REPO, runner
+from bench.harness import REPO, report, runner
 
 flags.DEFINE_string('photos', os.path.join(os.path.dirname(REPO), 'shared', 'datasets',
                                            'portraits'), 'A folder of photos (any depth).')
@@ -105,10 +104,7 @@ def main(argv):
         results.update(agreement(rows['lite'], rows['tf']))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(results, indent=1))
-    if FLAGS.output:
-        with open(FLAGS.output, 'w') as f:
-            json.dump(results, f, indent=1)
+    report(results, FLAGS.output)
 
 
 if __name__ == '__main__':

@@ -64,7 +64,7 @@ class CheckpointBackend:
     def __init__(self, cfg):
         from core.serve.inference import answering_model
         self.net = answering_model(cfg)
-        self.source = self.net.checkpoint
+        self.source = getattr(self.net, 'source', self.net.checkpoint)     # lite: its file
         self.detector = self.net.detector
 
     def probabilities(self, face):
@@ -268,7 +268,7 @@ class Demo:
             lines.append(f'- training data: `{data_dir}` ({counts})')
         eval_path = None
         if not cfg.saved_model:
-            eval_path = os.path.join(os.path.dirname(self.backend.source), 'eval.json')
+            eval_path = os.path.join(os.path.dirname(self.backend.net.checkpoint), 'eval.json')
         if eval_path and os.path.isfile(eval_path):
             report = jsonfile.read(eval_path, required=('accuracy', 'count'))
             lines.append(f'- eval accuracy: **{report["accuracy"] * 100:.2f}%** on '

@@ -22,7 +22,8 @@ class LiteModel:
         self.spec = ImageSpec(input_size=tuple(self.info['input_size']),
                               crop_size=tuple(self.info['crop_size']),
                               channels=self.info['channels'], eval_crop=self.info['eval_crop'])
-        self.interpreter = tflite.interpreter(os.path.join(folder, self.info['classifier']))
+        self.source = os.path.join(folder, self.info['classifier'])
+        self.interpreter = tflite.interpreter(self.source)
         self.input = self.interpreter.get_input_details()[0]['index']
         self.output = self.interpreter.get_output_details()[0]['index']
         self.detector = faces.LiteDetector(folder)
