@@ -39,7 +39,7 @@ def main(argv):
         report = prepare(FLAGS.portraits, tmp, FaceSettings(), workers=2)
     run = json.load(open(os.path.join(FLAGS.train_dir, runs.FILE)))
     cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir,
-                          'image': FLAGS.portraits},
+                          'image': FLAGS.portraits, 'backend': 'tf'},
                          explicit=set())
     net = inference.ImageModel(cfg)
     photos = sorted((os.path.join(folder, name), TRUTH[folder])

@@ -77,7 +77,7 @@ def predict_times(precision, limit=40):
     from core.serve import inference
     from data.images import load_rgb
     portraits = os.path.join(speed.SHARED, 'portraits')
-    values = {'mode': 'predict', 'image': portraits, 'precision': precision}
+    values = {'mode': 'predict', 'image': portraits, 'precision': precision, 'backend': 'tf'}
     cfg = config.resolve(values, set(values))
     net = inference.ImageModel(cfg)
     photos = sorted(os.path.join(portraits, d, n) for d in ('man', 'woman')

@@ -43,6 +43,8 @@ class ImageModel:
     """A restored network answering single images through the shared eval preprocessing."""
 
     def __init__(self, cfg):
+        if cfg.backend == 'lite':     # resolved without the network's module: answering_model
+            raise ValueError('ImageModel needs a RunConfig resolved with backend=tf')
         import tensorflow as tf
         from core import checkpoints, model
         from core.evaluate import calibration
