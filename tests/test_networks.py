@@ -62,6 +62,19 @@ def test_unknown_network_lists_the_valid_names():
         networks.get('no_such_net')
 
 
+def test_every_network_module_registers_the_network_of_its_name():
+    """networks.names() lists module names without importing them (no TensorFlow for a
+    flag's check): each module must register exactly its own name."""
+    import importlib
+    import pkgutil
+    for name in networks.names():
+        assert networks.get(name).name == name
+    for module in pkgutil.iter_modules(networks.__path__):
+        if module.name in networks.HELPERS:
+            importlib.import_module(f'networks.{module.name}')
+    assert sorted(networks._REGISTRY) == networks.names()
+
+
 def test_defaults_are_consistent():
     for name in networks.names():
         d = networks.get(name).defaults
