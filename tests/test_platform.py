@@ -194,6 +194,14 @@ def test_exported_model_answers_like_predict_in_a_fresh_process(trained, tmp_pat
                                    atol=1e-4)
     assert 'male' in predicted.stdout or 'female' in predicted.stdout
     assert (export_dir / 'labels.txt').read_text() == 'male\nfemale\n'
+    # Its lite/ files answer the same faces without TensorFlow, within 0.01.
+    from core.serve.lite_model import LiteModel
+    from data.images import load_rgb
+    lite = LiteModel(str(export_dir))
+    for i, path in enumerate(faces):
+        row = next(csv.DictReader(open(tmp_path / f'p{i}.csv')))
+        np.testing.assert_allclose(lite.probabilities_of(load_rgb(path)),
+                                   [float(row['p_male']), float(row['p_female'])], atol=0.01)
 
 
 def test_every_bad_input_goes_through_predict_as_the_manifest_says(trained, tmp_path):
