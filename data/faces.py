@@ -163,6 +163,18 @@ def get_detector():
     return MtcnnDetector()
 
 
+@functools.lru_cache(maxsize=1)
+def fast_detector():
+    """The same detector on LiteRT, its stages converted once into the user's cache
+    (mtcnn_lite.cached_stages): the same faces at about a third of the time; the
+    TensorFlow one where the cache cannot be written."""
+    from data import mtcnn_lite
+    try:
+        return LiteDetector(mtcnn_lite.cached_stages())
+    except OSError:
+        return get_detector()
+
+
 def _eyes_mouth(face):
     m = {k: np.asarray(v, dtype=np.float64) for k, v in face.landmarks.items()}
     mouth = (m['mouth_left'] + m['mouth_right']) / 2

@@ -163,7 +163,8 @@ def face_crop(rgb, settings):
     whole = lambda: cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     if settings.detect == 'off':
         return whole(), '', {}
-    found = faces.find(rgb, search_size(settings))
+    detector = faces.fast_detector()
+    found = faces.find(rgb, search_size(settings), detector)
     if settings.detect == 'check':
         if not found:
             return None, 'no face found', {'faces': 0}
@@ -171,7 +172,7 @@ def face_crop(rgb, settings):
     face, reason, values = judge(found, settings)
     if face is None:
         return None, reason, values
-    return faces.aligned(rgb, face, settings.face_size, settings.margin), '', values
+    return faces.aligned(rgb, face, settings.face_size, settings.margin, detector), '', values
 
 
 def process_photo(job):

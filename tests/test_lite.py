@@ -132,3 +132,18 @@ def test_settings_the_files_were_not_made_with_answer_through_tensorflow():
         proc = watched('--mode=predict', f'--image={a_portrait()}', flag)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.splitlines()[-1] == 'tensorflow imported: True', flag
+
+
+def test_preparation_converts_the_detector_once_into_a_cache_named_by_its_weights(
+        tmp_path, monkeypatch):
+    from data import mtcnn_lite
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    folder = mtcnn_lite.cached_stages()
+    checksum = mtcnn_lite.weights_checksum()
+    assert os.path.basename(folder) == f'mtcnn-{checksum[:16]}'
+    made = json.loads(open(os.path.join(folder, 'detector.json')).read())
+    assert made['mtcnn_weights_sha256'] == checksum
+    stamp = os.path.getmtime(os.path.join(folder, 'onet.tflite'))
+    assert mtcnn_lite.cached_stages() == folder           # made once, then found
+    assert os.path.getmtime(os.path.join(folder, 'onet.tflite')) == stamp
+    assert [n for n in os.listdir(tmp_path / 'facecnn') if n.startswith('.')] == []
