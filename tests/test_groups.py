@@ -27,6 +27,21 @@ def test_group_report_counts_and_accuracies():
     assert 'by race' in groups.format_groups(report)
 
 
+def test_error_sides_say_which_way_each_races_errors_fall():
+    labels = np.array([0, 0, 1, 1, 1, 0, 1])
+    predictions = np.array([0, 1, 0, 0, 1, 0, 1])
+    attributes = {'race': np.array([0, 0, 0, 2, 2, 1, -1])}
+    sides = groups.error_sides(labels, predictions, ['male', 'female'], attributes)
+    assert list(sides) == ['all', 'White', 'Black', 'Asian']
+    assert sides['all'] == {'women': 4, 'men': 3, 'women_called_men': 0.5,
+                            'men_called_women': 1 / 3}
+    assert sides['White'] == {'women': 1, 'men': 2, 'women_called_men': 1.0,
+                              'men_called_women': 0.5}
+    assert sides['Asian']['men_called_women'] is None and sides['Black']['women'] == 0
+    assert '100.00%' in groups.format_sides(sides)
+    assert groups.error_sides(labels, predictions, ['cat', 'dog'], attributes) == {}
+
+
 def test_bar_chart_is_written(tmp_path):
     report = groups.group_report([0, 1, 1], [0, 1, 0], ['a', 'b'], {'race': [0, 1, 3]})
     groups.bar_chart(report, tmp_path / 'g.png', overall=2 / 3)

@@ -109,6 +109,44 @@ def group_report(labels, predictions, classes, attributes, probabilities=None):
     return report
 
 
+def error_sides(labels, predictions, classes, attributes):
+    """Of a male/female model, over all faces and per race: the share of women called men
+    and of men called women ({} for other classes). Each is 100% less the accuracy of one
+    race x gender cell; side by side they show which way a group's errors fall."""
+    if list(classes) != list(GENDERS):
+        return {}
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    rows = {'all': _sides(labels, predictions, np.ones(len(labels), bool))}
+    if 'race' in attributes:
+        values = np.asarray(attributes['race'])
+        known = values != ATTRIBUTE_MISSING
+        names = np.array([''] * len(values), dtype=object)
+        names[known] = _group_names('race', values[known])
+        for race in _order('race', set(names[known])):
+            rows[race] = _sides(labels, predictions, names == race)
+    return rows
+
+
+def _sides(labels, predictions, inside):
+    women, men = inside & (labels == 1), inside & (labels == 0)
+    return {'women': int(women.sum()), 'men': int(men.sum()),
+            'women_called_men': float(np.mean(predictions[women] == 0)) if women.any() else None,
+            'men_called_women': float(np.mean(predictions[men] == 1)) if men.any() else None}
+
+
+def format_sides(sides):
+    """The error_sides table, one line per group."""
+    if not sides:
+        return ''
+    width = max(8, *(len(n) for n in sides)) + 2
+    lines = [f'{"errors by side":<{width}}{"women called men":>18}{"men called women":>18}']
+    for name, row in sides.items():
+        cells = [f'{row[k] * 100:>17.2f}%' if row[k] is not None else f'{"-":>18}'
+                 for k in ('women_called_men', 'men_called_women')]
+        lines.append(f'{name:<{width}}' + ''.join(cells))
+    return '\n'.join(lines)
+
+
 def _add_rows(report, key, names, order, correct, confidence):
     rows = {name: _row(correct, confidence, names == name) for name in order
             if (names == name).any()}

@@ -37,6 +37,8 @@ def write(cfg, split, out, path, suffix=''):
                                 if not own_data else fitted['temperature'])
     report['groups'] = groups.group_report(out['label'], out['prediction'], cfg.classes,
                                            attributes, shown)
+    report['error_sides'] = groups.error_sides(out['label'], out['prediction'], cfg.classes,
+                                               attributes)
     groups.bar_chart(report['groups'], os.path.join(folder, f'groups{suffix}.png'),
                      report['accuracy'])
     written = [f'groups{suffix}.png', f'reliability{suffix}.png']
@@ -54,6 +56,8 @@ def write(cfg, split, out, path, suffix=''):
     print(metrics.format_report(report))
     print()
     print(groups.format_groups(report['groups']))
+    if report['error_sides']:
+        print('\n' + groups.format_sides(report['error_sides']))
     print(f'\ncalibration: temperature {fitted["temperature"]:.3f}, expected calibration error '
           f'{fitted["ece_before"] * 100:.2f}% before, {fitted["ece_after"] * 100:.2f}% after'
           + (f' ({fitted["note"]})' if fitted.get('note') else ''))
