@@ -166,11 +166,11 @@ def get_detector():
 @functools.lru_cache(maxsize=1)
 def fast_detector():
     """The same detector on LiteRT, its stages converted once into the user's cache
-    (mtcnn_lite.cached_stages): the same faces at about a third of the time; the
+    (mtcnn_convert.cached_stages): the same faces at about a third of the time; the
     TensorFlow one where the cache cannot be written."""
-    from data import mtcnn_lite
+    from data import mtcnn_convert
     try:
-        return LiteDetector(mtcnn_lite.cached_stages())
+        return LiteDetector(mtcnn_convert.cached_stages())
     except OSError:
         return get_detector()
 

@@ -2,12 +2,14 @@
 
     python -m data.mtcnn_convert --out=lite/          # pnet/rnet/onet.tflite, detector.json
 
-Made once, at release (tools.release) or export; detector.json keeps the checksum of the
-package weights they came from, so that an answer never runs stages made from others.
+Made once, at release (tools.release) or export, and for preparation into the user's cache
+(cached_stages); detector.json keeps the checksum of the package weights they came from, so
+that an answer never runs stages made from others.
 Float32 throughout: the boxes must be the TensorFlow path's.
 """
 import json
 import os
+import shutil
 import tempfile
 
 from absl import app, flags
@@ -44,6 +46,28 @@ def convert(out_dir):
     with open(os.path.join(out_dir, INFO_FILE), 'w') as f:
         json.dump(info, f, indent=1)
     return info
+
+
+def cached_stages():
+    """The folder of the three stages converted from the installed package's weights: made
+    once (data.mtcnn_convert, which loads TensorFlow) into the user's cache, named by the
+    weights' checksum, so that a changed package is converted anew."""
+    base = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
+                        'facecnn')
+    folder = os.path.join(base, f'mtcnn-{mtcnn_lite.weights_checksum()[:16]}')
+    if os.path.isfile(os.path.join(folder, 'detector.json')):
+        return folder
+    os.makedirs(base, exist_ok=True)
+    work = tempfile.mkdtemp(prefix='.mtcnn-', dir=base)
+    try:                      # made aside and moved in whole: another process may race us
+        convert(work)
+        os.rename(work, folder)
+    except OSError:
+        if not os.path.isfile(os.path.join(folder, 'detector.json')):
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder
 
 
 def _Stage(model, shape):

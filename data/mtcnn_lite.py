@@ -50,31 +50,6 @@ def weights_checksum():
     return digest.hexdigest()
 
 
-def cached_stages():
-    """The folder of the three stages converted from the installed package's weights: made
-    once (data.mtcnn_convert, which loads TensorFlow) into the user's cache, named by the
-    weights' checksum, so that a changed package is converted anew."""
-    import shutil
-    import tempfile
-    base = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
-                        'facecnn')
-    folder = os.path.join(base, f'mtcnn-{weights_checksum()[:16]}')
-    if os.path.isfile(os.path.join(folder, 'detector.json')):
-        return folder
-    from data import mtcnn_convert
-    os.makedirs(base, exist_ok=True)
-    work = tempfile.mkdtemp(prefix='.mtcnn-', dir=base)
-    try:                      # made aside and moved in whole: another process may race us
-        mtcnn_convert.convert(work)
-        os.rename(work, folder)
-    except OSError:
-        if not os.path.isfile(os.path.join(folder, 'detector.json')):
-            raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return folder
-
-
 class LiteStages:
     """P-Net, R-Net and O-Net from `folder`/{pnet,rnet,onet}.tflite."""
 

@@ -136,14 +136,14 @@ def test_settings_the_files_were_not_made_with_answer_through_tensorflow():
 
 def test_preparation_converts_the_detector_once_into_a_cache_named_by_its_weights(
         tmp_path, monkeypatch):
-    from data import mtcnn_lite
+    from data import mtcnn_convert, mtcnn_lite
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
-    folder = mtcnn_lite.cached_stages()
+    folder = mtcnn_convert.cached_stages()
     checksum = mtcnn_lite.weights_checksum()
     assert os.path.basename(folder) == f'mtcnn-{checksum[:16]}'
     made = json.loads(open(os.path.join(folder, 'detector.json')).read())
     assert made['mtcnn_weights_sha256'] == checksum
     stamp = os.path.getmtime(os.path.join(folder, 'onet.tflite'))
-    assert mtcnn_lite.cached_stages() == folder           # made once, then found
+    assert mtcnn_convert.cached_stages() == folder           # made once, then found
     assert os.path.getmtime(os.path.join(folder, 'onet.tflite')) == stamp
     assert [n for n in os.listdir(tmp_path / 'facecnn') if n.startswith('.')] == []
