@@ -1,6 +1,12 @@
 """A TFLite file opened with LiteRT (ai-edge-litert): every thread of the machine, its
-start-up line hidden, and a file that is not a model said in one line naming it."""
+start-up line hidden, and a file that is not a model said in one line naming it.
+
+    model = Model('lite/classifier.tflite')
+    logits, = model.run(batch)          # its outputs, the input resized to the batch's shape
+"""
 import os
+
+import numpy as np
 
 from common import quiet
 
@@ -24,3 +30,25 @@ def interpreter(path, threads=None, allocate=True):
     except (ValueError, RuntimeError) as e:
         raise NotAModel(f'{path} is damaged: not a TFLite model ({e})') from None
     return model
+
+
+class Model:
+    """A model answering batches of any size: its input is resized (and its tensors
+    allocated) only when the batch's shape changes."""
+
+    def __init__(self, path, threads=None):
+        self.interpreter = interpreter(path, threads, allocate=False)
+        self.input = self.interpreter.get_input_details()[0]['index']
+        self.outputs = [d['index'] for d in self.interpreter.get_output_details()]
+        self.shape = None
+
+    def run(self, batch):
+        """The model's outputs for `batch` (float32), in the file's output order."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if batch.shape != self.shape:
+            self.interpreter.resize_tensor_input(self.input, batch.shape)
+            self.interpreter.allocate_tensors()
+            self.shape = batch.shape
+        self.interpreter.set_tensor(self.input, batch)
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(index).copy() for index in self.outputs]

@@ -2,8 +2,8 @@
 
     python -m data.mtcnn_convert --out=lite/          # pnet/rnet/onet.tflite, detector.json
 
-Made once, at release (tools.release) or export, and for preparation into the user's cache
-(cached_stages); detector.json keeps the checksum of the package weights they came from, so
+Made once into the user's cache (cached_stages), from which preparation runs them and
+tools.release and export copy them (copy_stages); detector.json keeps the checksum of the package weights they came from, so
 that an answer never runs stages made from others.
 Float32 throughout: the boxes must be the TensorFlow path's.
 """
@@ -68,6 +68,15 @@ def cached_stages():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return folder
+
+
+def copy_stages(out_dir):
+    """The cached stages (converted once) copied into out_dir; returns their detector.json."""
+    folder = cached_stages()
+    for name in os.listdir(folder):
+        shutil.copyfile(os.path.join(folder, name), os.path.join(out_dir, name))
+    with open(os.path.join(folder, INFO_FILE)) as f:
+        return json.load(f)
 
 
 def _Stage(model, shape):

@@ -54,8 +54,7 @@ class LiteStages:
     """P-Net, R-Net and O-Net from `folder`/{pnet,rnet,onet}.tflite."""
 
     def __init__(self, folder, threads=None):
-        self.nets = {stage: _Net(tflite.interpreter(os.path.join(folder, f'{stage}.tflite'),
-                                                    threads, allocate=False))
+        self.nets = {stage: _Net(os.path.join(folder, f'{stage}.tflite'), threads)
                      for stage in STAGES}
 
     def detect(self, rgb):
@@ -104,25 +103,16 @@ class LiteStages:
         return nms(rows, ONET_NMS, 'min')[:, 1:]
 
 
-class _Net:
-    """One stage's interpreter: inputs resized as they come, outputs told apart by their
-    last dimension (the converter does not keep Keras's order)."""
+class _Net(tflite.Model):
+    """One stage: its outputs told apart by their last dimension (the converter does not
+    keep Keras's order)."""
 
-    def __init__(self, interpreter):
-        self.interpreter = interpreter
-        self.input = interpreter.get_input_details()[0]['index']
-        self.shape = None
+    def __init__(self, path, threads):
+        super().__init__(path, threads)
+        self.widths = [int(d['shape'][-1]) for d in self.interpreter.get_output_details()]
 
     def run(self, batch, widths):
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.shape != self.shape:
-            self.interpreter.resize_tensor_input(self.input, batch.shape)
-            self.interpreter.allocate_tensors()
-            self.shape = batch.shape
-        self.interpreter.set_tensor(self.input, batch)
-        self.interpreter.invoke()
-        outputs = {int(d['shape'][-1]): self.interpreter.get_tensor(d['index'])
-                   for d in self.interpreter.get_output_details()}
+        outputs = dict(zip(self.widths, super().run(batch)))
         return [outputs[w].astype(np.float64) for w in widths]
 
 

@@ -79,9 +79,13 @@ def names():
                   if not m.name.startswith('_') and m.name not in HELPERS)
 
 
+def unknown(name):
+    return f'unknown network {name!r}; valid names: {", ".join(names())}'
+
+
 def get(name):
     if name not in names():
-        raise KeyError(f'unknown network {name!r}; valid names: {", ".join(names())}')
+        raise KeyError(unknown(name))
     if name not in _REGISTRY:
         importlib.import_module(f'{__name__}.{name}')
     return _REGISTRY[name]

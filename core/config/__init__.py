@@ -57,8 +57,7 @@ def resolve(values, explicit):
     if cfg.init_from and mode.trains:
         finetuning.adopt_base(cfg, explicit)
     if cfg.net not in networks.names():
-        raise ConfigError(f'unknown network {cfg.net!r}; valid names: '
-                          f'{", ".join(networks.names())}')
+        raise ConfigError(networks.unknown(cfg.net))
     cfg.train_dir = cfg.train_dir or os.path.join('checkpoints', cfg.net)
     recorded = None if (mode.trains and cfg.fresh) else runs.read(cfg.train_dir)
     if cfg.saved_model:
@@ -89,7 +88,7 @@ def _choose_backend(cfg, mode):
     reason = lite.why_not(cfg)
     if reason and cfg.backend == 'lite':
         raise ConfigError(f'--backend=lite: {reason}')
-    if reason and lite.info_of(cfg.train_dir):
+    if reason and lite.present(cfg.train_dir):
         print(f'note: answering through TensorFlow: {reason}', flush=True)
     cfg.backend = 'tf' if reason else 'lite'
 

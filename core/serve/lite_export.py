@@ -44,7 +44,7 @@ def write(cfg, checkpoint_path, temperature, model_dir):
     blob = convert(cfg, checkpoint_path, temperature)
     with open(os.path.join(out, CLASSIFIER), 'wb') as f:
         f.write(blob)
-    detector = mtcnn_convert.convert(out)
+    detector = mtcnn_convert.copy_stages(out)
     info = {'classifier': CLASSIFIER, 'checkpoint': os.path.basename(checkpoint_path),
             'classes': list(cfg.classes), 'net': cfg.net,
             'input_size': list(cfg.input_size), 'crop_size': list(cfg.crop_size),

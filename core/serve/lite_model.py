@@ -23,19 +23,12 @@ class LiteModel:
                               crop_size=tuple(self.info['crop_size']),
                               channels=self.info['channels'], eval_crop=self.info['eval_crop'])
         self.source = os.path.join(folder, self.info['classifier'])
-        self.interpreter = tflite.interpreter(self.source)
-        self.input = self.interpreter.get_input_details()[0]['index']
-        self.output = self.interpreter.get_output_details()[0]['index']
+        self.network = tflite.Model(self.source)
         self.detector = faces.LiteDetector(folder)
 
     def logits(self, net_input):
         """Calibrated logits of a batch of network inputs ([N, h, w, c] in [-1, 1])."""
-        if self.interpreter.get_input_details()[0]['shape'][0] != len(net_input):
-            self.interpreter.resize_tensor_input(self.input, net_input.shape)
-            self.interpreter.allocate_tensors()
-        self.interpreter.set_tensor(self.input, net_input)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output).copy()
+        return self.network.run(net_input)[0]
 
     def probabilities_of(self, face):
         """Class probabilities of one aligned face (uint8 RGB)."""

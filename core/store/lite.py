@@ -13,10 +13,14 @@ MODES = ('predict', 'demo')
 BAKED = ('eval_flip', 'eval_crop', 'face_size', 'margin')
 
 
+def present(model_dir):
+    return os.path.isfile(os.path.join(model_dir, FOLDER, INFO_FILE))
+
+
 def info_of(model_dir):
     """lite.json of a model folder, or None when it has no lite/ files."""
-    path = os.path.join(model_dir, FOLDER, INFO_FILE)
-    return jsonfile.read(path) if os.path.isfile(path) else None
+    return jsonfile.read(os.path.join(model_dir, FOLDER, INFO_FILE)) if present(model_dir) \
+        else None
 
 
 def why_not(cfg):
