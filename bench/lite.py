@@ -63,12 +63,16 @@ def answers_of(csv_path):
 def agreement(lite, tf):
     """Photos with the same faces found (boxes to the pixel), faces with the same class,
     the mean and largest probability difference."""
-    photos = {key[0] for key in tf}
+    def boxes(rows):
+        """{photo: its boxes, sorted}"""
+        found = {}
+        for (photo, _), row in rows.items():
+            found.setdefault(photo, []).append(row['box_x_y_w_h'])
+        return {photo: sorted(b) for photo, b in found.items()}
 
-    def boxes(rows, photo):
-        return sorted(r['box_x_y_w_h'] for (p, _), r in rows.items() if p == photo)
-
-    same_faces = sum(boxes(lite, p) == boxes(tf, p) for p in photos)
+    lite_boxes, tf_boxes = boxes(lite), boxes(tf)
+    photos = set(tf_boxes)
+    same_faces = sum(lite_boxes.get(p) == tf_boxes[p] for p in photos)
     both = [k for k in tf if k in lite and tf[k]['class'] and
             lite[k]['box_x_y_w_h'] == tf[k]['box_x_y_w_h']]
     same_class = sum(lite[k]['class'] == tf[k]['class'] for k in both)
