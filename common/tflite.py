@@ -47,7 +47,8 @@ class Model:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.shape != self.shape:
             self.interpreter.resize_tensor_input(self.input, batch.shape)
-            self.interpreter.allocate_tensors()
+            with quiet.native_stderr_hidden():   # the first allocation makes the delegate
+                self.interpreter.allocate_tensors()
             self.shape = batch.shape
         self.interpreter.set_tensor(self.input, batch)
         self.interpreter.invoke()
