@@ -48,16 +48,20 @@ def convert(out_dir):
     return info
 
 
-def cached_stages():
+def cached_stages(announce=False):
     """The folder of the three stages converted from the installed package's weights: made
     once (data.mtcnn_convert, which loads TensorFlow) into the user's cache, named by the
-    weights' checksum, so that a changed package is converted anew."""
+    weights' checksum, so that a changed package is converted anew; `announce` says so
+    when it converts."""
     base = os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'),
                         'facecnn')
     folder = os.path.join(base, f'mtcnn-{mtcnn_lite.weights_checksum()[:16]}')
     if os.path.isfile(os.path.join(folder, 'detector.json')):
         return folder
     os.makedirs(base, exist_ok=True)
+    if announce:
+        print(f'Converting the face detector (MTCNN) for LiteRT, once, into {folder} '
+              '(about 10 s)', flush=True)
     work = tempfile.mkdtemp(prefix='.mtcnn-', dir=base)
     try:                      # made aside and moved in whole: another process may race us
         convert(work)

@@ -307,6 +307,12 @@ def _faces_of(items, cache_dir, settings, workers):
     """[(item, result of process_photo)], with progress; faces found before (the cache of
     an interrupted or earlier run) are reused."""
     os.makedirs(cache_dir, exist_ok=True)
+    if settings.detect != 'off':
+        from data import mtcnn_convert
+        try:       # once, here: the workers would each convert it, silently, inside a photo
+            mtcnn_convert.cached_stages(announce=True)
+        except OSError:
+            pass                    # an unwritable cache: faces.fast_detector falls back
     progress = Progress(len(items), 'photos')
     results = []
     jobs = [(it.path, it.digest, cache_dir, settings) for it in items]

@@ -136,15 +136,18 @@ def test_settings_the_files_were_not_made_with_answer_through_tensorflow():
 
 
 def test_preparation_converts_the_detector_once_into_a_cache_named_by_its_weights(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, capsys):
     from data import mtcnn_convert, mtcnn_lite
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
-    folder = mtcnn_convert.cached_stages()
+    folder = mtcnn_convert.cached_stages(announce=True)
+    assert f'Converting the face detector (MTCNN) for LiteRT, once, into {folder}' in \
+        capsys.readouterr().out
     checksum = mtcnn_lite.weights_checksum()
     assert os.path.basename(folder) == f'mtcnn-{checksum[:16]}'
     made = json.loads(open(os.path.join(folder, 'detector.json')).read())
     assert made['mtcnn_weights_sha256'] == checksum
     stamp = os.path.getmtime(os.path.join(folder, 'onet.tflite'))
-    assert mtcnn_convert.cached_stages() == folder           # made once, then found
+    assert mtcnn_convert.cached_stages(announce=True) == folder      # made once, then found
+    assert capsys.readouterr().out == ''
     assert os.path.getmtime(os.path.join(folder, 'onet.tflite')) == stamp
     assert [n for n in os.listdir(tmp_path / 'facecnn') if n.startswith('.')] == []
