@@ -29,22 +29,14 @@ def _attributes(data_dir, meta, splits, fold):
     draws it), -1 where not recorded."""
     labels, races, ages, names = [], [], [], []
     for split in splits:
-        for path in records.shard_files(data_dir, meta, split):
-            for raw in tf.compat.v1.io.tf_record_iterator(path):
-                feature = tf.train.Example.FromString(raw).features.feature
-                labels.append(feature['image/class/label'].int64_list.value[0])
-                races.append(_attribute(feature, 'race'))
-                ages.append(_attribute(feature, 'age'))
-                names.append(feature['image/filename'].bytes_list.value[0])
+        for face in records.faces_of(data_dir, meta, split, ('race', 'age')):
+            labels.append(face['label'])
+            races.append(face['attr/race'])
+            ages.append(face['attr/age'])
+            names.append(face['filename'])
     kept = np.ones(len(names), bool) if fold is None or not names else \
         records.in_fold(tf.constant(names), fold).numpy()
     return np.array(labels)[kept], np.array(races)[kept], np.array(ages)[kept]
-
-
-def _attribute(feature, name):
-    values = feature[f'image/attr/{name}'].int64_list.value if f'image/attr/{name}' in feature \
-        else ()
-    return values[0] if values else records.ATTRIBUTE_MISSING
 
 
 def weight_table(data_dir, meta, splits, power, fold=None):

@@ -93,11 +93,11 @@ def _reencode_job(args):
 
 def write_shard(out, name, group, class_ids, results, progress):
     """Writes one shard atomically plus its sidecar summary; returns the summary."""
-    import tensorflow as tf
+    from data import tfrecord
     from data.records import make_example, write_json_atomic
     path = os.path.join(out, name)
     counts, skipped, sizes = collections.Counter(), [], collections.Counter()
-    with tf.io.TFRecordWriter(f'{path}.tmp') as writer:
+    with tfrecord.Writer(f'{path}.tmp') as writer:
         for item, result in zip(group, results):
             progress.update(1)
             if isinstance(result, str):
@@ -107,7 +107,7 @@ def write_shard(out, name, group, class_ids, results, progress):
             encoded, height, width = result
             example = make_example(encoded, class_ids[item.label_name], item.label_name,
                                    height, width, item.rel, item.attributes)
-            writer.write(example.SerializeToString())
+            writer.write(example)
             counts[item.label_name] += 1
             sizes[f'{height}x{width}'] += 1
     os.replace(f'{path}.tmp', path)

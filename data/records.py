@@ -9,6 +9,7 @@ import os
 
 from common import jsonfile
 from common.deferred import tensorflow as tf
+from data import tfrecord
 
 META_FILE = 'dataset.json'
 ATTRIBUTE_MISSING = -1
@@ -27,38 +28,38 @@ def damaged_shard(*data_dirs):
                 continue
             path = os.path.join(data_dir, name)
             try:
-                # A plain reader: it runs inside a training's graph as well as outside.
-                for _ in tf.compat.v1.io.tf_record_iterator(path):
+                for _ in tfrecord.read(path):
                     pass
-            except tf.errors.OpError as e:
-                cause = (e.message or type(e).__name__).splitlines()[0][:160]
-                return Damaged(f'{path} is damaged ({cause}): prepare or convert the dataset '
+            except (tfrecord.Damaged, OSError) as e:
+                return Damaged(f'{path} is damaged ({e}): prepare or convert the dataset '
                                'again (the checkpoint of the last finished step is kept)')
     return None
 
 
-def _bytes(value):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def _int(value):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-
-
 def make_example(encoded, label, label_text, height, width, filename, attributes=None):
-    """A tf.train.Example for one image; `attributes` maps names (age, race, ...) to ints."""
-    feature = {
-        'image/encoded': _bytes(encoded),
-        'image/format': _bytes(b'jpeg'),
-        'image/class/label': _int(label),
-        'image/class/text': _bytes(label_text.encode()),
-        'image/height': _int(height),
-        'image/width': _int(width),
-        'image/filename': _bytes(filename.encode()),
-    }
-    for name, value in (attributes or {}).items():
-        feature[f'image/attr/{name}'] = _int(value)
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+    """One image's serialized Example; `attributes` maps names (age, race, ...) to ints."""
+    feature = {'image/encoded': encoded, 'image/format': b'jpeg', 'image/class/label': label,
+               'image/class/text': label_text.encode(), 'image/height': height,
+               'image/width': width, 'image/filename': filename.encode()}
+    feature.update({f'image/attr/{name}': value for name, value in (attributes or {}).items()})
+    return tfrecord.example(feature)
+
+
+def faces_of(data_dir, meta, split, attribute_names=()):
+    """Every face of a split (or a tuple of them) in order, without TensorFlow:
+    {'image/encoded': bytes, 'label', 'filename', 'attr/<name>'} (ATTRIBUTE_MISSING where
+    not recorded)."""
+    splits = (split,) if isinstance(split, str) else split
+    for path in [p for name in splits for p in shard_files(data_dir, meta, name)]:
+        for payload in tfrecord.read(path):
+            feature = tfrecord.parse(payload)
+            face = {'image/encoded': feature['image/encoded'][0],
+                    'label': feature['image/class/label'][0],
+                    'filename': (feature.get('image/filename') or [b''])[0]}
+            for name in attribute_names:
+                face[f'attr/{name}'] = (feature.get(f'image/attr/{name}')
+                                        or [ATTRIBUTE_MISSING])[0]
+            yield face
 
 
 def parse(serialized, attribute_names=()):

@@ -173,3 +173,32 @@ def test_fairface_rows_keep_gender_race_and_age_band_and_report_bad_rows(tmp_pat
         band = {'03-Sep': '0-9', '0-2': '0-9', '3-9': '0-9', 'Oct-19': '10-19',
                 'more than 70': '70+'}.get(age, age)
         assert age_group(first_year) == band
+
+
+def test_records_are_tensorflows_bytes_and_read_back_without_it(tmp_path):
+    """data/tfrecord.py writes what tf.io.TFRecordWriter writes; records.faces_of reads what
+    TensorFlow reads; a file cut short or changed is Damaged, never a partial answer."""
+    from data import tfrecord
+    payloads = [records.make_example(b'\xff\xd8jpeg', i % 2, 'man', 100, 100, f'f{i}.jpg',
+                                     {'age': 30 + i}) for i in range(3)]
+    ours, theirs = tmp_path / 'ours.tfrecord', tmp_path / 'theirs.tfrecord'
+    with tfrecord.Writer(ours) as writer:
+        for payload in payloads:
+            writer.write(payload)
+    with tf.io.TFRecordWriter(str(theirs)) as writer:
+        for payload in payloads:
+            writer.write(payload)
+    assert ours.read_bytes() == theirs.read_bytes()
+    parsed = [tf.train.Example.FromString(raw).features.feature['image/attr/age']
+              .int64_list.value[0] for raw in tf.data.TFRecordDataset(str(ours)).as_numpy_iterator()]
+    assert parsed == [30, 31, 32]
+    meta = {'splits': {'eval': {'shards': ['ours.tfrecord'], 'count': 3}}}
+    faces = list(records.faces_of(str(tmp_path), meta, 'eval', ('age', 'race')))
+    assert [(f['label'], f['filename'], f['attr/age'], f['attr/race']) for f in faces] == [
+        (0, b'f0.jpg', 30, -1), (1, b'f1.jpg', 31, -1), (0, b'f2.jpg', 32, -1)]
+    whole = ours.read_bytes()
+    for damaged in (whole[:-3], whole[:40] + b'X' + whole[41:]):
+        ours.write_bytes(damaged)
+        with pytest.raises(tfrecord.Damaged):
+            list(tfrecord.read(ours))
+    assert 'ours.tfrecord is damaged' in str(records.damaged_shard(str(tmp_path)))
