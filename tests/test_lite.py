@@ -19,14 +19,14 @@ RELEASED = os.path.join(REPO, 'models', 'gender_cnn60_v2')
 WATCHED = ('import atexit, runpy, sys\n'
            'atexit.register(lambda: print("tensorflow imported:", "tensorflow" in sys.modules))\n'
            'sys.argv = ["runner.py"] + sys.argv[1:]\n'
-           'runpy.run_path("runner.py", run_name="__main__")\n')
+           f'runpy.run_path({os.path.join(REPO, "runner.py")!r}, run_name="__main__")\n')
 
 
 def watched(*args, models=None, cwd=REPO):
     env = dict(os.environ, PYTHONPATH=REPO)
     if models:
         env['FACECNN_MODELS'] = str(models)
-    return subprocess.run([sys.executable, '-c', WATCHED, *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, '-c', WATCHED, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -42,6 +42,32 @@ def test_predict_on_the_released_model_imports_no_tensorflow():
     assert lines[-1] == 'tensorflow imported: False', proc.stdout
     assert proc.stderr == '', proc.stderr          # LiteRT's delegate line too is hidden
     assert any(': face 1 at ' in line for line in lines), proc.stdout
+
+
+@pytest.mark.slow
+def test_eval_of_a_photo_folder_imports_no_tensorflow_and_agrees_with_it(tmp_path):
+    """Eight portraits prepared and judged from the released model's lite/ files without
+    TensorFlow (preparation too), every face judged; the same figures through TensorFlow."""
+    photos = tmp_path / 'photos'
+    for kind in ('man', 'woman'):
+        src = os.path.join(need_shared(PORTRAITS), kind)
+        os.makedirs(photos / kind)
+        for name in sorted(os.listdir(src))[:4]:
+            shutil.copy(os.path.join(src, name), photos / kind / name)
+    args = ('--mode=eval', f'--data_dir={photos}', f'--prepared_dir={tmp_path / "faces"}')
+    reports = []
+    for backend, imported in (('lite', 'False'), ('tf', 'True')):
+        proc = watched(*args, f'--backend={backend}', cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.splitlines()[-1] == f'tensorflow imported: {imported}', proc.stdout
+        reports.append(json.loads((tmp_path / 'runs' / 'gender_cnn60_v2' / 'eval_faces.json')
+                                  .read_text()))
+    lite, tf = reports
+    faces = json.loads((tmp_path / 'faces' / 'dataset.json').read_text())
+    assert lite['count'] == sum(s['count'] for s in faces['splits'].values())
+    assert lite['confusion_matrix'] == tf['confusion_matrix']
+    assert lite['calibration']['nll_before'] == pytest.approx(tf['calibration']['nll_before'],
+                                                               abs=0.01)
 
 
 @pytest.mark.parametrize('args, named', [

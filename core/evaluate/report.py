@@ -2,7 +2,6 @@
 (table and chart), calibration (temperature, reliability diagram), written beside it."""
 import os
 
-from core import model
 from core.evaluate import calibration, groups, metrics
 from core.store import released
 from data import records
@@ -10,8 +9,20 @@ from data import records
 
 def of_checkpoint(cfg, split):
     """The report of cfg.checkpoint's answers on `split`, written."""
+    from core import model         # TensorFlow: a lite/ model's eval calls write() alone
     out, path = model.split_outputs(cfg, split, cfg.checkpoint)
     return write(cfg, split, out, path)
+
+
+def on_own_data(cfg, path):
+    """Whether cfg.data_dir is the dataset the model at `path` trained on. A released
+    model's calibration is part of its release: every dataset is another one."""
+    return not released.is_released(path) and (not cfg.trained_on or os.path.abspath(
+        cfg.trained_on) == os.path.abspath(cfg.data_dir))
+
+
+def split_label(split):
+    return split if isinstance(split, str) else ' + '.join(split)
 
 
 def write(cfg, split, out, path, suffix=''):
@@ -24,9 +35,7 @@ def write(cfg, split, out, path, suffix=''):
     os.makedirs(folder, exist_ok=True)
     # On data the model was not trained on the report gets its own name, and the model's
     # calibration (fitted on its own eval split) is left alone.
-    # A released model's calibration is part of its release: every dataset is another one.
-    own_data = not released.is_released(path) and (not cfg.trained_on or os.path.abspath(
-        cfg.trained_on) == os.path.abspath(cfg.data_dir))
+    own_data = on_own_data(cfg, path)
     if not own_data:
         suffix += '_' + os.path.basename(os.path.normpath(cfg.data_dir))
     attributes = groups.attributes_of(out)
@@ -51,7 +60,7 @@ def write(cfg, split, out, path, suffix=''):
     json_path = os.path.join(folder, f'eval{suffix}.json')
     records.write_json_atomic(json_path, report)
     kind = 'int8 model' if cfg.int8_model else 'checkpoint'
-    print(f'{cfg.net} {kind} {path}, {split} split of {cfg.data_dir}'
+    print(f'{cfg.net} {kind} {path}, {split_label(split)} split of {cfg.data_dir}'
           + (' (flip averaged)' if cfg.eval_flip else ''))
     print(metrics.format_report(report))
     print()

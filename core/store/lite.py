@@ -7,8 +7,8 @@ import os
 from common import jsonfile
 
 FOLDER, INFO_FILE, CLASSIFIER = 'lite', 'lite.json', 'classifier.tflite'
-# The modes that answer from them (--backend); eval, features and export keep TensorFlow.
-MODES = ('predict', 'demo')
+# The modes that answer from them (--backend); features and export keep TensorFlow.
+MODES = ('predict', 'demo', 'eval')
 # The settings baked into the files: a run asking for others answers through TensorFlow.
 BAKED = ('eval_flip', 'eval_crop', 'face_size', 'margin')
 
@@ -25,7 +25,7 @@ def info_of(model_dir):
 
 def why_not(cfg):
     """'' when cfg's model answers from its lite/ files as TensorFlow would; else why not."""
-    for flag in ('int8_model', 'saved_model'):
+    for flag in ('int8_model', 'saved_model', 'ensemble'):
         if getattr(cfg, flag):
             return f'--{flag} runs through TensorFlow'
     if cfg.precision == 'bf16':
