@@ -32,6 +32,8 @@ flags.DEFINE_string('photos', os.path.join(os.path.dirname(harness.REPO), 'share
 flags.DEFINE_integer('folds', 2, 'Parts the photos are split in (each judged by a model '
                      'fine-tuned on the others).', lower_bound=2)
 flags.DEFINE_integer('seed', 0, 'Seed of the split into parts.')
+flags.DEFINE_integer('run_folds', 0, 'Judge only the first this many parts (0: all; 1 for a '
+                     'quick look: the figures then cover those parts\' photos only).', lower_bound=0)
 flags.DEFINE_multi_string('finetune_flag', [], 'A runner.py flag for fine-tuning, e.g. '
                           '--finetune_flag=--epochs=20 (repeat it for more).')
 flags.DEFINE_string('output', 'bench/own_photos.json', 'Where the figures go.')
@@ -112,7 +114,7 @@ def main(argv):
     parts = split(FLAGS.photos, FLAGS.folds, FLAGS.seed)
     base_answers, tuned_answers, folds = {}, {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        for k in range(FLAGS.folds):
+        for k in range(FLAGS.run_folds or FLAGS.folds):
             train = {}
             for j, part in enumerate(parts):
                 if j != k:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from bench import run as speed  # noqa: E402  (its flags: --quick, --data_dir, --rounds)
+from bench import run as speed  # noqa: E402  (its flags: --quick, --smoke, --data_dir, --rounds)
 from bench.harness import REPO  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -42,15 +42,17 @@ def net_config(label, precision, data_dir):
 
 
 def peak(precision):
-    """FLOP/s of a 4096 matmul and of one 3x3 convolution (64 faces of 60x60, 64 -> 128)."""
+    """FLOP/s of a 4096 matmul and of one 3x3 convolution (64 faces of 60x60, 64 -> 128);
+    --smoke: a 512 matmul and 8 faces."""
     import tensorflow as tf
     from core import config, model
     v1 = tf.compat.v1
     cfg = config.RunConfig(precision=precision)
-    shapes = {'matmul': (2 * 4096 ** 3, lambda: tf.matmul(tf.random.normal([4096, 4096]),
-                                                          tf.random.normal([4096, 4096]))),
-              'conv': (2 * 64 * 60 * 60 * 128 * 9 * 64, lambda: tf.nn.conv2d(
-                  tf.random.normal([64, 60, 60, 64]), v1.get_variable('w', [3, 3, 64, 128]),
+    n, faces = (512, 8) if FLAGS.smoke else (4096, 64)
+    shapes = {'matmul': (2 * n ** 3, lambda: tf.matmul(tf.random.normal([n, n]),
+                                                       tf.random.normal([n, n]))),
+              'conv': (2 * faces * 60 * 60 * 128 * 9 * 64, lambda: tf.nn.conv2d(
+                  tf.random.normal([faces, 60, 60, 64]), v1.get_variable('w', [3, 3, 64, 128]),
                   1, 'SAME'))}
     out = {}
     for name, (flop, build) in shapes.items():
@@ -104,7 +106,7 @@ def measure(what, data_dir):
     if label == 'peak':
         return peak(precision)
     if label == 'predict':
-        return predict_times(precision)
+        return predict_times(precision, limit=3 if FLAGS.smoke else 40)
     if label == 'keras':
         cfg = net_config('nn_gender', precision, data_dir)
         train, model = speed.keras_training(cfg)
@@ -115,9 +117,12 @@ def measure(what, data_dir):
             'precision': cfg.precision}
 
 
-def run_fresh(what, data_dir):
+def run_fresh(what, data_dir, index=0):
+    """One figure set in a fresh process (--smoke: all but the first here, as bench.run)."""
+    if FLAGS.smoke and index:
+        return measure(what, data_dir)
     proc = subprocess.run([sys.executable, '-m', 'bench.precision', f'--measure={what}',
-                           f'--data_dir={data_dir}', '--quick' if FLAGS.quick else '--noquick'],
+                           f'--data_dir={data_dir}', *speed.size_flags()],
                           cwd=REPO, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
     if proc.returncode or not lines:
@@ -209,8 +214,8 @@ def main(argv):
     rounds = []
     for index in range(FLAGS.rounds or (1 if FLAGS.quick else 3)):
         rounds.append({})
-        for what in order:
-            rounds[-1][what] = run_fresh(what, data_dir)
+        for position, what in enumerate(order):
+            rounds[-1][what] = run_fresh(what, data_dir, position)
             print(f'round {index + 1}: {what} {rounds[-1][what]}', flush=True)
     result = summarise(rounds, names)
     with open(FLAGS.output + '.json', 'w') as f:

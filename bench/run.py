@@ -9,7 +9,6 @@ input, so only the ratios matter: absolute numbers move between runs and
 machines. Writes bench/results.json and bench/results.md.
 """
 import json
-import math
 import os
 import sys
 import tempfile
@@ -24,6 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.join(os.path.dirname(HERE), '..', 'shared', 'datasets')
 
 flags.DEFINE_boolean('quick', False, 'Few, short windows on a small dataset (for CI).')
+flags.DEFINE_boolean('smoke', False, 'Every measurement at its smallest, --quick and fewer '
+                     'steps still: that the bench runs (tests/), its figures mean nothing.')
 flags.DEFINE_string('data_dir', None, 'TFRecords of faces (default: a UTKFace subset is '
                     'converted into a temporary folder).')
 flags.DEFINE_string('train_dir', 'checkpoints/nn_gender', 'A trained nn_gender for the '
@@ -42,9 +43,21 @@ FLAGS = flags.FLAGS
 def windows(slow=False):
     """(warm-up steps, windows, steps per window); `slow` nets (vgg13_bn: ~10 images/s
     here) get shorter windows."""
+    if FLAGS.smoke:
+        return (1, 2, 2)
     if FLAGS.quick:
         return (5, 3, 8)
     return (10, 5, 8) if slow else (30, 5, 30)
+
+
+def mode():
+    return 'smoke' if FLAGS.smoke else 'quick' if FLAGS.quick else 'full'
+
+
+def size_flags():
+    """The flags that give a fresh measurement process this run's size."""
+    return ['--quick' if FLAGS.quick or FLAGS.smoke else '--noquick',
+            '--smoke' if FLAGS.smoke else '--nosmoke']
 
 
 def median_rate(stamps, per_step, steps_per_window):
@@ -192,7 +205,7 @@ def flops_per_image(cfg):
 def peak_flops():
     """fp32 FLOP/s of a large matrix multiply on this machine, now (best of several)."""
     import tensorflow as tf
-    n = 4096
+    n = 512 if FLAGS.smoke else 4096
     a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))   # a scalar back, no big copy
     matmul().numpy()
@@ -279,7 +292,7 @@ def measure(name, data_dir):
         train, pipe = platform_training(vgg, slow=True)
         return {'vgg_train_ours': train, 'vgg_pipeline': pipe}
     if name == 'prepare':
-        count = 10 if FLAGS.quick else 50
+        count = 3 if FLAGS.smoke else 10 if FLAGS.quick else 50
         return {'prepare_1_worker': preparation_rate(1, count),
                 'prepare_2_workers': preparation_rate(2, count), 'prepare_photos': count}
     if name == 'predict':
@@ -302,7 +315,7 @@ def main(argv):
         print('RESULT ' + json.dumps(measure(FLAGS.only, data_dir)))
         return
     rounds = FLAGS.rounds or (1 if FLAGS.quick else 3)
-    r = {'mode': 'quick' if FLAGS.quick else 'full', 'windows': windows(),
+    r = {'mode': mode(), 'windows': windows(),
          'vgg_input_size': FLAGS.vgg_input_size, 'rounds': rounds}
     # The ours/Keras pairs run in alternating rounds, so that a slow minute of the
     # machine falls on both sides; every other figure is measured once.
@@ -310,12 +323,12 @@ def main(argv):
     order = ['int8_export'] + [name for _ in range(rounds) for name in PAIRED] + \
         [name for name in MEASUREMENTS if name not in PAIRED and name != 'int8_export']
     per_round = {}
-    for name in order:
+    for index, name in enumerate(order):
         if name == 'predict' and FLAGS.quick:
             continue
         if name == 'infer_int8' and 'int8_faces' not in per_round:
             continue                               # no trained model: nothing quantized
-        for key, value in run_fresh(name, data_dir).items():
+        for key, value in run_fresh(name, data_dir, index).items():
             per_round.setdefault(key, []).append(value)
         print(f'{name}: done', flush=True)
     r.update({key: float(np.median(values)) for key, values in per_round.items()})
@@ -342,15 +355,18 @@ def main(argv):
     print(table)
 
 
-def run_fresh(name, data_dir):
-    """One measurement in a fresh process: no input threads or caches left from the last."""
+def run_fresh(name, data_dir, index=0):
+    """One measurement in a fresh process: no input threads or caches left from the last.
+    --smoke measures all but the first (the `index`-th) here: imports cost most of it."""
+    if FLAGS.smoke and index:
+        return measure(name, data_dir)
     import subprocess
     proc = subprocess.run([sys.executable, '-m', 'bench.run', f'--only={name}',
                            f'--data_dir={data_dir}', f'--train_dir={FLAGS.train_dir}',
                            f'--vgg_input_size={FLAGS.vgg_input_size}',
                            f'--int8_dir={FLAGS.int8_dir}',
-                           '--quick' if FLAGS.quick else '--noquick'],
-                          cwd=os.path.dirname(HERE), capture_output=True, text=True)
+                           *size_flags()], cwd=os.path.dirname(HERE), capture_output=True,
+                          text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('RESULT ')]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f'measurement {name} failed:\n{proc.stderr[-2000:]}')

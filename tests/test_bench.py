@@ -90,7 +90,8 @@ def test_end_to_end_and_portraits(trained, photos, tmp_path):
 def test_own_photos(trained, photos, tmp_path):
     out = tmp_path / 'o.json'
     run_bench('own_photos', f'--base={trained["train_dir"]}', f'--photos={photos}', '--folds=2',
-          '--finetune_flag=--max_steps=2', '--finetune_flag=--folds=0', f'--output={out}')
+              '--run_folds=1', '--finetune_flag=--max_steps=2', '--finetune_flag=--folds=0',
+              f'--output={out}')
     assert 'tuned_end_to_end' in jsonfile.read(str(out))
 
 
