@@ -23,7 +23,7 @@ def answers(name):
     from core import config, model
     from core.evaluate import calibration
     values = {'mode': 'eval', 'train_dir': FLAGS.train_dir, 'data_dir': FLAGS.data_dir,
-              'precision': name}
+              'precision': name, 'backend': 'tf'}
     cfg = config.resolve(values, set(values))
     out, path = model.split_outputs(cfg, 'eval')
     temperature = calibration.temperature_for(path, cfg.eval_flip)

@@ -85,7 +85,8 @@ def main(_):
     from core.serve.inference import ImageModel
     gen_cfg = config.resolve({'mode': 'generate', 'train_dir': FLAGS.generator_dir,
                               'truncation': FLAGS.truncation}, {'truncation'})
-    cls_cfg = config.resolve({'mode': 'eval', 'train_dir': FLAGS.classifier_dir}, set())
+    cls_cfg = config.resolve({'mode': 'eval', 'train_dir': FLAGS.classifier_dir,
+                              'backend': 'tf'}, {'backend'})
     maker, classifier = FaceGenerator(gen_cfg), ImageModel(cls_cfg)
     cls_names = [c.lower() for c in cls_cfg.classes]
     print(f'generator {maker.checkpoint}; classifier {classifier.checkpoint}', flush=True)

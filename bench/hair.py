@@ -71,7 +71,7 @@ def eval_config():
     eval judges)."""
     from data import records
     try:
-        cfg = runner.configure(*runner.flag_values(mode='eval'))
+        cfg = runner.configure(*runner.flag_values(mode='eval', backend='tf'))
     except runner.USER_ERRORS as e:
         sys.exit(f'error: {e}')
     return cfg, records.eval_split(records.read_meta(cfg.data_dir))

@@ -1,6 +1,6 @@
-"""--mode=eval: accuracy, the per-group tables and calibration of a checkpoint on the
-eval split of the data it trained on (its training split without one), on every face of
-any other dataset or photo folder.
+"""--mode=eval: accuracy, the per-group tables and calibration of a checkpoint on the eval
+split (the training split of a dataset without one); a released model on every face of a
+photo folder.
 
     python runner.py --mode=eval --train_dir=checkpoints/mine --data_dir=records/fairface_val
 """
@@ -9,15 +9,21 @@ from core.store.errors import ConfigError
 from data import records
 
 
+def judged_split(cfg, meta):
+    """The eval split; but every face of a photo folder judged by a model that records no
+    data of its own (a released model): the folder's eval split is a tenth of it."""
+    if not cfg.trained_on and meta.get('prepared_from'):
+        return tuple(meta['splits'])
+    return records.eval_split(meta)
+
+
 def run(cfg):
     """Accuracy, per-group table and calibration of a checkpoint on the eval split."""
     if not cfg.data_dir:           # a released model records no dataset
         raise ConfigError(f'--mode=eval of {cfg.train_dir} needs --data_dir: the '
                           'labelled faces to judge it on (a dataset or a photo folder)')
     meta = records.read_meta(cfg.data_dir)
-    # Faces a model never trained on are all judged (a photo folder's eval split is a tenth).
-    split = records.eval_split(meta) if report.on_own_data(cfg, cfg.train_dir) \
-        else tuple(meta['splits'])
+    split = judged_split(cfg, meta)
     if cfg.int8_model:
         from core.serve import quantize
         return quantize.evaluate(cfg, split)

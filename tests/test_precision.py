@@ -112,7 +112,7 @@ def test_bf16_computes_convolutions_in_bfloat16_and_keeps_updates_loss_softmax_a
 
 def _answers(utk_records, name):
     values = {'mode': 'eval', 'train_dir': released.DEFAULT, 'data_dir': utk_records,
-              'precision': name}
+              'precision': name, 'backend': 'tf'}
     cfg = config.resolve(values, set(values))
     assert cfg.precision == name
     out, _ = model.split_outputs(cfg, ('train', 'eval'))

@@ -72,7 +72,8 @@ def write_lite(model_dir):
     from core import checkpoints, config
     from core.evaluate import calibration
     from core.serve import lite_export
-    cfg = config.resolve({'mode': 'eval', 'train_dir': model_dir}, {'train_dir'})
+    cfg = config.resolve({'mode': 'eval', 'train_dir': model_dir, 'backend': 'tf'},
+                         {'train_dir', 'backend'})
     path = checkpoints.choose(model_dir, 'best')
     return lite_export.write(cfg, path, calibration.temperature_for(path, cfg.eval_flip),
                              model_dir)
@@ -149,7 +150,8 @@ def release(train_dir, name, which='best', max_mb=MAX_MB):
     from core.store import released
     check(train_dir, name)
     os.makedirs(released.MODELS_DIR, exist_ok=True)
-    cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir}, {'train_dir'})
+    cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir, 'backend': 'tf'},
+                         {'train_dir', 'backend'})
     path = checkpoints.choose(train_dir, which)
     out = released.folder(name)
     if os.path.exists(os.path.join(out, 'run.json')):

@@ -30,7 +30,8 @@ def member_config(train_dir, data_dir):
     """The settings of a trained run judging `data_dir` (flip averaged)."""
     from core import config
     return config.resolve({'mode': 'eval', 'train_dir': train_dir, 'data_dir': data_dir,
-                           'eval_flip': True}, explicit={'data_dir', 'eval_flip'})
+                           'eval_flip': True, 'backend': 'tf'},
+                          explicit={'data_dir', 'eval_flip', 'backend'})
 
 
 def split_logits(train_dir, data_dir, split):
