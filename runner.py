@@ -68,8 +68,9 @@ def configure(values, explicit):
     """The one way from flags to a RunConfig: refusals before any work, a photo folder
     prepared into its dataset, then the settings resolved."""
     config.check_before_work(values)
-    values = {**values, 'data_dir': photos.dataset_for(values)}
-    return config.resolve(values, explicit)
+    prepared = photos.dataset_for(values)
+    folder = values.get('data_dir') if prepared != values.get('data_dir') else None
+    return config.resolve({**values, 'data_dir': prepared, 'photos_of': folder}, explicit)
 
 
 HELP = ('-h', '-help', '--help', '--helpshort', '-?')

@@ -10,9 +10,9 @@ from data import records
 
 
 def judged_split(cfg, meta):
-    """The eval split; but every face of a photo folder judged by a model that records no
-    data of its own (a released model): the folder's eval split is a tenth of it."""
-    if not cfg.trained_on and meta.get('prepared_from'):
+    """The eval split; but every face of a folder of photos given as --data_dir, for a
+    model that did not train on it (a released model): its eval split is a tenth of it."""
+    if cfg.photos_of and not cfg.trained_on:
         return tuple(meta['splits'])
     return records.eval_split(meta)
 

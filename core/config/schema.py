@@ -275,6 +275,7 @@ class RunConfig(_Derived):
     face_size: int = None        # side photos' faces are aligned at: as the training faces
     margin: float = None         # border around aligned faces: as the training faces
     trained_on: str = None       # the data_dir the model was trained on (run.json)
+    photos_of: str = None        # the folder of raw photos --data_dir named, prepared into data_dir
     train_splits: tuple = ('train',)   # the splits trained on (all of them after the folds)
     fold: tuple = None           # (i, k): trains on the faces outside fold i of k
     cpu_sized: bool = False      # the net's defaults for a machine without a GPU applied
