@@ -4,6 +4,7 @@ the Keras peer on the same work with the same policy.
 
     python -m bench.precision                       # a UTKFace subset, 3 alternating rounds
     python -m bench.precision --quick --rounds=1    # minutes
+    python -m bench.precision --smoke --rounds=1    # that it runs (tests/); figures mean nothing
 
 Training runs `cnn.build_training` on the real input pipeline (TFRecords, augmentation),
 as runner.py trains; eval runs the network in eval mode on batches of 64. Every figure is

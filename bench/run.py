@@ -1,6 +1,7 @@
 """Speed benchmark: the platform against the same network in plain Keras, on the same work.
 
     python -m bench.run --quick                                   # minutes; CI-sized
+    python -m bench.run --smoke --rounds=1                        # that it runs (tests/)
     python -m bench.run --data_dir=records/utkface_gender         # full
 
 Every rate is the median of several timed windows after a warm-up, and the
