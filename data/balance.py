@@ -28,12 +28,11 @@ def _attributes(data_dir, meta, splits, fold):
     """(labels, races, ages) of every face of the splits (of the `fold`, as the stream
     draws it), -1 where not recorded."""
     labels, races, ages, names = [], [], [], []
-    for split in splits:
-        for face in records.faces_of(data_dir, meta, split, ('race', 'age')):
-            labels.append(face['label'])
-            races.append(face['attr/race'])
-            ages.append(face['attr/age'])
-            names.append(face['filename'])
+    for face in records.faces_of(data_dir, meta, splits, ('race', 'age')):
+        labels.append(face['label'])
+        races.append(face['attr/race'])
+        ages.append(face['attr/age'])
+        names.append(face['filename'])
     kept = np.ones(len(names), bool) if fold is None or not names else \
         records.in_fold(tf.constant(names), fold).numpy()
     return np.array(labels)[kept], np.array(races)[kept], np.array(ages)[kept]

@@ -7,10 +7,10 @@ the masked CRC-32C of those 8 bytes, the payload, the masked CRC-32C of the payl
 Example message is built from tensorflow/core/example's schema with protobuf, in a pool
 of its own (TensorFlow's, once imported, holds the same names).
 """
+import functools
 import struct
 
 import google_crc32c
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 
 class Damaged(ValueError):
@@ -62,9 +62,13 @@ def read(path):
             yield payload
 
 
-def _schema():
+@functools.cache
+def _example_class():
     """tensorflow/core/example/{feature,example}.proto: Example{Features{map<string,
-    Feature>}}, a Feature one of a bytes, float or int64 list."""
+    Feature>}}, a Feature one of a bytes, float or int64 list. Built on first use: protobuf's
+    descriptors cost ~80 ms to import, and predict reaches this module without reading a
+    record."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     T = descriptor_pb2.FieldDescriptorProto
     proto = descriptor_pb2.FileDescriptorProto(name='facecnn_example.proto',
                                                package='facecnn', syntax='proto3')
@@ -100,12 +104,9 @@ def _schema():
     return message_factory.GetMessageClass(pool.FindMessageTypeByName('facecnn.Example'))
 
 
-Example = _schema()
-
-
 def example(features):
     """The serialized Example of {name: bytes, int, or a list of them}."""
-    ex = Example()
+    ex = _example_class()()
     for name, value in features.items():
         values = value if isinstance(value, (list, tuple)) else [value]
         feature = ex.features.feature[name]
@@ -118,7 +119,7 @@ def example(features):
 
 def parse(payload):
     """{name: its list of values} of a serialized Example."""
-    ex = Example.FromString(payload)
+    ex = _example_class().FromString(payload)
     out = {}
     for name, feature in ex.features.feature.items():
         kind = feature.WhichOneof('kind')

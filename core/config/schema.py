@@ -230,8 +230,8 @@ class RunConfig(_Derived):
     quantize: str = setting('none', 'export: also write model_int8.tflite, the network in int8 '
                             'for CPUs (its accuracy against fp32 is measured on the eval '
                             'split).', choices=['none', 'int8'], readers=reads('export'))
-    backend: str = setting('auto', 'predict/eval/demo: auto answers from the model\'s TFLite files '
-                           '(lite/, which every released model carries) without importing '
+    backend: str = setting('auto', 'predict/eval/demo: auto answers from the model\'s TFLite '
+                           'files (lite/, which every released model carries) without importing '
                            'TensorFlow, and through TensorFlow when it has none; tf forces '
                            'TensorFlow (for checking, or a GPU); lite refuses to run without them.',
                            choices=['auto', 'lite', 'tf'], readers=reads(*lite.MODES))

@@ -14,13 +14,6 @@ def of_checkpoint(cfg, split):
     return write(cfg, split, out, path)
 
 
-def on_own_data(cfg, path):
-    """Whether cfg.data_dir is the dataset the model at `path` trained on. A released
-    model's calibration is part of its release: every dataset is another one."""
-    return not released.is_released(path) and (not cfg.trained_on or os.path.abspath(
-        cfg.trained_on) == os.path.abspath(cfg.data_dir))
-
-
 def split_label(split):
     return split if isinstance(split, str) else ' + '.join(split)
 
@@ -35,7 +28,9 @@ def write(cfg, split, out, path, suffix=''):
     os.makedirs(folder, exist_ok=True)
     # On data the model was not trained on the report gets its own name, and the model's
     # calibration (fitted on its own eval split) is left alone.
-    own_data = on_own_data(cfg, path)
+    # A released model's calibration is part of its release: every dataset is another one.
+    own_data = not released.is_released(path) and (not cfg.trained_on or os.path.abspath(
+        cfg.trained_on) == os.path.abspath(cfg.data_dir))
     if not own_data:
         suffix += '_' + os.path.basename(os.path.normpath(cfg.data_dir))
     attributes = groups.attributes_of(out)
