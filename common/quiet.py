@@ -35,6 +35,9 @@ def native_stderr_hidden():
         os.close(devnull)
 
 
+_KERAS_EAGER = 'keras.src.optimizers'
+
+
 class _QuietFirstImport(importlib.abc.MetaPathFinder):
     """TensorFlow's C++ libraries log "All log messages before absl::InitializeLog()" and
     the oneDNN notice (twice, once per library) while loading, before any log level
@@ -61,8 +64,17 @@ class _HiddenLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        with native_stderr_hidden():
-            self.loader.exec_module(module)
+        # TensorFlow imports Keras's optimizers while loading, to register them for Keras's
+        # SavedModels: Keras, and IPython through it, are a third of TensorFlow's start-up
+        # (docs/measurements.md) and nothing of ours needs them then. Declined for this one
+        # import, so that `import keras` later (the Keras peer bench) loads it as usual.
+        declined = sys.modules.setdefault(_KERAS_EAGER, None) is None
+        try:
+            with native_stderr_hidden():
+                self.loader.exec_module(module)
+        finally:
+            if declined and sys.modules.get(_KERAS_EAGER, 0) is None:
+                del sys.modules[_KERAS_EAGER]
 
 
 if 'tensorflow' not in sys.modules and not any(

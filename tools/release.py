@@ -9,9 +9,11 @@ the calibration of the checkpoint released, and lite/: the classifier and the fa
 detector as TFLite files, so that predict and the demo answer without TensorFlow
 (core/serve/lite_export.py).
 
-    python -m tools.release --add_lite=gender_cnn60_v2    # lite/ for a release made before MODEL_CARD.md is written by hand:
-a release says what the model is for and how it was measured. Every model committed
-stays in git's history: release deliberately, replace rarely.
+    python -m tools.release --add_lite=gender_cnn60_v2    # lite/ for a release made before it
+
+MODEL_CARD.md is written by hand: a release says what the model is for and how it was
+measured. Every model committed stays in git's history: release deliberately, replace
+rarely.
 """
 import json
 import os
