@@ -45,17 +45,37 @@ def command(*args, quiet=False, log=None, prefix=()):
     return output
 
 
-def judged(train_dir, data_dir, *extra):
-    """The eval report of the best checkpoint of `train_dir` on `data_dir`'s eval split
-    (more runner.py flags in `extra`, --eval_flip say)."""
-    runner('--mode=eval', f'--train_dir={train_dir}', f'--data_dir={data_dir}', *extra,
-           quiet=True)
-    from core import checkpoints
-    folder = os.path.dirname(checkpoints.choose(train_dir))
-    own = os.path.join(folder, 'eval.json')
-    other = os.path.join(folder, f'eval_{os.path.basename(os.path.normpath(data_dir))}.json')
+def judged(train_dir, *sets):
+    """The eval reports of the best checkpoint of `train_dir`, one per set: a data_dir, or
+    (data_dir, more runner.py flags) such as ('records/fairface_val', '--eval_flip'). Every
+    eval runs in one process: TensorFlow is imported once, not once a set."""
+    sets = [[s] if isinstance(s, str) else list(s) for s in sets]
+    output = command('-m', 'bench.harness', train_dir, json.dumps(sets), quiet=True)
+    return [json.loads(line[len(REPORT):]) for line in output.splitlines()
+            if line.startswith(REPORT)]
+
+
+REPORT = 'REPORT '
+
+
+def _judge_here(train_dir, sets):
+    """The child of `judged`: each eval by runner's own flag parsing and main, its report
+    printed as it is written (the next eval of the same folder writes over it)."""
+    import common.quiet  # noqa: F401  (before TensorFlow)
+    import runner
     from common import jsonfile
-    return jsonfile.read(other if os.path.isfile(other) else own)
+    from core import checkpoints
+    for data_dir, *extra in sets:
+        try:
+            runner.main(runner.parse_flags(['runner.py', '--mode=eval', f'--train_dir={train_dir}',
+                                            f'--data_dir={data_dir}', *extra]))
+        finally:
+            runner.FLAGS.unparse_flags()
+        folder = os.path.dirname(checkpoints.choose(train_dir))
+        own = os.path.join(folder, 'eval.json')
+        other = os.path.join(folder, f'eval_{os.path.basename(os.path.normpath(data_dir))}.json')
+        print(REPORT + json.dumps(jsonfile.read(other if os.path.isfile(other) else own)),
+              flush=True)
 
 
 def report(figures, output=None):
@@ -98,3 +118,7 @@ class Results:
         with open(self.path + '.tmp', 'w') as f:
             json.dump(self.data, f, indent=1)
         os.replace(self.path + '.tmp', self.path)
+
+
+if __name__ == '__main__':
+    _judge_here(sys.argv[1], json.loads(sys.argv[2]))

@@ -29,8 +29,9 @@ def run_one(net, seed, precision):
     harness.runner(f'--net={net}', f'--train_dir={train_dir}', '--lr_schedule=cosine',
                   f'--max_steps={FLAGS.steps}', f'--seed={seed}', f'--precision={precision}',
                   f'--data_dir={FLAGS.fairface}')
-    held_out = harness.judged(train_dir, FLAGS.fairface, f'--precision={precision}')
-    val = cells(harness.judged(train_dir, FLAGS.fairface_val, f'--precision={precision}'))
+    held_out, val = harness.judged(train_dir, (FLAGS.fairface, f'--precision={precision}'),
+                                   (FLAGS.fairface_val, f'--precision={precision}'))
+    val = cells(val)
     recorded = jsonfile.read(os.path.join(train_dir, 'run.json'))['precision']
     return {'held_out': held_out['accuracy'], 'val': val['accuracy'],
             'worst_cell': val['worst_cell'], 'children': val['children'],

@@ -23,6 +23,7 @@ flags.DEFINE_string('portraits', os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), '..', 'shared', 'datasets', 'portraits'),
     'Folder with man/ and woman/ photos.')
 flags.DEFINE_string('output', 'bench/portraits.json', 'Where the figures go.')
+flags.DEFINE_integer('limit', 0, 'Photos of each class (the first by name; 0: all): a smoke run.')
 FLAGS = flags.FLAGS
 TRUTH = {'man': 'male', 'woman': 'female'}
 
@@ -35,15 +36,16 @@ def main(argv):
     from data.images import load_rgb
     from data.prepare import FaceSettings, prepare
 
+    photos = sorted((os.path.join(folder, name), TRUTH[folder]) for folder in TRUTH
+                    for name in sorted(os.listdir(os.path.join(FLAGS.portraits, folder)))
+                    [:FLAGS.limit or None])
     with tempfile.TemporaryDirectory() as tmp:
-        report = prepare(FLAGS.portraits, tmp, FaceSettings(), workers=2)
+        report = prepare(FLAGS.portraits, tmp, FaceSettings(), workers=2, limit=len(photos))
     run = json.load(open(os.path.join(FLAGS.train_dir, runs.FILE)))
     cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir,
                           'image': FLAGS.portraits, 'backend': 'tf'},
                          explicit=set())
     net = inference.ImageModel(cfg)
-    photos = sorted((os.path.join(folder, name), TRUTH[folder])
-                    for folder in TRUTH for name in os.listdir(os.path.join(FLAGS.portraits, folder)))
     inference.find_faces(load_rgb(os.path.join(FLAGS.portraits, photos[0][0])), cfg)   # warm-up
     times, correct, no_face, rows = [], 0, 0, []
     for rel, truth in photos:

@@ -243,8 +243,8 @@ def predict_portraits():
     if not os.path.isdir(FLAGS.train_dir):
         return None
     out = os.path.join(tempfile.mkdtemp(), 'portraits.json')
-    subprocess.run([sys.executable, '-m', 'bench.portraits',
-                    f'--train_dir={FLAGS.train_dir}', f'--output={out}'], check=True,
+    subprocess.run([sys.executable, '-m', 'bench.portraits', f'--train_dir={FLAGS.train_dir}',
+                    f'--output={out}', f'--limit={2 if FLAGS.smoke else 0}'], check=True,
                    capture_output=True, cwd=os.path.dirname(HERE))
     return json.load(open(out))
 

@@ -141,13 +141,15 @@ def run_variant(name, measured):
                         f'--max_steps={steps}', f'--seed={FLAGS.seed}',
                         f'--data_dir={FLAGS.fairface}', *extra)
     minutes = (time.time() - start) / 60
-    held_out = harness.judged(train_dir, FLAGS.fairface)
+    utk = [FLAGS.utkface] if utk_prepared() else []
+    held_out, val, val_flip, *utk = harness.judged(
+        train_dir, FLAGS.fairface, FLAGS.fairface_val, (FLAGS.fairface_val, '--eval_flip'), *utk)
     result = {'net': net, 'flags': extra, 'images_per_s': rate, 'parameters': params,
               'steps': steps, 'train_minutes': minutes, 'held_out': held_out['accuracy'],
-              'fairface_val': cells(harness.judged(train_dir, FLAGS.fairface_val))}
-    result['fairface_val_flip'] = cells(harness.judged(train_dir, FLAGS.fairface_val,
-                                                      '--eval_flip'))
-    return with_hair(with_utkface(result, train_dir), train_dir)
+              'fairface_val': cells(val), 'fairface_val_flip': cells(val_flip)}
+    if utk:
+        result['utkface'] = utk_figures(utk[0])
+    return with_hair(result, train_dir)
 
 
 def with_hair(result, train_dir):
@@ -168,12 +170,19 @@ def with_hair(result, train_dir):
     return result
 
 
+def utk_prepared():
+    return os.path.isfile(os.path.join(FLAGS.utkface, 'dataset.json'))
+
+
+def utk_figures(report):
+    return {'accuracy': report['accuracy'],
+            'children': report['groups'].get('age', {}).get('0-9', {}).get('accuracy')}
+
+
 def with_utkface(result, train_dir):
     """`result` with UTKFace's held-out figures, once its records are prepared."""
-    if 'utkface' not in result and os.path.isfile(os.path.join(FLAGS.utkface, 'dataset.json')):
-        utk = harness.judged(train_dir, FLAGS.utkface)
-        result['utkface'] = {'accuracy': utk['accuracy'], 'children': utk['groups'].get(
-            'age', {}).get('0-9', {}).get('accuracy')}
+    if 'utkface' not in result and utk_prepared():
+        result['utkface'] = utk_figures(harness.judged(train_dir, FLAGS.utkface)[0])
     return result
 
 
