@@ -140,17 +140,20 @@ def generator(utk_records, tmp_path_factory, worker_id):
 
 # The files that take longest, started first: the two workers each take whole files, so a
 # long file started last would run alone at the end (the README's took the last 9 minutes).
-LONGEST_FIRST = ('test_bench_speed.py', 'test_bench_precision.py', 'test_bench.py',
-                 'test_readme.py', 'test_reliability.py', 'test_finetune.py',
-                 'test_released.py',
-                 'test_safety.py', 'test_prepare.py', 'test_platform.py', 'test_cluster.py',
-                 'test_recipes.py')
+# (Measured on 2 cores: docs/measurements.md, "The suite".)
+LONGEST_FIRST = ('test_bench.py', 'test_platform.py', 'test_bench_speed.py', 'test_cluster.py',
+                 'test_readme.py', 'test_reliability.py', 'test_released.py',
+                 'test_bench_precision.py', 'test_lite.py', 'test_finetune.py',
+                 'test_networks.py', 'test_recipes.py', 'test_prepare.py', 'test_safety.py')
 
 
 # The fast tier (-m "not slow") leaves out what trains, prepares photos or runs the
 # platform end to end: every test of these files and every test that needs a fixture below.
-SLOW_FILES = LONGEST_FIRST + ('test_demo_browser.py', 'test_gan.py', 'test_quantize.py',
-                              'test_distill.py', 'test_demo.py')
+SLOW_FILES = ('test_bench.py', 'test_platform.py', 'test_bench_speed.py', 'test_cluster.py',
+              'test_readme.py', 'test_reliability.py', 'test_released.py',
+              'test_bench_precision.py', 'test_finetune.py', 'test_recipes.py',
+              'test_prepare.py', 'test_safety.py', 'test_demo_browser.py', 'test_gan.py',
+              'test_quantize.py', 'test_distill.py', 'test_demo.py')
 SLOW_FIXTURES = {'utk_records', 'trained', 'generator'}
 
 
