@@ -1,15 +1,17 @@
 """A labelled photo set judged the way a user's photos are: every file through predict
 (detection, alignment, the model), its largest face's answer against its label; a photo
-whose face is not found counts as wrong. Per race and age band when the layout has them.
+whose face is not found counts as wrong. Per race, age band and race x gender when the
+layout has them, with the share of women called men and of men called women (eval's
+figures, for photos instead of prepared faces).
 
     python -m bench.end_to_end --src=fairface/fairface_label_val.csv --layout=fairface
     python -m bench.end_to_end --src=my_photos --train_dir=checkpoints/mine
 
 Without --train_dir the released model answers.
 """
-import collections
 import json
 import os
+import sys
 import tempfile
 
 from absl import app, flags
@@ -33,48 +35,57 @@ def answers(folder, out_csv):
             for name, row in largest_faces(out_csv).items()}
 
 
-def grouped(items, right):
-    """{attribute: {group: [right, count]}} for race and age band."""
+def judged(items, got):
+    """(group report, error sides) of the answers, as eval gives them for its faces: per
+    race, age band and race x gender; a photo with no face is wrong and on neither side."""
+    import numpy as np
     from core.evaluate import groups
-    from data.sources import RACES
-    table = collections.defaultdict(lambda: collections.defaultdict(lambda: [0, 0]))
-    for item, ok in zip(items, right):
-        if 'race' in item.attributes:
-            table['race'][RACES[item.attributes['race']]][0] += ok
-            table['race'][RACES[item.attributes['race']]][1] += 1
-        if 'age' in item.attributes:
-            band = groups.age_group(item.attributes['age'])
-            table['age'][band][0] += ok
-            table['age'][band][1] += 1
-    return table
+    from data.records import ATTRIBUTE_MISSING
+    classes = list(groups.GENDERS)
+    truths = [ALIASES.get(it.label_name.lower(), it.label_name.lower()) for it in items]
+    if set(truths) - set(classes):
+        return {}, {}                          # not a male/female set: no groups to cross
+    labels = np.array([classes.index(truth) for truth in truths])
+    answers = [got.get(key) for key in keys(items)]
+    predictions = np.array([classes.index(a) if a in classes else -1 for a in answers])
+    attributes = {name: np.array([it.attributes.get(name, ATTRIBUTE_MISSING) for it in items])
+                  for name in ('race', 'age') if any(name in it.attributes for it in items)}
+    return (groups.group_report(labels, predictions, classes, attributes),
+            groups.error_sides(labels, predictions, classes, attributes))
+
+
+def keys(items):
+    """The unique name each item's photo is answered under."""
+    return [f'{i:06d}-' + os.path.basename(item.path) for i, item in enumerate(items)]
 
 
 def main(argv):
     del argv
+    from core.evaluate import groups
     from data import sources
     items, _, unlabelled = sources.list_items(FLAGS.src, FLAGS.layout)
+    if not items:
+        sys.exit(f'error: --src={FLAGS.src}: no photo can be used'
+                 + (f' ({unlabelled[0][0]}: {unlabelled[0][1]}, ...)' if unlabelled else ''))
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, 'photos')
         os.makedirs(folder)
-        for i, item in enumerate(items):       # unique names, the extension kept
-            os.symlink(os.path.abspath(item.path), os.path.join(folder, f'{i:06d}-'
-                                                                 + os.path.basename(item.path)))
+        for key, item in zip(keys(items), items):      # unique names, the extension kept
+            os.symlink(os.path.abspath(item.path), os.path.join(folder, key))
         got = answers(folder, os.path.join(tmp, 'answers.csv'))
-    right = [got.get(f'{i:06d}-' + os.path.basename(item.path)) ==
-             ALIASES.get(item.label_name.lower(), item.label_name.lower())
-             for i, item in enumerate(items)]
-    no_face = sum(got.get(f'{i:06d}-' + os.path.basename(it.path)) is None
-                  for i, it in enumerate(items))
+    report, sides = judged(items, got)
+    right = sum(got.get(key) == row for key, row in zip(keys(items), (
+        ALIASES.get(it.label_name.lower(), it.label_name.lower()) for it in items)))
+    no_face = sum(got.get(key) is None for key in keys(items))
     result = {'src': FLAGS.src, 'train_dir': FLAGS.train_dir or 'released', 'count': len(items),
-              'accuracy': sum(right) / len(items), 'no_face': no_face,
-              'unlabelled': len(unlabelled), 'groups': {}}
+              'accuracy': right / len(items), 'no_face': no_face,
+              'unlabelled': len(unlabelled), 'groups': report, 'error_sides': sides}
     print(f'{len(items)} photos end to end: {result["accuracy"] * 100:.2f}% right '
           f'(no face found: {no_face}, counted wrong)')
-    for attribute, rows in grouped(items, right).items():
-        result['groups'][attribute] = {g: {'accuracy': r / n, 'count': n}
-                                       for g, (r, n) in rows.items()}
-        print(f'by {attribute}: ' + ', '.join(f'{g} {r / n * 100:.1f}% ({n})'
-                                              for g, (r, n) in sorted(rows.items())))
+    for attribute, rows in report.items():
+        print(f'by {attribute}: ' + ', '.join(f'{g} {r["accuracy"] * 100:.1f}% ({r["count"]})'
+                                              for g, r in rows.items()))
+    print(groups.format_sides(sides))
     with open(FLAGS.output, 'w') as f:
         json.dump(result, f, indent=1)
     print(f'written to {FLAGS.output}')
