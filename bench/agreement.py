@@ -10,9 +10,10 @@ import numpy as np
 from absl import app, flags
 
 from bench.harness import report
+from core.store import released
 
 
-flags.DEFINE_string('train_dir', 'gender_cnn60_v2', 'A trained run or a released model.')
+flags.DEFINE_string('train_dir', released.DEFAULT, 'A trained run or a released model.')
 flags.DEFINE_string('data_dir', 'records/fairface_val', 'Prepared faces; their eval split.')
 flags.DEFINE_string('output', None, 'Also write the figures here as JSON.')
 FLAGS = flags.FLAGS

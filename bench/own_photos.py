@@ -24,8 +24,9 @@ import time
 from absl import app, flags
 
 from bench import harness
+from core.store import released
 import common.quiet  # noqa: E402,F401  (before TensorFlow: its start-up lines stay out)
-flags.DEFINE_string('base', 'gender_cnn60_v2', 'The base model: a released model\'s name or a '
+flags.DEFINE_string('base', released.DEFAULT, 'The base model: a released model\'s name or a '
                     'train_dir.')
 flags.DEFINE_string('photos', os.path.join(os.path.dirname(harness.REPO), 'shared', 'datasets',
                                            'portraits'), 'Class folders of photos.')

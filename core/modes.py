@@ -61,15 +61,16 @@ NEEDS = {
                 'my_photos/woman/*.jpg), or records made by python -m data.convert. '
                 'With 100 faces per class or more: python runner.py --net=NET '
                 '--data_dir=my_photos; with fewer, start from the released model: python '
-                'runner.py --data_dir=my_photos --init_from=gender_cnn60_v2 (README: "The first '
+                'runner.py --data_dir=my_photos --init_from=RELEASED (README: "The first '
                 'hour")',
     'image': '--image: a photo, or a folder of photos',
 }
 
 
-def need_text(need, net):
-    """What `need` is and how to give it, with the user's --net in the commands."""
-    return NEEDS[need].replace('--net=NET', f'--net={net}')
+def need_text(need, net, released):
+    """What `need` is and how to give it, with the user's --net and the default released
+    model's name in the commands."""
+    return NEEDS[need].replace('--net=NET', f'--net={net}').replace('=RELEASED', f'={released}')
 
 
 def names():

@@ -166,7 +166,7 @@ def test_net_options_given_again_are_checked_against_the_record_and_completed_by
 
 
 def test_help_lists_the_projects_flags_by_section_with_the_nets_defaults():
-    from conftest import refused, run_cli
+    from conftest import run_cli
     out = run_cli('runner.py', '--help', '--net=cnn60')
     assert out.returncode == 0
     assert '--net (default: nn_gender)' in out.stdout and '--data_dir' in out.stdout
@@ -198,8 +198,8 @@ def test_every_setting_declares_its_readers_and_a_flag_its_mode_does_not_read_is
     from common.settings import flag_fields
     from core import modes
     from core.config.schema import RunConfig
-    released = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'models',
-                            'gender_cnn60_v2')
+    from core.store.released import DEFAULT
+    released = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'models', DEFAULT)
     fields = flag_fields(RunConfig)
     assert all(isinstance(f.metadata['readers'], modes.Readers) for f in fields)
     refused = 0

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, SHARED, need_shared, refused
+from core.store.released import DEFAULT
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
-RELEASED = os.path.join(REPO, 'models', 'gender_cnn60_v2')
+RELEASED = os.path.join(REPO, 'models', DEFAULT)
 # Runs runner.py as a user does and says, on its last line, whether TensorFlow was imported.
 WATCHED = ('import atexit, runpy, sys\n'
            'atexit.register(lambda: print("tensorflow imported:", "tensorflow" in sys.modules))\n'
@@ -60,7 +61,7 @@ def test_eval_of_a_photo_folder_imports_no_tensorflow_and_agrees_with_it(tmp_pat
         proc = watched(*args, f'--backend={backend}', cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert proc.stdout.splitlines()[-1] == f'tensorflow imported: {imported}', proc.stdout
-        reports.append(json.loads((tmp_path / 'runs' / 'gender_cnn60_v2' / 'eval_faces.json')
+        reports.append(json.loads((tmp_path / 'runs' / DEFAULT / 'eval_faces.json')
                                   .read_text()))
     lite, tf = reports
     faces = json.loads((tmp_path / 'faces' / 'dataset.json').read_text())
@@ -134,8 +135,8 @@ def test_lite_detector_finds_mtcnns_boxes_and_landmarks():
 def copy_of_models(tmp_path, change):
     """models/ copied with the default model's lite.json changed by `change(info)`."""
     models = tmp_path / 'models'
-    shutil.copytree(RELEASED, models / 'gender_cnn60_v2')
-    path = models / 'gender_cnn60_v2' / 'lite' / 'lite.json'
+    shutil.copytree(RELEASED, models / DEFAULT)
+    path = models / DEFAULT / 'lite' / 'lite.json'
     info = json.loads(path.read_text())
     change(info)
     path.write_text(json.dumps(info))

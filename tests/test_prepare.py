@@ -234,7 +234,7 @@ def test_label_names_name_numbered_class_folders_when_training(tmp_path):
             shutil.copy(os.path.join(portraits, cls, name), tmp_path / 'photos' / str(number))
     run_cli('runner.py', f'--data_dir={tmp_path / "photos"}', '--label_names=male,female',
             f'--prepared_dir={tmp_path / "records"}', f'--train_dir={tmp_path / "run"}',
-            '--init_from=gender_cnn60_v2', '--max_steps=2', '--folds=0')
+            f'--init_from={released.DEFAULT}', '--max_steps=2', '--folds=0')
     assert json.load(open(tmp_path / 'run' / 'run.json'))['classes'] == ['male', 'female']
 
 

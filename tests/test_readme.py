@@ -35,7 +35,8 @@ def readme_commands():
 
 def test_every_block_not_run_says_why_and_the_first_hour_is_run():
     commands = readme_commands()
-    assert any('--init_from=gender_cnn60_v2' in c for c in commands)
+    from core.store import released
+    assert any(f'--init_from={released.DEFAULT}' in c for c in commands)
     assert sum(c.startswith('python ') for c in commands) == len(commands), commands
     text = open(os.path.join(REPO, 'README.md'), encoding='utf-8').read()
     assert all(re.match(r'<!-- README test: not run \(.+\) -->', m)

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, SHARED, UTKFACE, need_shared, refused, run_cli
+from core.store.released import DEFAULT
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
-RELEASED = os.path.join(REPO, 'models', 'gender_cnn60_v2')
+RELEASED = os.path.join(REPO, 'models', DEFAULT)
 
 
 def portrait(kind='woman', index=0):
@@ -169,8 +170,8 @@ def damaged_models(tmp_path):
     """A copy of models/ whose released model is damaged by `damage(folder)`."""
     def make(damage):
         models = tmp_path / f'models{len(list(tmp_path.iterdir()))}'
-        shutil.copytree(RELEASED, models / 'gender_cnn60_v2')
-        damage(models / 'gender_cnn60_v2')
+        shutil.copytree(RELEASED, models / DEFAULT)
+        damage(models / DEFAULT)
         return models
     return make
 
@@ -214,13 +215,13 @@ def test_damaged_released_files_are_one_line_naming_the_file(damaged_models, tmp
         models = damaged_models(damage)
         refused(run_with_models(models, os.path.join(REPO, 'runner.py'), '--mode=predict',
                                 f'--image={face}', f'--backend={backend}'),
-                os.path.join('gender_cnn60_v2', name))
+                os.path.join(DEFAULT, name))
     # Fine-tuning from damaged weights stops before the new folder is made.
     models = damaged_models(truncate_weights)
     mine = tmp_path / 'mine'
     refused(run_with_models(models, os.path.join(REPO, 'runner.py'),
-                            '--init_from=gender_cnn60_v2', f'--data_dir={UTKFACE}',
-                            '--layout=utkface', f'--train_dir={mine}'), 'gender_cnn60_v2')
+                            f'--init_from={DEFAULT}', f'--data_dir={UTKFACE}',
+                            '--layout=utkface', f'--train_dir={mine}'), DEFAULT)
     assert not mine.exists()
 
 

@@ -176,6 +176,10 @@ def _apply_net_defaults(cfg, net, mode, explicit, recorded):
         cfg.crop_size = (round(cfg.input_size[0] * ratio_h), round(cfg.input_size[1] * ratio_w))
 
 
+def need_text(need, cfg):
+    return modes.need_text(need, cfg.net, released.DEFAULT)
+
+
 def _validate(cfg, mode):
     """The recipe holds together, and the mode has what it needs."""
     if any(c > i for c, i in zip(cfg.crop_size, cfg.input_size)):
@@ -191,11 +195,11 @@ def _validate(cfg, mode):
         cfg.num_classes = len(cfg.classes)
     missing = [need for need in mode.needs if not getattr(cfg, need)]
     if missing:
-        raise ConfigError(f'--mode={cfg.mode} needs {modes.need_text(missing[0], cfg.net)}')
+        raise ConfigError(f'--mode={cfg.mode} needs {need_text(missing[0], cfg)}')
     if cfg.num_classes is None:
         raise ConfigError(
             f'no trained model in {cfg.train_dir} yet (give --train_dir of a trained model, '
-            f'or train first). Training needs {modes.need_text("data_dir", cfg.net)}')
+            f'or train first). Training needs {need_text("data_dir", cfg)}')
     cfg.classes = cfg.classes or [str(i) for i in range(cfg.num_classes)]
 
 
