@@ -32,3 +32,18 @@ def test_the_slim_functions_we_use_build_and_run():
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())
             assert all(np.all(np.isfinite(v)) for v in sess.run([net, up]))
+
+
+def test_tensorflow_loads_without_keras_and_keras_still_loads_when_asked():
+    """common.quiet declines the Keras import TensorFlow makes while loading (a third of its
+    start-up); an upgrade that needs it, or a Keras that no longer loads after it, fails here."""
+    import subprocess
+    import sys
+    from conftest import REPO
+    code = ('import sys, common.quiet, tensorflow as tf, tf_slim\n'
+            'print("keras" in sys.modules)\n'
+            'import keras\n'
+            'print(tf.keras.layers.Dense is keras.layers.Dense)\n')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ['False', 'True'], proc.stdout
