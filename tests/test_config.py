@@ -207,7 +207,8 @@ def test_every_setting_declares_its_readers_and_a_flag_its_mode_does_not_read_is
         # A folder this mode can start from: the released model to answer with, a new
         # folder to train into, a generator pair's folder for generate.
         net, train_dir = ('dcgan', str(tmp_path / 'pair')) if mode == 'generate' else \
-            ('cnn60', str(tmp_path / 'new') if mode == 'train' else released)
+            ('cnn60', str(tmp_path / 'new')) if mode == 'train' else \
+            (json.load(open(os.path.join(released, 'run.json')))['net'], released)
         for field in fields:
             if field.name in ('mode', 'net', 'train_dir') or \
                     mode in field.metadata['readers'].modes:
