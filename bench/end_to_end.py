@@ -35,28 +35,21 @@ def answers(folder, out_csv):
             for name, row in largest_faces(out_csv).items()}
 
 
-def judged(items, got):
+def judged(items, truths, answers):
     """(group report, error sides) of the answers, as eval gives them for its faces: per
     race, age band and race x gender; a photo with no face is wrong and on neither side."""
     import numpy as np
     from core.evaluate import groups
     from data.records import ATTRIBUTE_MISSING
     classes = list(groups.GENDERS)
-    truths = [ALIASES.get(it.label_name.lower(), it.label_name.lower()) for it in items]
     if set(truths) - set(classes):
         return {}, {}                          # not a male/female set: no groups to cross
     labels = np.array([classes.index(truth) for truth in truths])
-    answers = [got.get(key) for key in keys(items)]
     predictions = np.array([classes.index(a) if a in classes else -1 for a in answers])
     attributes = {name: np.array([it.attributes.get(name, ATTRIBUTE_MISSING) for it in items])
                   for name in ('race', 'age') if any(name in it.attributes for it in items)}
     return (groups.group_report(labels, predictions, classes, attributes),
             groups.error_sides(labels, predictions, classes, attributes))
-
-
-def keys(items):
-    """The unique name each item's photo is answered under."""
-    return [f'{i:06d}-' + os.path.basename(item.path) for i, item in enumerate(items)]
 
 
 def main(argv):
@@ -67,16 +60,18 @@ def main(argv):
     if not items:
         sys.exit(f'error: --src={FLAGS.src}: no photo can be used'
                  + (f' ({unlabelled[0][0]}: {unlabelled[0][1]}, ...)' if unlabelled else ''))
+    keys = [f'{i:06d}-' + os.path.basename(item.path) for i, item in enumerate(items)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, 'photos')
         os.makedirs(folder)
-        for key, item in zip(keys(items), items):      # unique names, the extension kept
+        for key, item in zip(keys, items):       # unique names, the extension kept
             os.symlink(os.path.abspath(item.path), os.path.join(folder, key))
         got = answers(folder, os.path.join(tmp, 'answers.csv'))
-    report, sides = judged(items, got)
-    right = sum(got.get(key) == row for key, row in zip(keys(items), (
-        ALIASES.get(it.label_name.lower(), it.label_name.lower()) for it in items)))
-    no_face = sum(got.get(key) is None for key in keys(items))
+    truths = [ALIASES.get(it.label_name.lower(), it.label_name.lower()) for it in items]
+    given = [got.get(key) for key in keys]
+    report, sides = judged(items, truths, given)
+    right = sum(answer == truth for answer, truth in zip(given, truths))
+    no_face = given.count(None)
     result = {'src': FLAGS.src, 'train_dir': FLAGS.train_dir or 'released', 'count': len(items),
               'accuracy': right / len(items), 'no_face': no_face,
               'unlabelled': len(unlabelled), 'groups': report, 'error_sides': sides}

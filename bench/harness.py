@@ -59,23 +59,19 @@ REPORT = 'REPORT '
 
 
 def _judge_here(train_dir, sets):
-    """The child of `judged`: each eval by runner's own flag parsing and main, its report
-    printed as it is written (the next eval of the same folder writes over it)."""
+    """The child of `judged`: each eval through runner's own flags and configuration, the
+    report eval returns printed (the next eval of the same folder writes over its file)."""
     import common.quiet  # noqa: F401  (before TensorFlow)
+    import modes
     import runner
-    from common import jsonfile
-    from core import checkpoints
     for data_dir, *extra in sets:
         try:
-            runner.main(runner.parse_flags(['runner.py', '--mode=eval', f'--train_dir={train_dir}',
-                                            f'--data_dir={data_dir}', *extra]))
+            runner.parse_flags(['runner.py', '--mode=eval', f'--train_dir={train_dir}',
+                                f'--data_dir={data_dir}', *extra])
+            report = modes.run(runner.configure(*runner.flag_values()))
         finally:
             runner.FLAGS.unparse_flags()
-        folder = os.path.dirname(checkpoints.choose(train_dir))
-        own = os.path.join(folder, 'eval.json')
-        other = os.path.join(folder, f'eval_{os.path.basename(os.path.normpath(data_dir))}.json')
-        print(REPORT + json.dumps(jsonfile.read(other if os.path.isfile(other) else own)),
-              flush=True)
+        print(REPORT + json.dumps(report), flush=True)
 
 
 def report(figures, output=None):

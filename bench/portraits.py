@@ -40,7 +40,12 @@ def main(argv):
                     for name in sorted(os.listdir(os.path.join(FLAGS.portraits, folder)))
                     [:FLAGS.limit or None])
     with tempfile.TemporaryDirectory() as tmp:
-        report = prepare(FLAGS.portraits, tmp, FaceSettings(), workers=2, limit=len(photos))
+        chosen = os.path.join(tmp, 'photos')          # exactly the photos timed below
+        for rel, _ in photos:
+            os.makedirs(os.path.join(chosen, os.path.dirname(rel)), exist_ok=True)
+            os.symlink(os.path.abspath(os.path.join(FLAGS.portraits, rel)),
+                       os.path.join(chosen, rel))
+        report = prepare(chosen, os.path.join(tmp, 'faces'), FaceSettings(), workers=2)
     run = json.load(open(os.path.join(FLAGS.train_dir, runs.FILE)))
     cfg = config.resolve({'mode': 'predict', 'net': run['net'], 'train_dir': FLAGS.train_dir,
                           'image': FLAGS.portraits, 'backend': 'tf'},
