@@ -47,10 +47,17 @@ def command(*args, quiet=False, log=None, prefix=()):
 
 def judged(train_dir, *sets):
     """The eval reports of the best checkpoint of `train_dir`, one per set: a data_dir, or
-    (data_dir, more runner.py flags) such as ('records/fairface_val', '--eval_flip'). Every
-    eval runs in one process: TensorFlow is imported once, not once a set."""
+    (data_dir, more runner.py flags) such as ('records/fairface_val', '--eval_flip')."""
     sets = [[s] if isinstance(s, str) else list(s) for s in sets]
-    output = command('-m', 'bench.harness', train_dir, json.dumps(sets), quiet=True)
+    return in_one_process(*(['--mode=eval', f'--train_dir={train_dir}', f'--data_dir={data_dir}',
+                             *extra] for data_dir, *extra in sets))
+
+
+def in_one_process(*runs):
+    """What each runner.py command (a list of its flags) returned, as JSON: an eval's
+    report, predict's rows. They run in order in one child process, through runner's own
+    flags and configuration: TensorFlow is imported once, not once a command."""
+    output = command('-m', 'bench.harness', json.dumps([list(r) for r in runs]), quiet=True)
     return [json.loads(line[len(REPORT):]) for line in output.splitlines()
             if line.startswith(REPORT)]
 
@@ -58,20 +65,20 @@ def judged(train_dir, *sets):
 REPORT = 'REPORT '
 
 
-def _judge_here(train_dir, sets):
-    """The child of `judged`: each eval through runner's own flags and configuration, the
-    report eval returns printed (the next eval of the same folder writes over its file)."""
+def _run_here(runs):
+    """The child of `in_one_process`: each result printed as it comes (the next eval of
+    the same folder writes over its report file). A training's result is not JSON: its
+    text is printed."""
     import common.quiet  # noqa: F401  (before TensorFlow)
     import modes
     import runner
-    for data_dir, *extra in sets:
+    for args in runs:
         try:
-            runner.parse_flags(['runner.py', '--mode=eval', f'--train_dir={train_dir}',
-                                f'--data_dir={data_dir}', *extra])
-            report = modes.run(runner.configure(*runner.flag_values()))
+            runner.parse_flags(['runner.py', *args])
+            result = modes.run(runner.configure(*runner.flag_values()))
         finally:
             runner.FLAGS.unparse_flags()
-        print(REPORT + json.dumps(report), flush=True)
+        print(REPORT + json.dumps(result, default=str), flush=True)
 
 
 def report(figures, output=None):
@@ -117,4 +124,4 @@ class Results:
 
 
 if __name__ == '__main__':
-    _judge_here(sys.argv[1], json.loads(sys.argv[2]))
+    _run_here(json.loads(sys.argv[1]))

@@ -24,6 +24,7 @@ import time
 from absl import app, flags
 
 from bench import harness
+from common import jsonfile
 from core.store import released
 import common.quiet  # noqa: E402,F401  (before TensorFlow: its start-up lines stay out)
 flags.DEFINE_string('base', released.DEFAULT, 'The base model: a released model\'s name or a '
@@ -65,14 +66,12 @@ def link_folder(root, classes):
     return root
 
 
-def end_to_end(train_dir, test_root, out_csv):
-    """{file: (truth, answer or None, probability of the truth)} from predict on every photo
-    of test_root; a photo's answer is its largest face's."""
-    harness.runner('--mode=predict', f'--train_dir={train_dir}', f'--image={test_root}',
-                   f'--output={out_csv}', quiet=True)
+def end_to_end(csv):
+    """{file: (truth, answer or None, probability of the truth)} from predict's rows in
+    `csv` (of a folder of class folders); a photo's answer is its largest face's."""
     from modes.predict import largest_faces
     answers = {}
-    for name, row in largest_faces(out_csv).items():
+    for name, row in largest_faces(csv).items():
         truth = os.path.basename(os.path.dirname(name))
         answers[name] = (truth, row['class'] or None,
                          probability_of(row, truth) if row['class'] else 0.0)
@@ -104,10 +103,38 @@ def accuracy(answers):
                             if a is None or not same_class(t, a))}
 
 
-def eval_accuracy(log):
-    import re
-    found = re.search(r'accuracy (\d+\.\d+)% on (\d+) images', log)
-    return (float(found.group(1)) / 100, int(found.group(2))) if found else (None, 0)
+def fold(k, parts, tmp):
+    """Fine-tunes on every part but the k-th and judges base and fine-tuned on it: (the
+    fold's figures, the base's answers, the fine-tuned model's answers)."""
+    train = {}
+    for j, part in enumerate(parts):
+        if j != k:
+            for cls, files in part.items():
+                train.setdefault(cls, []).extend(files)
+    root = os.path.join(tmp, f'fold{k}')
+    train_root = link_folder(os.path.join(root, 'photos'), train)
+    test_root = link_folder(os.path.join(root, 'test'), parts[k])
+    prepared, tuned = os.path.join(root, 'records'), os.path.join(root, 'run')
+    start = time.time()
+    harness.runner(f'--data_dir={train_root}', f'--prepared_dir={prepared}',
+                   f'--train_dir={tuned}', f'--init_from={FLAGS.base}', *FLAGS.finetune_flag,
+                   quiet=True)
+    seconds = time.time() - start
+    report = jsonfile.read(os.path.join(prepared, 'report.json'))
+    csvs = [os.path.join(root, f'{name}.csv') for name in ('base', 'tuned')]
+    evals = harness.in_one_process(
+        ['--mode=eval', f'--train_dir={FLAGS.base}', f'--data_dir={prepared}'],
+        ['--mode=eval', f'--train_dir={tuned}'],
+        *(['--mode=predict', f'--train_dir={model}', f'--image={test_root}', f'--output={csv}']
+          for model, csv in zip((FLAGS.base, tuned), csvs)))[:2]
+    base_eval, tuned_eval = ((r['accuracy'], r['count']) for r in evals)
+    print(f'fold {k + 1}/{FLAGS.folds}: {report["final_images"]} of {report["photos"]} '
+          f'photos kept as faces; fine-tuned in {seconds:.0f} s (with preparation); '
+          f'eval split ({base_eval[1]} faces): base {base_eval[0] * 100:.1f}%, '
+          f'fine-tuned {tuned_eval[0] * 100:.1f}%', flush=True)
+    figures = {'photos': report['photos'], 'faces_kept': report['final_images'],
+               'finetune_seconds': seconds, 'base_eval': base_eval, 'tuned_eval': tuned_eval}
+    return figures, end_to_end(csvs[0]), end_to_end(csvs[1])
 
 
 def main(argv):
@@ -116,33 +143,10 @@ def main(argv):
     base_answers, tuned_answers, folds = {}, {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(FLAGS.run_folds or FLAGS.folds):
-            train = {}
-            for j, part in enumerate(parts):
-                if j != k:
-                    for cls, files in part.items():
-                        train.setdefault(cls, []).extend(files)
-            train_root = link_folder(os.path.join(tmp, f'fold{k}', 'photos'), train)
-            test_root = link_folder(os.path.join(tmp, f'fold{k}', 'test'), parts[k])
-            prepared, tuned = (os.path.join(tmp, f'fold{k}', name) for name in ('records', 'run'))
-            start = time.time()
-            harness.runner(f'--data_dir={train_root}', f'--prepared_dir={prepared}',
-                           f'--train_dir={tuned}', f'--init_from={FLAGS.base}',
-                           *FLAGS.finetune_flag, quiet=True)
-            seconds = time.time() - start
-            report = json.load(open(os.path.join(prepared, 'report.json')))
-            base_eval = eval_accuracy(harness.runner(
-                '--mode=eval', f'--train_dir={FLAGS.base}', f'--data_dir={prepared}', quiet=True))
-            tuned_eval = eval_accuracy(harness.runner('--mode=eval', f'--train_dir={tuned}',
-                                                      quiet=True))
-            base_answers.update(end_to_end(FLAGS.base, test_root, os.path.join(tmp, 'b.csv')))
-            tuned_answers.update(end_to_end(tuned, test_root, os.path.join(tmp, 't.csv')))
-            folds.append({'photos': report['photos'], 'faces_kept': report['final_images'],
-                          'finetune_seconds': seconds, 'base_eval': base_eval,
-                          'tuned_eval': tuned_eval})
-            print(f'fold {k + 1}/{FLAGS.folds}: {report["final_images"]} of {report["photos"]} '
-                  f'photos kept as faces; fine-tuned in {seconds:.0f} s (with preparation); '
-                  f'eval split ({base_eval[1]} faces): base {base_eval[0] * 100:.1f}%, '
-                  f'fine-tuned {tuned_eval[0] * 100:.1f}%', flush=True)
+            figures, base, tuned = fold(k, parts, tmp)
+            folds.append(figures)
+            base_answers.update(base)
+            tuned_answers.update(tuned)
     result = {'base': FLAGS.base, 'photos': FLAGS.photos, 'folds': folds,
               'base_end_to_end': accuracy(base_answers),
               'tuned_end_to_end': accuracy(tuned_answers)}
