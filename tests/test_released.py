@@ -204,3 +204,26 @@ def test_a_release_refuses_bad_names_a_run_still_training_and_unwritable_models(
                   '--name=ok', '--max_mb=100', models=blocked / 'models', check=False)
     refused(proc, blocked)
     assert not models.exists()
+
+
+def test_a_release_answers_with_the_mirror_image_only_once_that_view_is_calibrated(trained,
+                                                                                 tmp_path):
+    """--eval_flip: refused (one line naming the flag) until an eval with the mirror image
+    has fitted its calibration; then run.json says so and that calibration goes along."""
+    import shutil
+    from conftest import run_cli
+    from core import checkpoints
+    from tools import release
+    run = tmp_path / 'run'
+    shutil.copytree(trained['train_dir'], run)
+    best = checkpoints.choose(str(run), 'best')
+    with pytest.raises(ValueError, match='^--eval_flip: '):
+        release.check_calibrated(best, True)
+    release.check_calibrated(best, None)
+    run_cli('runner.py', '--mode=eval', f'--train_dir={run}', '--eval_flip')
+    release.check_calibrated(best, True)
+    out = tmp_path / 'out'
+    out.mkdir()
+    release.write_settings(str(run), best, str(out), eval_flip=True)
+    assert json.load(open(out / 'run.json'))['eval_flip'] is True
+    assert json.load(open(out / 'calibration_flip.json'))['checkpoint'] == 'model.ckpt'

@@ -11,6 +11,10 @@ detector as TFLite files, so that predict and the demo answer without TensorFlow
 
     python -m tools.release --add_lite=gender_cnn60_v2    # lite/ for a release made before it
 
+A model answers as its training evaluated it (one view of each face); `--eval_flip`
+releases it answering each face with its mirror image averaged, once an eval with
+`--eval_flip` has fitted that view's calibration on the training's own held-out split.
+
 MODEL_CARD.md is written by hand: a release says what the model is for and how it was
 measured. Every model committed stays in git's history: release deliberately, replace
 rarely.
@@ -54,11 +58,14 @@ def write_weights(cfg, path, out):
                if n.startswith('model.ckpt.'))
 
 
-def write_settings(train_dir, path, out):
-    """run.json without this machine's paths, and the calibration of checkpoint `path`."""
+def write_settings(train_dir, path, out, eval_flip=None):
+    """run.json without this machine's paths (answering with the mirror image when
+    `eval_flip`, as trained when None), and the calibration of checkpoint `path`."""
     from core.evaluate import calibration
     from core.store import runs
     run = runs.released_record(runs.read(train_dir), os.path.basename(path))
+    if eval_flip is not None:
+        run['eval_flip'] = eval_flip
     with open(os.path.join(out, 'run.json'), 'w') as f:
         json.dump(run, f, indent=1)
     for flip in (False, True):
@@ -147,7 +154,17 @@ def clear_leftovers(models_dir):
             print(f'removed {work}: a release killed before it finished left it')
 
 
-def release(train_dir, name, which='best', max_mb=MAX_MB):
+def check_calibrated(path, eval_flip):
+    """A release answering with the mirror image needs that view's calibration."""
+    from core.evaluate import calibration
+    if eval_flip and not calibration.record_for(path, True):
+        raise ValueError(f'--eval_flip: {path} has no calibration with the mirror image '
+                         f'({os.path.basename(calibration.path_for(path, True))}): run '
+                         '`python runner.py --mode=eval --train_dir=TRAIN_DIR --eval_flip` '
+                         'first')
+
+
+def release(train_dir, name, which='best', max_mb=MAX_MB, eval_flip=None):
     from core import checkpoints, config
     from core.store import released
     check(train_dir, name)
@@ -155,6 +172,7 @@ def release(train_dir, name, which='best', max_mb=MAX_MB):
     cfg = config.resolve({'mode': 'eval', 'train_dir': train_dir, 'backend': 'tf'},
                          {'train_dir', 'backend'})
     path = checkpoints.choose(train_dir, which)
+    check_calibrated(path, eval_flip)
     out = released.folder(name)
     if os.path.exists(os.path.join(out, 'run.json')):
         raise FileExistsError(f'{out} holds a released model already: a release is never '
@@ -165,7 +183,7 @@ def release(train_dir, name, which='best', max_mb=MAX_MB):
         with open(os.path.join(work, MAKER), 'w') as f:
             f.write(str(os.getpid()))
         weights = write_weights(cfg, path, work)
-        write_settings(train_dir, path, work)
+        write_settings(train_dir, path, work, eval_flip)
         write_lite(work)
         size = check_size(work, max_mb)
         os.remove(os.path.join(work, MAKER))
@@ -189,7 +207,7 @@ def main(argv):
     if not FLAGS.train_dir or not FLAGS.name:
         sys.exit('usage: python -m tools.release --train_dir=TRAINED_RUN --name=NAME')
     try:
-        release(FLAGS.train_dir, FLAGS.name, FLAGS.checkpoint, FLAGS.max_mb)
+        release(FLAGS.train_dir, FLAGS.name, FLAGS.checkpoint, FLAGS.max_mb, FLAGS.eval_flip)
     except (ValueError, OSError) as e:     # OSError: a read-only models/, a full disk
         sys.exit(f'error: {e}')
 
@@ -202,6 +220,9 @@ def define_flags():
     flags.DEFINE_string('checkpoint', 'best', 'Which checkpoint: best, last, or a path.')
     flags.DEFINE_float('max_mb', MAX_MB, 'Refuse a release (its folder, lite/ included) '
                        'larger than this.')
+    flags.DEFINE_boolean('eval_flip', None, 'Release it answering each face with its mirror '
+                         'image averaged (--noeval_flip: one view); default: as its training '
+                         'evaluated.')
     flags.DEFINE_string('add_lite', None, 'Add lite/ (the TFLite files) to this released '
                         'model, made before releases carried them.')
 
