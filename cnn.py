@@ -163,6 +163,7 @@ def train(cfg):
     meta = records.read_meta(cfg.data_dir)
     auxiliary.check(cfg, meta)
     guards.check_dataset(cfg, meta)
+    guards.check_hair_ages(cfg, meta)
     guards.check_memory(cfg)
     finetune.check(cfg, meta)
     if not place.is_chief:

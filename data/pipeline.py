@@ -82,7 +82,8 @@ def make_dataset(data_dir, split, spec, batch_size, training, *, cache_mb=4096, 
 
     def augment(example, position):
         example_seed = tf.stack([tf.constant(seed, tf.int64), position])
-        return dict(example, image=preprocess.train_view(example['image'], spec, example_seed))
+        return dict(example, image=preprocess.train_view(example['image'], spec, example_seed,
+                                                         example.get('attr/age')))
     ds = ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=ordered)
     ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(AUTOTUNE)

@@ -30,6 +30,7 @@ class ImageSpec:
     hue: float = 0.0             # colour nets: max hue shift, a fraction of the colour circle
     grayscale: float = 0.0       # colour nets: probability of a grey face (black-and-white photos)
     hide_hair: float = 0.0       # probability of greying out hair and forehead (or all but the inner face)
+    hide_hair_from_age: int = 0  # faces younger than this (by their recorded age) keep the hair
     margin: float = 0.0          # the stored faces' border (data.prepare --margin): where the brows lie
 
     def plain(self, keep=()):
@@ -53,10 +54,11 @@ def normalize(images01):
     return images01 * 2.0 - 1.0
 
 
-def train_view(image, spec, seed):
+def train_view(image, spec, seed, age=None):
     """One resized [h, w, c] uint8 image -> an augmented float crop. The augmentation is a
     function of `seed` (an int [2] tensor, one per example): stateless random ops, so that
-    parallel workers cannot draw in a different order from run to run."""
+    parallel workers cannot draw in a different order from run to run. `age`: the face's
+    recorded age (-1 unknown), read by --hide_hair_from_age."""
     crop, flip, brightness, contrast, erase, hair = tf.unstack(
         tf.random.experimental.stateless_split(seed, 6))
     image = tf.image.convert_image_dtype(image, tf.float32)
@@ -75,8 +77,17 @@ def train_view(image, spec, seed):
     if spec.random_erasing:
         image = random_erasing(image, spec.random_erasing, erase)
     if spec.hide_hair:
-        image = hide_hair(image, spec.hide_hair, hair, spec.margin)
+        image = hide_hair(image, hair_probability(spec, age), hair, spec.margin)
     return normalize(image)
+
+
+def hair_probability(spec, age):
+    """--hide_hair, or 0 for a face recorded younger than --hide_hair_from_age: a child's
+    gender is read mostly from the hair, an adult's studio portrait must be read without."""
+    if not spec.hide_hair_from_age or age is None:
+        return spec.hide_hair
+    young = (age >= 0) & (age < spec.hide_hair_from_age)
+    return tf.where(young, 0.0, spec.hide_hair)
 
 
 def colour_jitter(image, spec, seed):

@@ -117,3 +117,32 @@ def test_hiding_the_hair_greys_what_lies_above_the_brows_or_around_the_inner_fac
     brow = math.ceil(preprocess.in_frame(preprocess.BROW_LINE, 0.2) * 64)
     out = preprocess.hide_hair(image, 1.0, tf.constant([0, 7], tf.int64), margin=0.2).numpy()
     assert brow > 16 and np.all(out[:brow] == 0.5) and np.all(out[brow:, 24:40] == 0.9)
+
+
+def test_hiding_the_hair_from_an_age_on_leaves_the_younger_faces_whole(utk_records):
+    """--hide_hair_from_age=20: the hair of every face of 20 or older (and of no recorded
+    age) is hidden as --hide_hair draws it, the younger faces keep theirs; through the
+    training stream, which hands each face its recorded age."""
+    from data import pipeline, preprocess, records
+    meta = records.read_meta(utk_records)
+    brow = math.ceil(preprocess.BROW_LINE * 40)
+    for from_age in (0, 20):
+        spec = preprocess.ImageSpec((40, 40), (40, 40), 3, hide_hair=1.0,
+                                    hide_hair_from_age=from_age)
+        batch = next(iter(pipeline.make_dataset(utk_records, 'train', spec, 200, True, seed=1,
+                                                meta=meta)))
+        greyed = np.all(batch['image'].numpy()[:, :brow] == 0.0, axis=(1, 2, 3))
+        ages = batch['attr/age'].numpy()
+        assert (ages < 20).sum() >= 10 and (ages >= 20).sum() >= 10, ages
+        assert np.all(greyed[ages >= 20]), from_age
+        young = greyed[ages < 20]
+        assert young.all() if from_age == 0 else not young.any(), (from_age, ages[greyed])
+    unknown = preprocess.hair_probability(spec, tf.constant(-1, tf.int64))
+    assert float(unknown) == 1.0
+
+
+def test_hiding_the_hair_from_an_age_needs_the_hair_hidden_and_ages(utk_records, tmp_path):
+    proc = run_cli('runner.py', '--net=nn_gender', f'--data_dir={utk_records}',
+                   f'--train_dir={tmp_path}', '--hide_hair_from_age=20', check=False)
+    refused(proc, '--hide_hair_from_age=20', '--hide_hair')
+    assert not os.listdir(tmp_path)

@@ -123,6 +123,10 @@ class RunConfig(_Derived):
                                'above the brows, or all but the inner face (half the time '
                                'each), so the face itself must carry the answer, e.g. 0.3.',
                                lower_bound=0, upper_bound=1, readers=CLASSIFIER_TRAINING)
+    hide_hair_from_age: int = setting(0, 'With --hide_hair: only faces recorded this old or '
+                                      'older (or of no recorded age) have the hair hidden, so '
+                                      'children keep theirs, e.g. 20; 0 = every face.',
+                                      lower_bound=0, readers=CLASSIFIER_TRAINING)
     balance: float = setting(0.0, 'Group-balanced sampling over race x class x age band (as '
                              'the records carry them): a face is drawn in proportion to '
                              'n^-balance, n its group\'s size; 1 = every group as often, '

@@ -44,6 +44,23 @@ def check_dataset(cfg, meta):
                           f'{floor} each wanted): {hint}')
 
 
+def check_hair_ages(cfg, meta):
+    """--hide_hair_from_age reads each face's recorded age: one line when it would change
+    nothing (no --hide_hair, or records, --mix_data's too, that carry no age)."""
+    if not cfg.hide_hair_from_age:
+        return
+    if not cfg.hide_hair:
+        raise ConfigError(f'--hide_hair_from_age={cfg.hide_hair_from_age} needs --hide_hair '
+                          '(the share of faces whose hair is hidden)')
+    from data import records
+    sources = [(cfg.data_dir, meta)] + ([(cfg.mix_data, records.read_meta(cfg.mix_data))]
+                                        if cfg.mix_data else [])
+    for data_dir, its_meta in sources:
+        if 'age' not in its_meta.get('attributes', ()):
+            raise ConfigError(f'--hide_hair_from_age needs the faces\' ages: the records of '
+                              f'{data_dir} carry none (UTKFace and FairFace records do)')
+
+
 def describe_best(best, eval_count):
     if best.get('step'):
         return f'best eval accuracy {best["accuracy"] * 100:.2f}% at step {best["step"]}'
