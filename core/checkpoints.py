@@ -70,6 +70,12 @@ def latest(train_dir):
     return newest
 
 
+def step_of(path):
+    """The training step of checkpoint model.ckpt-N (0 for a name without one)."""
+    tail = os.path.basename(path).rsplit('-', 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _newest_by_step(train_dir):
     steps = [int(n[len(CHECKPOINT_NAME) + 1:-len('.index')]) for n in os.listdir(train_dir)
              if n.startswith(CHECKPOINT_NAME + '-') and n.endswith('.index')

@@ -30,6 +30,16 @@ def run_seed(seed=None):
     return seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
 
 
+def resumed_seed(seed, step):
+    """The stream's seed of a seeded run resumed at `step`: a stream of its own, so that a
+    run stopped and resumed does not see its first batches again, in the same order and
+    augmentation; the same for every resumption at that step. `seed` itself at step 0, and
+    None (a seed drawn for the run) stays None."""
+    if seed is None or not step:
+        return seed
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] % 2**31)
+
+
 def make_dataset(data_dir, split, spec, batch_size, training, *, cache_mb=4096, seed=None,
                  meta=None, part=(0, 1), mix=None, balance=0.0, fold=None):
     """Batches of {'image', 'label', 'filename', 'attr/...'}; endless and shuffled if training.

@@ -62,6 +62,32 @@ def test_the_same_seed_gives_the_same_run(utk_records, tmp_path):
         .split(' img/s')[0].rsplit(' ', 1)[0] != first[0].rsplit(' ', 1)[0]
 
 
+def test_a_seeded_run_resumed_draws_a_stream_of_its_own_not_its_first_batches_again(
+        utk_records, tmp_path):
+    """A run with --seed stopped at step N and resumed starts a stream seeded by (seed, N):
+    not the start of its own stream again (those faces, in that order and augmentation,
+    were its first N batches), and the same at every resumption at N."""
+    from core import config, model
+    from data import records
+    meta = records.read_meta(utk_records)
+
+    def first_batch(train_dir):
+        cfg = config.resolve({'mode': 'train', 'net': 'nn_gender', 'data_dir': utk_records,
+                              'train_dir': str(train_dir), 'seed': 3}, {'seed'})
+        with tf.Graph().as_default():
+            start = model.training_input(cfg, meta, cfg.image_spec, steps_per_epoch=10)
+            with tf.compat.v1.Session() as sess:
+                sess.run(start.iterator.initializer)
+                return list(sess.run(start.batch['filename']))
+    fresh, stopped = tmp_path / 'fresh', tmp_path / 'stopped'
+    fresh.mkdir()
+    stopped.mkdir()
+    (stopped / 'model.ckpt-40.index').write_bytes(b'')     # where a run stopped: step 40
+    assert first_batch(fresh) == first_batch(fresh)
+    resumed = first_batch(stopped)
+    assert resumed == first_batch(stopped) and resumed != first_batch(fresh)
+
+
 def test_bad_folders_get_one_line_each(tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
