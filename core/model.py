@@ -228,8 +228,9 @@ class TrainingStep:
 
 def training_input(cfg, meta, spec, steps_per_epoch, part=(0, 1), mix=None):
     """What every training step starts from: the shuffled, augmented batches of `spec` (this
-    worker's `part` of the shards; a resumed run's stream its own), the global step, max_steps, `progress` (the fraction
-    done; the loop feeds the larger of steps and time under a budget) and the learning rate."""
+    worker's `part` of the shards; a resumed run's stream its own), the global step,
+    max_steps, `progress` (the fraction done; the loop feeds the larger of steps and time
+    under a budget) and the learning rate."""
     last = checkpoints.latest(cfg.train_dir) if cfg.train_dir else None
     with on_cpu():
         ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, spec, cfg.batch_size, True,
