@@ -87,6 +87,12 @@ def read_meta(data_dir):
     return jsonfile.read(path, required=('classes', 'splits'))
 
 
+
+def with_mix(data_dir, meta, mix_data=None):
+    """[(folder, its dataset.json)] of a training's records and of the records --mix_data
+    mixes into its batches: what a setting that reads the faces' attributes must find in both."""
+    return [(data_dir, meta)] + ([(mix_data, read_meta(mix_data))] if mix_data else [])
+
 def eval_split(meta):
     """The split a model is judged on: 'eval', or 'train' for a dataset without one."""
     return 'eval' if 'eval' in meta['splits'] else 'train'

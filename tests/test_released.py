@@ -9,7 +9,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, SHARED, need_shared, refused
+from conftest import REPO, SHARED, need_shared, refused, run_cli
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
 
@@ -211,7 +211,6 @@ def test_a_release_answers_with_the_mirror_image_only_once_that_view_is_calibrat
     """--eval_flip: refused (one line naming the flag) until an eval with the mirror image
     has fitted its calibration; then run.json says so and that calibration goes along."""
     import shutil
-    from conftest import run_cli
     from core import checkpoints
     from tools import release
     run = tmp_path / 'run'

@@ -53,9 +53,7 @@ def check_hair_ages(cfg, meta):
         raise ConfigError(f'--hide_hair_from_age={cfg.hide_hair_from_age} needs --hide_hair '
                           '(the share of faces whose hair is hidden)')
     from data import records
-    sources = [(cfg.data_dir, meta)] + ([(cfg.mix_data, records.read_meta(cfg.mix_data))]
-                                        if cfg.mix_data else [])
-    for data_dir, its_meta in sources:
+    for data_dir, its_meta in records.with_mix(cfg.data_dir, meta, cfg.mix_data):
         if 'age' not in its_meta.get('attributes', ()):
             raise ConfigError(f'--hide_hair_from_age needs the faces\' ages: the records of '
                               f'{data_dir} carry none (UTKFace and FairFace records do)')

@@ -37,9 +37,7 @@ TASKS = {'age': _AgeDecades('age', 8), 'race': Task('race', len(RACES))}
 def check(cfg, meta):
     """One line when a head is asked for that the records (and --mix_data's) cannot teach."""
     from data import records
-    sources = [(cfg.data_dir, meta)]
-    if cfg.mix_data:
-        sources.append((cfg.mix_data, records.read_meta(cfg.mix_data)))
+    sources = records.with_mix(cfg.data_dir, meta, cfg.mix_data) if cfg.aux_tasks else []
     for name in cfg.aux_tasks or []:
         if name not in TASKS:
             raise ConfigError(f'--aux_tasks: no task {name!r} (there are {", ".join(TASKS)})')
