@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from conftest import BAD_INPUTS, REPO, SHARED, need_shared
+from conftest import BAD_INPUTS, REPO, SHARED, TRAINED_CROP, need_shared
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
 ARTIFACTS = os.path.join(REPO, 'test-artifacts')
@@ -208,7 +208,7 @@ def test_feature_maps_and_about_tabs(server, browser):
     browser.find_element(By.ID, 'features-run').click()
     note = wait_for(lambda: 'maps of' in text_of(browser, 'features-note') and
                     text_of(browser, 'features-note'))
-    assert 'layer conv1: 32 maps of 80x80' in note
+    assert f'layer conv1: 32 maps of {TRAINED_CROP}x{TRAINED_CROP}' in note
     assert browser.find_elements(By.CSS_SELECTOR, '#features-maps img')
     screenshot(browser, 'feature-maps')
     open_tab(browser, 'About the model')

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import UTKFACE, need_shared, refused, run_cli
+from conftest import TRAINED_SIZE, UTKFACE, need_shared, refused, run_cli
 from core import classes, config, model
 from core.run import guards
 from core.store import released
@@ -172,9 +172,11 @@ def test_a_fine_tuning_that_made_it_worse_says_so():
 
 
 def test_a_base_of_another_geometry_is_one_line(trained, few_faces, tmp_path):
-    refused(run_cli('runner.py', f'--data_dir={few_faces}', '--input_size=40',
+    size = TRAINED_SIZE + 8
+    refused(run_cli('runner.py', f'--data_dir={few_faces}', f'--input_size={size}',
                     f'--train_dir={tmp_path}', f'--init_from={trained["train_dir"]}',
-                    '--max_steps=2', check=False), '--input_size=100x100', '--input_size=40x40')
+                    '--max_steps=2', check=False),
+            f'--input_size={TRAINED_SIZE}x{TRAINED_SIZE}', f'--input_size={size}x{size}')
 
 
 def test_too_few_faces_from_scratch_point_to_fine_tuning(few_faces, tmp_path):
