@@ -48,16 +48,33 @@ def command(*args, quiet=False, log=None, prefix=()):
 def judged(train_dir, *sets):
     """The eval reports of the best checkpoint of `train_dir`, one per set: a data_dir, or
     (data_dir, more runner.py flags) such as ('records/fairface_val', '--eval_flip')."""
+    return in_one_process(*evals(train_dir, sets))
+
+
+def trained_and_judged(train_dir, train_flags, *sets):
+    """Trains into `train_dir` (runner.py's `train_flags`), then judges it as `judged` does,
+    in one child process; its output shown when it ends. Returns (the training's outcome:
+    its seconds, steps..., [the eval reports])."""
+    outcome, *reports = in_one_process([*train_flags, f'--train_dir={train_dir}'],
+                                       *evals(train_dir, sets), quiet=False)
+    return outcome, reports
+
+
+def evals(train_dir, sets):
     sets = [[s] if isinstance(s, str) else list(s) for s in sets]
-    return in_one_process(*(['--mode=eval', f'--train_dir={train_dir}', f'--data_dir={data_dir}',
-                             *extra] for data_dir, *extra in sets))
+    return [['--mode=eval', f'--train_dir={train_dir}', f'--data_dir={data_dir}', *extra]
+            for data_dir, *extra in sets]
 
 
-def in_one_process(*runs):
+def in_one_process(*runs, quiet=True):
     """What each runner.py command (a list of its flags) returned, as JSON: an eval's
-    report, predict's rows. They run in order in one child process, through runner's own
-    flags and configuration: TensorFlow is imported once, not once a command."""
+    report, predict's rows, a training's outcome. They run in order in one child process,
+    through runner's own flags and configuration: TensorFlow is imported once, not once a
+    command. Unless `quiet`, what they printed is shown when they end."""
     output = command('-m', 'bench.harness', json.dumps([list(r) for r in runs]), quiet=True)
+    if not quiet:
+        print(''.join(line for line in output.splitlines(True) if not line.startswith(REPORT)),
+              end='', flush=True)
     return [json.loads(line[len(REPORT):]) for line in output.splitlines()
             if line.startswith(REPORT)]
 
@@ -67,8 +84,8 @@ REPORT = 'REPORT '
 
 def _run_here(runs):
     """The child of `in_one_process`: each result printed as it comes (the next eval of
-    the same folder writes over its report file). A training's result is not JSON: its
-    text is printed."""
+    the same folder writes over its report file); a training's outcome as its fields."""
+    import dataclasses
     import common.quiet  # noqa: F401  (before TensorFlow)
     import modes
     import runner
@@ -78,6 +95,10 @@ def _run_here(runs):
             result = modes.run(runner.configure(*runner.flag_values()))
         finally:
             runner.FLAGS.unparse_flags()
+        if getattr(result, 'interrupted', 0):       # Ctrl-C: its checkpoint is saved; stop
+            sys.exit(result.interrupted)
+        if dataclasses.is_dataclass(result):
+            result = dataclasses.asdict(result)
         print(REPORT + json.dumps(result, default=str), flush=True)
 
 

@@ -26,11 +26,11 @@ PRECISIONS = ('fp32', 'bf16')
 
 def run_one(net, seed, precision):
     train_dir = os.path.join(FLAGS.parity_dir, f'{net}-{precision}-{seed}')
-    harness.runner(f'--net={net}', f'--train_dir={train_dir}', '--lr_schedule=cosine',
-                  f'--max_steps={FLAGS.steps}', f'--seed={seed}', f'--precision={precision}',
-                  f'--data_dir={FLAGS.fairface}')
-    held_out, val = harness.judged(train_dir, (FLAGS.fairface, f'--precision={precision}'),
-                                   (FLAGS.fairface_val, f'--precision={precision}'))
+    _, (held_out, val) = harness.trained_and_judged(
+        train_dir, [f'--net={net}', '--lr_schedule=cosine', f'--max_steps={FLAGS.steps}',
+                    f'--seed={seed}', f'--precision={precision}', f'--data_dir={FLAGS.fairface}'],
+        (FLAGS.fairface, f'--precision={precision}'),
+        (FLAGS.fairface_val, f'--precision={precision}'))
     val = cells(val)
     recorded = jsonfile.read(os.path.join(train_dir, 'run.json'))['precision']
     return {'held_out': held_out['accuracy'], 'val': val['accuracy'],

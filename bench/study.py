@@ -136,14 +136,12 @@ def run_variant(name, measured):
     rate, params = measured[f'{net}@{crop_of(net, extra)}']
     steps = FLAGS.fixed_steps or int(FLAGS.minutes * 60 * rate / 64)
     train_dir = os.path.join(FLAGS.study_dir, key_of(name))
-    start = time.time()
-    harness.runner(f'--net={net}', f'--train_dir={train_dir}', '--lr_schedule=cosine',
-                        f'--max_steps={steps}', f'--seed={FLAGS.seed}',
-                        f'--data_dir={FLAGS.fairface}', *extra)
-    minutes = (time.time() - start) / 60
     utk = [FLAGS.utkface] if utk_prepared() else []
-    held_out, val, val_flip, *utk = harness.judged(
-        train_dir, FLAGS.fairface, FLAGS.fairface_val, (FLAGS.fairface_val, '--eval_flip'), *utk)
+    outcome, (held_out, val, val_flip, *utk) = harness.trained_and_judged(
+        train_dir, [f'--net={net}', '--lr_schedule=cosine', f'--max_steps={steps}',
+                    f'--seed={FLAGS.seed}', f'--data_dir={FLAGS.fairface}', *extra],
+        FLAGS.fairface, FLAGS.fairface_val, (FLAGS.fairface_val, '--eval_flip'), *utk)
+    minutes = outcome['seconds'] and outcome['seconds'] / 60   # None: trained before
     result = {'net': net, 'flags': extra, 'images_per_s': rate, 'parameters': params,
               'steps': steps, 'train_minutes': minutes, 'held_out': held_out['accuracy'],
               'fairface_val': cells(val), 'fairface_val_flip': cells(val_flip)}
