@@ -318,9 +318,9 @@ def test_ctrl_c_in_predict_keeps_the_rows_of_the_photos_done(trained, tmp_path):
 
 def test_a_time_budget_stops_training_with_a_checkpoint_and_an_eval(utk_records, tmp_path):
     proc = run_cli('runner.py', f'--data_dir={utk_records}', f'--train_dir={tmp_path}',
-                   '--max_steps=100000', '--max_minutes=0.25', '--lr_schedule=cosine',
-                   '--log_every=5', '--batch_size=16')
-    stopped = int(re.search(r'Time budget of 0.25 minutes used up at step (\d+)',
+                   '--max_steps=100000', '--max_minutes=0.1', '--lr_schedule=cosine',
+                   '--log_every=5', '--batch_size=16', '--input_size=40')
+    stopped = int(re.search(r'Time budget of 0.1 minutes used up at step (\d+)',
                             proc.stdout).group(1))
     assert 5 < stopped < 100000
     assert f'model.ckpt-{stopped}.index' in os.listdir(tmp_path)
