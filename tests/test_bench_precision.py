@@ -11,6 +11,6 @@ pytestmark = pytest.mark.slow
 
 def test_precision_bench(utk_records, tmp_path):
     out = tmp_path / 'precision'
-    run_bench('precision', '--smoke', '--rounds=1', '--nets=cnn60', f'--data_dir={utk_records}',
+    run_bench('precision', '--smoke', '--rounds=1', '--nets=nn_gender', f'--data_dir={utk_records}',
           f'--output={out}')
     assert os.path.isfile(str(out) + '.json')
