@@ -37,11 +37,14 @@ def test_spectral_norm_scales_the_weights_to_unit_largest_singular_value():
     rng = np.random.default_rng(0)
     weights = rng.normal(size=(3, 3, 8, 16)).astype(np.float32)
     with tf.Graph().as_default():
+        v1.set_random_seed(0)            # the power iteration's start: else the run's order picks it
         normalized = spectral_normalized(tf.constant(weights), is_training=True)
         updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())
-            for _ in range(30):          # one power iteration a step, as in training
+            # One power iteration a step, as in training: 30 left one start in eight 3% off
+            # (this spectrum's two largest values are close); 100 bring every start within 0.1%.
+            for _ in range(100):
                 out, _ = sess.run([normalized, updates])
     largest = np.linalg.svd(out.reshape(-1, 16), compute_uv=False)[0]
     assert largest == pytest.approx(1.0, abs=0.02)
