@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED, need_shared, refused
+from conftest import REPO, SHARED, need_shared, refused, run_cli
 from core.store.released import DEFAULT
 
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
@@ -89,10 +89,8 @@ def test_backend_tf_and_lite_agree_on_the_shared_portraits(tmp_path):
     rows = {}
     for backend in ('tf', 'lite'):
         out = tmp_path / f'{backend}.csv'
-        subprocess.run([sys.executable, 'runner.py', '--mode=predict',
-                        f'--image={need_shared(PORTRAITS)}', f'--output={out}',
-                        f'--backend={backend}'], cwd=REPO, check=True, capture_output=True,
-                       timeout=600)
+        run_cli('runner.py', '--mode=predict', f'--image={need_shared(PORTRAITS)}',
+                f'--output={out}', f'--backend={backend}')
         with open(out, newline='') as f:
             rows[backend] = {(r['file'], r['face']): r for r in csv.DictReader(f)}
     assert rows['tf'].keys() == rows['lite'].keys() and len(rows['tf']) >= 100
