@@ -122,7 +122,7 @@ def test_a_cluster_keeps_the_time_budget_and_stops_on_sigterm_with_a_checkpoint(
     train_dir = tmp_path / 'budget'
     jobs = local_cluster.commands(1, 2, [*SMALL, f'--data_dir={utk_records}',
                                          f'--train_dir={train_dir}', '--max_steps=100000',
-                                         '--max_minutes=0.15', '--eval_every=100000'])
+                                         '--max_minutes=0.1', '--eval_every=100000'])
     with cluster_tasks(jobs) as tasks:
         for name in ('worker0', 'worker1'):
             assert tasks[name].proc.wait(timeout=300) == 0, ''.join(tasks[name].lines)
