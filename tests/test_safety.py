@@ -177,12 +177,12 @@ def damaged_models(tmp_path):
 
 
 def run_with_models(models, *args):
-    import subprocess
-    import sys
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2',
-               FACECNN_MODELS=str(models))
-    return subprocess.run([sys.executable, *args], cwd=models.parent, env=env,
-                          capture_output=True, text=True, timeout=300)
+    """`runner.py <args>` (in this process, as run_cli runs it) with `models` as the
+    released models' folder, as FACECNN_MODELS sets it for a process of its own."""
+    from core.store import released
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(released, 'MODELS_DIR', str(models))
+        return run_cli('runner.py', *args, check=False)
 
 
 def truncate_weights(folder):
@@ -213,14 +213,13 @@ def test_damaged_released_files_are_one_line_naming_the_file(damaged_models, tmp
                 'auto')]
     for damage, name, backend in damages:
         models = damaged_models(damage)
-        refused(run_with_models(models, os.path.join(REPO, 'runner.py'), '--mode=predict',
-                                f'--image={face}', f'--backend={backend}'),
+        refused(run_with_models(models, '--mode=predict', f'--image={face}',
+                                f'--backend={backend}'),
                 os.path.join(DEFAULT, name))
     # Fine-tuning from damaged weights stops before the new folder is made.
     models = damaged_models(truncate_weights)
     mine = tmp_path / 'mine'
-    refused(run_with_models(models, os.path.join(REPO, 'runner.py'),
-                            f'--init_from={DEFAULT}', f'--data_dir={UTKFACE}',
+    refused(run_with_models(models, f'--init_from={DEFAULT}', f'--data_dir={UTKFACE}',
                             '--layout=utkface', f'--train_dir={mine}'), DEFAULT)
     assert not mine.exists()
 
