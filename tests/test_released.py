@@ -66,8 +66,8 @@ def test_predict_without_a_model_flag_uses_the_released_model_and_says_so(releas
     by_name = run_in(tmp_path, os.path.join(REPO, 'runner.py'), '--mode=predict',
                      f'--image={face}', f'--train_dir={os.path.basename(folder)}',
                      '--backend=tf', models=models).stdout
-    original = run_in(tmp_path, os.path.join(REPO, 'runner.py'), '--mode=predict',
-                      f'--image={face}', f'--train_dir={trained["train_dir"]}').stdout
+    original = run_cli('runner.py', '--mode=predict', f'--image={face}',
+                       f'--train_dir={trained["train_dir"]}').stdout
     answer = [line for line in original.splitlines() if 'face 1' in line]
     assert answer and answer[0] in by_name.splitlines()
     # Without --backend its lite/ files answer: the same face and class, the same
