@@ -37,13 +37,19 @@ USER_ERRORS = (config.ConfigError, OSError, FloatingPointError, jsonfile.Damaged
 def main(argv):
     if len(argv) > 1:
         sys.exit(f'error: unexpected arguments {argv[1:]} (flags take the form --name=value)')
+    execute(*flag_values())
+
+
+def execute(values, explicit):
+    """Runs the command the flags give and returns what its mode returned; a user's error
+    exits with one line, a training stopped by a signal with its exit code."""
     # No global disable_eager_execution(): every model graph is an explicit tf.Graph run by a
     # Session, and the face detector (MTCNN) runs eagerly beside them.
     import modes
     from core import checkpoints
     from core.run.cluster import ClusterError
     try:
-        cfg = configure(*flag_values())
+        cfg = configure(values, explicit)
         print(precision.Choice(cfg.precision, cfg.precision_why).line, flush=True)
         result = modes.run(cfg)
     except USER_ERRORS + (checkpoints.CheckpointError, ClusterError) as e:
@@ -55,6 +61,7 @@ def main(argv):
     # A training stopped by Ctrl-C or SIGTERM saved its checkpoint, and is not finished.
     if getattr(result, 'interrupted', 0):
         sys.exit(result.interrupted)
+    return result
 
 
 def flag_values(**given):

@@ -87,16 +87,13 @@ def _run_here(runs):
     the same folder writes over its report file); a training's outcome as its fields."""
     import dataclasses
     import common.quiet  # noqa: F401  (before TensorFlow)
-    import modes
     import runner
     for args in runs:
         try:
             runner.parse_flags(['runner.py', *args])
-            result = modes.run(runner.configure(*runner.flag_values()))
+            result = runner.execute(*runner.flag_values())   # exits as runner.py would
         finally:
             runner.FLAGS.unparse_flags()
-        if getattr(result, 'interrupted', 0):       # Ctrl-C: its checkpoint is saved; stop
-            sys.exit(result.interrupted)
         if dataclasses.is_dataclass(result):
             result = dataclasses.asdict(result)
         print(REPORT + json.dumps(result, default=str), flush=True)
