@@ -68,6 +68,7 @@ class Built:
     best_saver: object
     base: object             # finetune.Base of --init_from, or None
     local_init: tf.Operation
+    held_out: object         # folds.HeldOut of a fold's run, or None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Outcome:
     seconds: float = None    # None: there was nothing to train
     base_eval: dict = None   # the --init_from base on the same eval faces, before training
     eval: dict = None        # the final report of the checkpoint predict uses
+    held_out: tuple = None   # a fold's run: folds.answers of its held-out faces
 
 
 def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
@@ -191,7 +193,7 @@ def _train_judged_by_folds(cfg, meta, place):
             print(f'Interrupted in fold {index + 1}: rerun the same command to resume',
                   flush=True)
             return outcome
-        answers, whole = folds.held_out_answers(fold_cfg, meta)
+        answers, whole = outcome.held_out
         per_fold.append(answers)
         print(folds.fold_line(index, cfg.folds, answers, whole), flush=True)
     judgement = folds.judge(per_fold, whole)
@@ -223,6 +225,9 @@ def _train(cfg, meta, place):
             built.base.restore if built.base else None,
             built.step.optimizer if place.replicas else None) as (sess, resumed):
         outcome = _session(sess, resumed, cfg, place, plan, built)
+        if built.held_out and not outcome.interrupted:
+            outcome = dataclasses.replace(
+                outcome, held_out=folds.answers(built.held_out, sess, built.base))
     if place.is_chief and plan.n_eval and not built.is_gan and outcome.seconds is not None \
             and not outcome.interrupted:
         outcome = _final_report(cfg, outcome)
@@ -301,7 +306,8 @@ def _build(cfg, meta, place, plan):
                 saver=v1.train.Saver(max_to_keep=cfg.keep_checkpoints, save_relative_paths=True),
                 best_saver=v1.train.Saver(max_to_keep=1, save_relative_paths=True),
                 base=finetune.Base(cfg) if place.is_chief and cfg.init_from else None,
-                local_init=tf.group(v1.local_variables_initializer(), step.start_input))
+                local_init=tf.group(v1.local_variables_initializer(), step.start_input),
+                held_out=folds.held_out(cfg, meta, step.ema) if cfg.fold else None)
 
 
 def _eval_measure(cfg, meta, step):

@@ -19,7 +19,6 @@ import numpy as np
 import tensorflow as tf
 
 from core import config, model
-from core.train import finetune
 from data import pipeline
 
 v1 = tf.compat.v1
@@ -57,25 +56,41 @@ def logged(train_dir):
         yield
 
 
-def held_out_answers(cfg, meta):
-    """({share: eval outputs of fold cfg.fold's faces}, whether the base answers every
-    class) for the fold run `cfg`'s last checkpoint mixed with the base at each share."""
-    def build():
-        with model.on_cpu():
-            ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, cfg.image_spec,
-                                       cfg.batch_size, False, cache_mb=cfg.cache_mb, meta=meta,
-                                       fold=(*cfg.fold, True))
-            iterator = v1.data.make_initializable_iterator(ds)
-        return iterator, model.eval_fetches(iterator.get_next(), cfg), finetune.Base(cfg)
+@dataclasses.dataclass(frozen=True)
+class HeldOut:
+    """A fold run's held-out faces and the eval graph that answers them, built in the fold's
+    training graph: answered in its session, no second graph, session or restore."""
+    iterator: object
+    fetches: dict
+    use_averages: object     # sets each weight to its moving average (a no-op without one)
 
-    answers = {}
-    with model.restored(cfg, build, 'last') as run, run.graph.as_default():
-        (iterator, fetches, base), sess = run.built, run.session
-        tuned = {name: sess.run(var) for var, name in base.plan}
-        for share in SHARES:
-            base.load_mix(sess, tuned, share)
-            answers[share] = pipeline.concatenate(pipeline.run_split(sess, iterator, fetches))
-    return answers, base.whole
+
+def held_out(cfg, meta, ema):
+    """HeldOut of fold cfg.fold's faces (of every split); build it in the training graph."""
+    with model.on_cpu():
+        ds = pipeline.make_dataset(cfg.data_dir, cfg.train_splits, cfg.image_spec,
+                                   cfg.batch_size, False, cache_mb=cfg.cache_mb, meta=meta,
+                                   fold=(*cfg.fold, True))
+        iterator = v1.data.make_initializable_iterator(ds)
+    fetches = model.eval_fetches(iterator.get_next(), cfg)
+    averaged = [(var, ema.average(var)) for var in v1.global_variables()] if ema else []
+    use_averages = tf.group([var.assign(average) for var, average in averaged
+                             if average is not None])
+    return HeldOut(iterator, fetches, use_averages)
+
+
+def answers(held, sess, base):
+    """({share: eval outputs of the held-out faces}, whether the base answers every class):
+    the session's weights (their moving averages when the run keeps them, as its checkpoint
+    is read after training) mixed with the base at each share. Call it last in the session:
+    the weights are left at the base's share 1."""
+    sess.run(held.use_averages)
+    weights = {name: sess.run(var) for var, name in base.plan}
+    out = {}
+    for share in SHARES:
+        base.load_mix(sess, weights, share)
+        out[share] = pipeline.concatenate(pipeline.run_split(sess, held.iterator, held.fetches))
+    return out, base.whole
 
 
 def right(out):
