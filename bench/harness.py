@@ -66,17 +66,19 @@ def evals(train_dir, sets):
             for data_dir, *extra in sets]
 
 
-def in_one_process(*runs, quiet=True):
+def in_one_process(*runs, quiet=True, timed=False):
     """What each runner.py command (a list of its flags) returned, as JSON: an eval's
-    report, predict's rows, a training's outcome. They run in order in one child process,
-    through runner's own flags and configuration: TensorFlow is imported once, not once a
-    command. Unless `quiet`, what they printed is shown when they end."""
+    report, predict's rows, a training's outcome; `timed`: (that, its wall seconds). They
+    run in order in one child process, through runner's own flags and configuration:
+    TensorFlow is imported once, not once a command. Unless `quiet`, what they printed is
+    shown when they end."""
     output = command('-m', 'bench.harness', json.dumps([list(r) for r in runs]), quiet=True)
     if not quiet:
         print(''.join(line for line in output.splitlines(True) if not line.startswith(REPORT)),
               end='', flush=True)
-    return [json.loads(line[len(REPORT):]) for line in output.splitlines()
-            if line.startswith(REPORT)]
+    ran = [json.loads(line[len(REPORT):]) for line in output.splitlines()
+           if line.startswith(REPORT)]
+    return [(r['result'], r['seconds']) if timed else r['result'] for r in ran]
 
 
 REPORT = 'REPORT '
@@ -84,11 +86,14 @@ REPORT = 'REPORT '
 
 def _run_here(runs):
     """The child of `in_one_process`: each result printed as it comes (the next eval of
-    the same folder writes over its report file); a training's outcome as its fields."""
+    the same folder writes over its report file), with its wall seconds; a training's
+    outcome as its fields."""
     import dataclasses
+    import time
     import common.quiet  # noqa: F401  (before TensorFlow)
     import runner
     for args in runs:
+        start = time.time()
         try:
             runner.parse_flags(['runner.py', *args])
             result = runner.execute(*runner.flag_values())   # exits as runner.py would
@@ -96,7 +101,8 @@ def _run_here(runs):
             runner.FLAGS.unparse_flags()
         if dataclasses.is_dataclass(result):
             result = dataclasses.asdict(result)
-        print(REPORT + json.dumps(result, default=str), flush=True)
+        print(REPORT + json.dumps({'result': result, 'seconds': time.time() - start},
+                                  default=str), flush=True)
 
 
 def report(figures, output=None):

@@ -19,7 +19,6 @@ import math
 import os
 import random
 import tempfile
-import time
 
 from absl import app, flags
 
@@ -115,19 +114,16 @@ def fold(k, parts, tmp):
     train_root = link_folder(os.path.join(root, 'photos'), train)
     test_root = link_folder(os.path.join(root, 'test'), parts[k])
     prepared, tuned = os.path.join(root, 'records'), os.path.join(root, 'run')
-    start = time.time()
-    harness.runner(f'--data_dir={train_root}', f'--prepared_dir={prepared}',
-                   f'--train_dir={tuned}', f'--init_from={FLAGS.base}', *FLAGS.finetune_flag,
-                   quiet=True)
-    seconds = time.time() - start
-    report = jsonfile.read(os.path.join(prepared, 'report.json'))
     csvs = [os.path.join(root, f'{name}.csv') for name in ('base', 'tuned')]
-    evals = harness.in_one_process(
+    (_, seconds), *evals = harness.in_one_process(
+        [f'--data_dir={train_root}', f'--prepared_dir={prepared}', f'--train_dir={tuned}',
+         f'--init_from={FLAGS.base}', *FLAGS.finetune_flag],
         ['--mode=eval', f'--train_dir={FLAGS.base}', f'--data_dir={prepared}'],
         ['--mode=eval', f'--train_dir={tuned}'],
         *(['--mode=predict', f'--train_dir={model}', f'--image={test_root}', f'--output={csv}']
-          for model, csv in zip((FLAGS.base, tuned), csvs)))[:2]
-    base_eval, tuned_eval = ((r['accuracy'], r['count']) for r in evals)
+          for model, csv in zip((FLAGS.base, tuned), csvs)), timed=True)
+    report = jsonfile.read(os.path.join(prepared, 'report.json'))
+    base_eval, tuned_eval = ((r['accuracy'], r['count']) for r, _ in evals[:2])
     print(f'fold {k + 1}/{FLAGS.folds}: {report["final_images"]} of {report["photos"]} '
           f'photos kept as faces; fine-tuned in {seconds:.0f} s (with preparation); '
           f'eval split ({base_eval[1]} faces): base {base_eval[0] * 100:.1f}%, '
