@@ -116,17 +116,28 @@ class Base:
             self._values[name] = np.asarray(value)
         return self._values[name]
 
+    def read(self, sess):
+        """{name: value} of the restored variables now, read in one run."""
+        return dict(zip((name for _, name in self.plan),
+                        sess.run([var for var, _ in self.plan])))
+
+    def _load(self, sess, values):
+        """Sets every restored variable to values[name] in one run: their initialisers, each
+        fed its value (what Variable.load does one by one; a run per variable makes
+        TensorFlow prepare a graph per variable, seconds for a deep network)."""
+        sess.run([var.initializer for var, _ in self.plan],
+                 {var.initializer.inputs[1]: values[name] for var, name in self.plan})
+
     def load_mix(self, sess, tuned, share):
         """Each restored variable set to `share` of the base's value plus the rest of its
         value in `tuned` ({name: array}); WiSE-FT's average."""
-        for var, name in self.plan:
-            var.load(tuned[name] + share * (self.value(name) - tuned[name]), sess)
+        self._load(sess, {name: tuned[name] + share * (self.value(name) - tuned[name])
+                          for _, name in self.plan})
 
     def restore(self, sess):
         """Runs only for a new training (a resumed one restores its own checkpoint), so the
         base is read, and the line printed, only then."""
-        for var, name in self.plan:
-            var.load(self.value(name), sess)
+        self._load(sess, {name: self.value(name) for _, name in self.plan})
         print(f'Fine-tuning from {self.path}: {len(self.plan)} variables restored, '
               f'{len(self.fresh)} fresh' + (f' ({", ".join(self.fresh)})' if self.fresh else '')
               + f'; {self.said}', flush=True)
@@ -136,7 +147,7 @@ class Base:
         of its fine-tuned one; a variable training left alone keeps its value exactly."""
         if not share:
             return
-        self.load_mix(sess, {name: sess.run(var) for var, name in self.plan}, share)
+        self.load_mix(sess, self.read(sess), share)
         if share == 1.0:          # the folds chose the base: say so, not "averaged"
             print(f'The base\'s weights are put back: all {len(self.plan)} restored '
                   'variables are the base\'s, as the folds chose', flush=True)

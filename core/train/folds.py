@@ -85,7 +85,7 @@ def answers(held, sess, base):
     is read after training) mixed with the base at each share. Call it last in the session:
     the weights are left at the base's share 1."""
     sess.run(held.use_averages)
-    weights = {name: sess.run(var) for var, name in base.plan}
+    weights = base.read(sess)
     out = {}
     for share in SHARES:
         base.load_mix(sess, weights, share)
