@@ -182,7 +182,7 @@ def _train_judged_by_folds(cfg, meta, place):
     """Fine-tuning judged on every face (core/train/folds.py): a run per fold, each
     face answered by the run that did not train on it, the base's share chosen on those
     answers, then the model trained on all the faces, reported and calibrated on them."""
-    per_fold, whole = [], False
+    per_fold, whole, start = [], False, time.time()
     print(f'Judging the fine-tuning by {cfg.folds} folds over all the faces (fewer than '
           f'{config.FOLDS_BELOW} eval faces; --folds=0 judges on the eval split)', flush=True)
     for index in range(cfg.folds):
@@ -195,7 +195,10 @@ def _train_judged_by_folds(cfg, meta, place):
             return outcome
         answers, whole = outcome.held_out
         per_fold.append(answers)
-        print(folds.fold_line(index, cfg.folds, answers, whole), flush=True)
+        # Left: the other folds and the training on all the faces, each about a fold's time.
+        per_run = (time.time() - start) / (index + 1)
+        print(f'{folds.fold_line(index, cfg.folds, answers, whole)}; ETA '
+              f'{format_duration(per_run * (cfg.folds - index))}', flush=True)
     judgement = folds.judge(per_fold, whole)
     print('\n'.join(judgement.lines), flush=True)
     records.write_json_atomic(os.path.join(cfg.train_dir, folds.FILE), judgement.figures)
