@@ -13,6 +13,16 @@ from data import balance as balancing, preprocess, records
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def _finished(ds):
+    """The dataset as every mode reads it. tf.data's autotuning is off: its model thread held
+    the close of a session whose stream was cut mid-flight (every training's end, each fold of
+    a fine-tuning) for up to 5 s, and the parallelism AUTOTUNE falls back to without it fed
+    the trainings as fast (docs/measurements.md, "The input pipeline's autotuning")."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(AUTOTUNE).with_options(options)
+
+
 def _decode(serialized, spec, attribute_names):
     features = records.parse(serialized, attribute_names)
     image = tf.io.decode_jpeg(features['image/encoded'], channels=3,
@@ -79,7 +89,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, *, cache_mb=4096, 
     if not training:
         ds = ds.batch(batch_size)
         ds = ds.map(lambda ex: dict(ex, image=preprocess.eval_view(ex['image'], spec)))
-        return ds.prefetch(AUTOTUNE)
+        return _finished(ds)
     if mix:
         labels = tf.constant(mix.labels, tf.int32)
         other = _examples(mix.data_dir, ('train',), spec, True, cache_mb, seed + 1, mix.meta, part,
@@ -96,7 +106,7 @@ def make_dataset(data_dir, split, spec, batch_size, training, *, cache_mb=4096, 
                                                          example.get('attr/age')))
     ds = ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=ordered)
     ds = ds.batch(batch_size, drop_remainder=True)
-    return ds.prefetch(AUTOTUNE)
+    return _finished(ds)
 
 
 class Mix(NamedTuple):
