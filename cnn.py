@@ -85,7 +85,7 @@ class Outcome:
     seconds: float = None    # None: there was nothing to train
     base_eval: dict = None   # the --init_from base on the same eval faces, before training
     eval: dict = None        # the final report of the checkpoint predict uses
-    held_out: tuple = None   # a fold's run: folds.answers of its held-out faces
+    fold_answers: tuple = None   # a fold's run: folds.answers of its held-out faces
 
 
 def build_training(cfg, meta, steps_per_epoch, part=(0, 1), sync_replicas=0):
@@ -193,12 +193,10 @@ def _train_judged_by_folds(cfg, meta, place):
             print(f'Interrupted in fold {index + 1}: rerun the same command to resume',
                   flush=True)
             return outcome
-        answers, whole = outcome.held_out
+        answers, whole = outcome.fold_answers
         per_fold.append(answers)
-        # Left: the other folds and the training on all the faces, each about a fold's time.
-        per_run = (time.time() - start) / (index + 1)
-        print(f'{folds.fold_line(index, cfg.folds, answers, whole)}; ETA '
-              f'{format_duration(per_run * (cfg.folds - index))}', flush=True)
+        print(folds.fold_line(index, cfg.folds, answers, whole, time.time() - start),
+              flush=True)
     judgement = folds.judge(per_fold, whole)
     print('\n'.join(judgement.lines), flush=True)
     records.write_json_atomic(os.path.join(cfg.train_dir, folds.FILE), judgement.figures)
@@ -230,7 +228,7 @@ def _train(cfg, meta, place):
         outcome = _session(sess, resumed, cfg, place, plan, built)
         if built.held_out and not outcome.interrupted:
             outcome = dataclasses.replace(
-                outcome, held_out=folds.answers(built.held_out, sess, built.base))
+                outcome, fold_answers=folds.answers(built.held_out, sess, built.base))
     if place.is_chief and plan.n_eval and not built.is_gan and outcome.seconds is not None \
             and not outcome.interrupted:
         outcome = _final_report(cfg, outcome)

@@ -18,6 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from common.progress import format_duration
 from core import config, model
 from data import pipeline
 
@@ -97,11 +98,16 @@ def right(out):
     return out['label'] == out['prediction']
 
 
-def fold_line(index, folds, answers, base_whole):
+def fold_line(index, folds, answers, base_whole, seconds):
+    """The line of fold `index`, done `seconds` after the first began; its ETA counts the
+    folds left and the training on all the faces at the mean fold's time (a fold's steps go
+    to its log, so this line is the terminal's only news of the time left)."""
     out = answers[0.0]
+    eta = seconds / (index + 1) * (folds - index)
     return (f'fold {index + 1}/{folds}: {len(out["label"])} faces answered by a model '
             f'fine-tuned on the others: {right(out).mean() * 100:.1f}%'
-            + (f' (the base {right(answers[1.0]).mean() * 100:.1f}%)' if base_whole else ''))
+            + (f' (the base {right(answers[1.0]).mean() * 100:.1f}%)' if base_whole else '')
+            + f'; ETA {format_duration(eta)}')
 
 
 def sign_test(wins, losses):
