@@ -9,7 +9,7 @@ calibrated temperature; every face of the eval split.
 import numpy as np
 from absl import app, flags
 
-from bench.harness import report
+from bench import harness
 from core.store import released
 
 
@@ -33,6 +33,7 @@ def answers(name):
 
 def main(argv):
     del argv
+    harness.needs_bf16('agreement')
     from core.evaluate import calibration
     p32, labels, _ = answers('fp32')
     p16, _, why = answers('bf16')
@@ -44,7 +45,7 @@ def main(argv):
                'accuracy_bf16': float(np.mean(p16.argmax(-1) == labels)),
                'ece_fp32': calibration.expected_calibration_error(p32, labels),
                'ece_bf16': calibration.expected_calibration_error(p16, labels)}
-    report(figures, FLAGS.output)
+    harness.report(figures, FLAGS.output)
 
 
 if __name__ == '__main__':

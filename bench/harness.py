@@ -15,6 +15,17 @@ class Failed(SystemExit):
     """A command a bench needed failed: the bench stops with its output."""
 
 
+def needs_bf16(name):
+    """Stops bench `name`, which runs bf16 beside fp32, in one line before any work where
+    this machine refuses --precision=bf16 (a CPU that would emulate it, slower)."""
+    from core import precision
+    try:
+        precision.decide('bf16')
+    except precision.Unsupported as refused:
+        sys.exit(f'error: bench.{name} runs bf16 beside fp32, but {refused.reason}; '
+                 'nothing was run')
+
+
 def runner(*args, **how):
     """Runs `python runner.py <args>` from the repository, as `command` does."""
     return command('runner.py', *args, **how)

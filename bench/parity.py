@@ -66,6 +66,7 @@ def table(runs):
 
 def main(argv):
     del argv
+    harness.needs_bf16('parity')
     runs = harness.Results(FLAGS.parity_results)
     for net in FLAGS.nets:
         for seed in FLAGS.seeds:

@@ -19,7 +19,7 @@ import sys
 import time
 
 from bench import run as speed  # noqa: E402  (its flags: --quick, --smoke, --data_dir, --rounds)
-from bench.harness import REPO  # noqa: E402
+from bench.harness import REPO, needs_bf16  # noqa: E402
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -202,6 +202,8 @@ def markdown(r):
 
 def main(argv):
     del argv
+    if not FLAGS.measure:       # (a measurement's child: its parent checked)
+        needs_bf16('precision')
     data_dir = speed.dataset_dir()
     if FLAGS.measure:
         print('RESULT ' + json.dumps(measure(FLAGS.measure, data_dir)))

@@ -22,6 +22,10 @@ FLAGS_VARIABLE = 'FACECNN_CPU_FLAGS'
 class Unsupported(ValueError):
     """--precision=bf16 on a device where it would be slower than float32."""
 
+    def __init__(self, reason):
+        super().__init__(f'--precision=bf16: {reason}; use --precision=auto or fp32')
+        self.reason = reason
+
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
@@ -82,7 +86,7 @@ def decide(asked, gpus=0, cluster=False, net=None):
         return Choice('bf16', f'this CPU has {unit}' + (' (--precision=bf16)'
                                                         if asked == 'bf16' else ''))
     if asked == 'bf16':
-        raise Unsupported(f'--precision=bf16: {reason}; use --precision=auto or fp32')
+        raise Unsupported(reason)
     return Choice('fp32', reason)
 
 

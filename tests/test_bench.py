@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from conftest import SHARED, need_shared, run_bench
+from conftest import SHARED, need_shared, refused, run_bench, run_cli
 from common import jsonfile
+from core import precision
 
 pytestmark = pytest.mark.slow
 PORTRAITS = os.path.join(SHARED, 'datasets', 'portraits')
@@ -28,7 +29,8 @@ def photos(tmp_path_factory):
     return str(root)
 
 
-def test_agreement(trained, tmp_path):
+def test_agreement(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv(precision.FLAGS_VARIABLE, 'avx512_bf16')    # bf16 whatever the CPU
     out = tmp_path / 'a.json'
     run_bench('agreement', f'--train_dir={trained["train_dir"]}',
           f'--data_dir={trained["data_dir"]}', f'--output={out}')
@@ -43,7 +45,8 @@ def test_hair(trained, tmp_path):
     assert {'whole', 'hair_hidden'} <= set(result)
 
 
-def test_study_and_parity(utk_records, tmp_path):
+def test_study_and_parity(utk_records, tmp_path, monkeypatch):
+    monkeypatch.setenv(precision.FLAGS_VARIABLE, 'avx512_bf16')    # bf16 whatever the CPU
     data = [f'--fairface={utk_records}', f'--fairface_val={utk_records}']
     out = tmp_path / 's.json'
     run_bench('study', '--variants=cnn60', '--fixed_steps=3', *data, f'--utkface={utk_records}',
@@ -54,6 +57,16 @@ def test_study_and_parity(utk_records, tmp_path):
     run_bench('parity', '--nets=cnn60', '--seeds=0', '--steps=2', *data,
           f'--parity_dir={tmp_path / "parity"}', f'--parity_results={out}')
     assert set(jsonfile.read(str(out))) == {'cnn60-fp32-0', 'cnn60-bf16-0'}
+
+
+@pytest.mark.parametrize('bench', ['parity', 'agreement', 'precision'])
+def test_a_bf16_bench_is_refused_before_any_work_where_bf16_would_be_emulated(
+        bench, tmp_path, monkeypatch):
+    monkeypatch.setenv(precision.FLAGS_VARIABLE, 'avx2 avx512f')
+    where = {'parity': '--parity_dir', 'agreement': '--output', 'precision': '--output'}[bench]
+    proc = run_cli('-m', f'bench.{bench}', f'{where}={tmp_path / "out"}', check=False)
+    refused(proc, f'bench.{bench}', 'AVX-512 BF16')
+    assert os.listdir(tmp_path) == []
 
 
 def test_seeds(utk_records, tmp_path):
