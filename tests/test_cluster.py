@@ -116,7 +116,9 @@ def test_a_loopback_cluster_trains_survives_restarts_and_its_checkpoint_evaluate
     assert before > 0 and losses(again.lines), 'the restarted worker trained again:\n' + \
         ''.join(again.lines)
     chief_losses = losses(first.lines + tasks['worker0'].lines)
-    assert chief_losses[-1] < chief_losses[0] - 0.02, stopped + chief
+    # One batch of 32 faces is noisy (one ended 0.019 under the first, at 44% right): the
+    # mean of the last three logged losses.
+    assert sum(chief_losses[-3:]) / 3 < chief_losses[0] - 0.02, stopped + chief
     assert any(re.fullmatch(r'model\.ckpt-2\d\d\.index', name)       # it reached its last step
                for name in os.listdir(train_dir)), os.listdir(train_dir)
     # The chief evaluates as one machine does and keeps the best checkpoint.
