@@ -202,12 +202,11 @@ def markdown(r):
 
 def main(argv):
     del argv
-    if not FLAGS.measure:       # (a measurement's child: its parent checked)
-        needs_bf16('precision')
-    data_dir = speed.dataset_dir()
-    if FLAGS.measure:
-        print('RESULT ' + json.dumps(measure(FLAGS.measure, data_dir)))
+    if FLAGS.measure:           # a measurement's child: its parent checked bf16
+        print('RESULT ' + json.dumps(measure(FLAGS.measure, speed.dataset_dir())))
         return
+    needs_bf16('precision')
+    data_dir = speed.dataset_dir()
     # nn_gender always: the Keras peer is its copy.
     names = [name for name, _ in NETS if name in FLAGS.nets or name == 'nn_gender']
     # Ours and the Keras peer side by side in each precision: their ratio is like for like.
