@@ -77,3 +77,26 @@ def test_too_few_faces_give_no_temperature():
     logits, labels = overconfident()
     record = calibration.calibrate(logits[:20], labels[:20], '/x/best/model.ckpt-7')
     assert record['temperature'] == 1.0 and 'not calibrated: 20 eval faces' in record['note']
+
+
+def test_the_balanced_threshold_makes_both_classes_wrong_equally_often():
+    """Margins of N(-1, 1) for class 0 and N(0.5, 1) for class 1 are equally often wrong at
+    -0.25: a shift of +0.25 (class 0 wrong 14% and class 1 31% before, 23% each after)."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 20000)
+    margin = np.where(labels == 0, -1.0, 0.5) + rng.normal(0, 1, labels.size)
+    logits = np.stack([np.zeros_like(margin), 2.0 * margin], axis=1)   # temperature 2
+    balance = calibration.fit_balance(logits, labels, temperature=2.0)
+    assert abs(balance['offset'] - 0.25) < 0.03, balance
+    (before0, before1), (after0, after1) = balance['errors_before'], balance['errors_after']
+    assert abs(before0 - 0.16) < 0.01 and abs(before1 - 0.31) < 0.01
+    assert abs(after0 - after1) < 0.001 and abs(after0 - 0.23) < 0.01
+    assert abs(balance['accuracy_after'] - (1 - (after0 + after1) / 2)) < 1e-9
+
+
+def test_only_a_two_class_split_large_enough_gets_a_balanced_threshold():
+    logits, labels = overconfident()
+    assert 'balance' in calibration.calibrate(logits, labels, '/x/model.ckpt-7')
+    assert 'balance' not in calibration.calibrate(logits[:20], labels[:20], '/x/model.ckpt-7')
+    three = np.concatenate([logits, logits[:, :1]], axis=1)
+    assert 'balance' not in calibration.calibrate(three, labels, '/x/model.ckpt-7')

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -226,3 +227,36 @@ def test_a_release_answers_with_the_mirror_image_only_once_that_view_is_calibrat
     release.write_settings(str(run), best, str(out), eval_flip=True)
     assert json.load(open(out / 'run.json'))['eval_flip'] is True
     assert json.load(open(out / 'calibration_flip.json'))['checkpoint'] == 'model.ckpt'
+
+
+def test_a_balanced_release_answers_at_the_threshold_eval_fitted(release, trained, tmp_path):
+    """--balance_errors: refused in one line until an eval has fitted the balanced
+    threshold; then the release's classifier bias moves by it, and the release, judged on
+    the same faces, is wrong on each class as often as the eval said it would be."""
+    import shutil
+    run = tmp_path / 'run'
+    shutil.copytree(trained['train_dir'], run)
+    for name in os.listdir(run / 'best'):
+        if name.startswith('calibration'):
+            os.remove(run / 'best' / name)
+    models = tmp_path / 'models'
+    args = ('-m', 'tools.release', f'--train_dir={run}', '--name=balanced', '--max_mb=100',
+            '--balance_errors')
+    refused(run_in(REPO, *args, models=models, check=False), '--balance_errors', '--mode=eval')
+    assert not models.exists() or not os.listdir(models)
+    said = run_cli('runner.py', '--mode=eval', f'--train_dir={run}').stdout
+    assert 'at the balanced threshold' in said
+    balance = json.load(open(run / 'best' / 'calibration.json'))['balance']
+    run_in(REPO, *args, models=models)
+    bias = 'net/logits/biases'
+    moved = tf.train.load_variable(str(models / 'balanced' / 'model.ckpt'), bias)
+    plain = tf.train.load_variable(os.path.join(release[1], 'model.ckpt'), bias)
+    record = json.load(open(models / 'balanced' / 'calibration.json'))
+    assert record['bias_shift'] and np.allclose(moved - plain, [0.0, record['bias_shift']],
+                                                atol=1e-6)
+    assert record['bias_shift'] == pytest.approx(balance['offset'] * record['temperature'])
+    run_in(tmp_path, os.path.join(REPO, 'runner.py'), '--mode=eval', '--train_dir=balanced',
+           f'--data_dir={trained["data_dir"]}', models=models)
+    sides = json.load(open(tmp_path / 'runs' / 'balanced' / 'eval_utk.json'))['error_sides']
+    assert [sides['all']['men_called_women'], sides['all']['women_called_men']] == \
+        pytest.approx(balance['errors_after'], abs=1e-9)

@@ -14,6 +14,9 @@ detector as TFLite files, so that predict and the demo answer without TensorFlow
 A model answers as its training evaluated it (one view of each face); `--eval_flip`
 releases it answering each face with its mirror image averaged, once an eval with
 `--eval_flip` has fitted that view's calibration on the training's own held-out split.
+`--balance_errors` moves the classifier's bias of a two-class model to the threshold that
+eval found makes both classes' error rates equal on that split (calibration.fit_balance):
+the release answers there in every form, lite/ included.
 
 MODEL_CARD.md is written by hand: a release says what the model is for and how it was
 measured. Every model committed stays in git's history: release deliberately, replace
@@ -40,9 +43,15 @@ MAKER = '.release_pid'
 MAX_MB = 20.0              # a released model's folder, lite/ included (--max_mb)
 
 
-def write_weights(cfg, path, out):
+# The classifier's bias, the one variable --balance_errors moves (every classifier of
+# networks/ ends in slim's fully_connected scoped 'logits', under core.model's 'net').
+LOGITS_BIAS = 'net/logits/biases:0'
+
+
+def write_weights(cfg, path, out, shift=0.0):
     """The network's variables at checkpoint `path` (averaged when the run averaged), saved
-    under their own names in `out`/model.ckpt; returns its size in bytes."""
+    under their own names in `out`/model.ckpt, the second class's bias raised by `shift`;
+    returns its size in bytes."""
     import tensorflow as tf
     from core import model
     v1 = tf.compat.v1
@@ -50,17 +59,26 @@ def write_weights(cfg, path, out):
     def build():
         model.inference_logits(v1.placeholder(tf.float32, [None, *cfg.crop_size, cfg.channels]),
                                cfg)
-        return v1.train.Saver(v1.global_variables(), save_relative_paths=True)
+        biases = [v for v in v1.global_variables() if v.name == LOGITS_BIAS]
+        if shift and not biases:
+            raise ValueError(f'--balance_errors: {cfg.net} has no classifier bias '
+                             f'({LOGITS_BIAS}) to move')
+        move = biases[0].assign_add([0.0, shift]) if shift else None
+        return v1.train.Saver(v1.global_variables(), save_relative_paths=True), move
 
     with model.restored(cfg, build, path) as run, run.graph.as_default():
-        run.built.save(run.session, os.path.join(out, 'model.ckpt'), write_meta_graph=False)
+        saver, move = run.built
+        if move is not None:
+            run.session.run(move)
+        saver.save(run.session, os.path.join(out, 'model.ckpt'), write_meta_graph=False)
     return sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out)
                if n.startswith('model.ckpt.'))
 
 
-def write_settings(train_dir, path, out, eval_flip=None):
+def write_settings(train_dir, path, out, eval_flip=None, shift=0.0):
     """run.json without this machine's paths (answering with the mirror image when
-    `eval_flip`, as trained when None), and the calibration of checkpoint `path`."""
+    `eval_flip`, as trained when None), and the calibration of checkpoint `path` (saying
+    by how much the weights' second-class bias was raised)."""
     from core.evaluate import calibration
     from core.store import runs
     run = runs.released_record(runs.read(train_dir), os.path.basename(path))
@@ -72,6 +90,7 @@ def write_settings(train_dir, path, out, eval_flip=None):
         fitted = calibration.record_for(path, flip)
         if fitted:
             fitted['checkpoint'] = 'model.ckpt'
+            fitted['bias_shift'] = shift
             with open(calibration.path_for(os.path.join(out, 'model.ckpt'), flip), 'w') as f:
                 json.dump(fitted, f, indent=1)
 
@@ -164,7 +183,21 @@ def check_calibrated(path, eval_flip):
                          'first')
 
 
-def release(train_dir, name, which='best', max_mb=MAX_MB, eval_flip=None):
+def balance_shift(path, flip):
+    """The raise of the second class's raw logit that --balance_errors applies: the offset
+    eval fitted for the released view, in the logits before its temperature."""
+    from core.evaluate import calibration
+    record = calibration.record_for(path, flip)
+    if not record or 'balance' not in record:
+        raise ValueError(f'--balance_errors: {path} has no balanced threshold in '
+                         f'{os.path.basename(calibration.path_for(path, flip))} (an eval of a '
+                         'two-class model on its held-out split fits it): run `python '
+                         'runner.py --mode=eval --train_dir=TRAIN_DIR'
+                         + (' --eval_flip' if flip else '') + '` first')
+    return record['balance']['offset'] * record['temperature']
+
+
+def release(train_dir, name, which='best', max_mb=MAX_MB, eval_flip=None, balance=False):
     from core import checkpoints, config
     from core.store import released
     check(train_dir, name)
@@ -173,6 +206,8 @@ def release(train_dir, name, which='best', max_mb=MAX_MB, eval_flip=None):
                          {'train_dir', 'backend'})
     path = checkpoints.choose(train_dir, which)
     check_calibrated(path, eval_flip)
+    shift = balance_shift(path, cfg.eval_flip if eval_flip is None else eval_flip) \
+        if balance else 0.0
     out = released.folder(name)
     if os.path.exists(os.path.join(out, 'run.json')):
         raise FileExistsError(f'{out} holds a released model already: a release is never '
@@ -182,8 +217,8 @@ def release(train_dir, name, which='best', max_mb=MAX_MB, eval_flip=None):
     try:                     # made aside, moved into place whole: no half release in models/
         with open(os.path.join(work, MAKER), 'w') as f:
             f.write(str(os.getpid()))
-        weights = write_weights(cfg, path, work)
-        write_settings(train_dir, path, work, eval_flip)
+        weights = write_weights(cfg, path, work, shift)
+        write_settings(train_dir, path, work, eval_flip, shift)
         write_lite(work)
         size = check_size(work, max_mb)
         os.remove(os.path.join(work, MAKER))
@@ -192,7 +227,9 @@ def release(train_dir, name, which='best', max_mb=MAX_MB, eval_flip=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f'released {path} as {out}: weights {weights / 2**20:.2f} MB, with lite/ '
-          f'{size / 2**20:.2f} MB; write {os.path.join(out, released.CARD)} before committing')
+          f'{size / 2**20:.2f} MB' + (f', answering at the balanced threshold (the '
+                                      f'{cfg.classes[1]} logit {shift:+.3f})' if shift else '')
+          + f'; write {os.path.join(out, released.CARD)} before committing')
     return out
 
 
@@ -207,7 +244,8 @@ def main(argv):
     if not FLAGS.train_dir or not FLAGS.name:
         sys.exit('usage: python -m tools.release --train_dir=TRAINED_RUN --name=NAME')
     try:
-        release(FLAGS.train_dir, FLAGS.name, FLAGS.checkpoint, FLAGS.max_mb, FLAGS.eval_flip)
+        release(FLAGS.train_dir, FLAGS.name, FLAGS.checkpoint, FLAGS.max_mb, FLAGS.eval_flip,
+                FLAGS.balance_errors)
     except (ValueError, OSError) as e:     # OSError: a read-only models/, a full disk
         sys.exit(f'error: {e}')
 
@@ -223,6 +261,9 @@ def define_flags():
     flags.DEFINE_boolean('eval_flip', None, 'Release it answering each face with its mirror '
                          'image averaged (--noeval_flip: one view); default: as its training '
                          'evaluated.')
+    flags.DEFINE_boolean('balance_errors', False, 'Release a two-class model answering at the '
+                         'threshold where both classes are wrong equally often on its '
+                         'held-out split (fitted by eval; the classifier bias moves).')
     flags.DEFINE_string('add_lite', None, 'Add lite/ (the TFLite files) to this released '
                         'model, made before releases carried them.')
 

@@ -6,6 +6,12 @@ the checkpoint it belongs to (`calibration_flip.json` for flip-averaged logits,
 which need their own temperature); predict, export and the demo divide the logits
 by it. Dividing by a positive number never changes the predicted class, so
 accuracy is untouched.
+
+Of a two-class model the record also holds `balance`: the shift of the second class's
+scaled logit that makes both classes' error rates equal on the split (the threshold a model
+should answer at when neither error is worse than the other). Eval reports it;
+`tools.release --balance_errors` moves the classifier's bias by it, so that every way of
+answering (TensorFlow, lite/, int8) answers at the balanced threshold.
 """
 import math
 import os
@@ -31,6 +37,30 @@ def fit_temperature(logits, labels):
     result = optimize.minimize_scalar(lambda log_t: nll(logits, labels, np.exp(log_t)),
                                       bounds=(np.log(0.05), np.log(20.0)), method='bounded')
     return float(np.exp(result.x))
+
+
+def fit_balance(logits, labels, temperature=1.0):
+    """Of two classes: {'offset': the shift of the second class's logit / T at which both
+    classes' error rates on these faces are closest to equal, 'errors_before' and
+    'errors_after': [class 0's, class 1's] error rate, 'accuracy_after'}."""
+    logits, labels = np.asarray(logits, np.float64) / temperature, np.asarray(labels)
+    margin = logits[:, 1] - logits[:, 0]          # class 1 is answered where margin + offset > 0
+    first, second = np.sort(margin[labels == 0]), np.sort(margin[labels == 1])
+    values = np.unique(margin)
+    thresholds = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2,
+                                 [values[-1] + 1.0]])
+    wrong_first = 1.0 - np.searchsorted(first, thresholds, 'right') / len(first)
+    wrong_second = np.searchsorted(second, thresholds, 'right') / len(second)
+    best = int(np.argmin(np.abs(wrong_first - wrong_second)))
+    offset = 0.0 if abs(thresholds[best]) < 1e-12 else -float(thresholds[best])
+
+    def rates(shift):
+        wrong = (margin + shift > 0).astype(int) != labels
+        return [float(wrong[labels == c].mean()) for c in (0, 1)], float(1 - wrong.mean())
+    before, _ = rates(0.0)
+    after, accuracy = rates(offset)
+    return {'offset': offset, 'errors_before': before, 'errors_after': after,
+            'accuracy_after': accuracy}
 
 
 def softmax(logits, temperature=1.0):
@@ -76,11 +106,14 @@ def calibrate(logits, labels, checkpoint, min_count=None):
     elif ece_fitted >= ece_before:
         temperature, note = 1.0, (f'not calibrated: the fitted temperature {fitted:.3f} would '
                                   f'not lower the error ({ece_fitted * 100:.2f}% with it)')
-    return {'checkpoint': checkpoint, 'temperature': temperature, 'fitted_temperature': fitted,
-            'count': int(len(labels)), 'ece_before': ece_before,
-            'ece_after': expected_calibration_error(softmax(logits, temperature), labels),
-            'nll_before': nll(logits, labels), 'nll_after': nll(logits, labels, temperature),
-            'note': note}
+    record = {'checkpoint': checkpoint, 'temperature': temperature, 'fitted_temperature': fitted,
+              'count': int(len(labels)), 'ece_before': ece_before,
+              'ece_after': expected_calibration_error(softmax(logits, temperature), labels),
+              'nll_before': nll(logits, labels), 'nll_after': nll(logits, labels, temperature),
+              'note': note}
+    if len(labels) >= min_count and np.shape(logits)[-1] == 2 and len(set(labels.tolist())) == 2:
+        record['balance'] = fit_balance(logits, labels, temperature)
+    return record
 
 
 def path_for(checkpoint, flip=False):
