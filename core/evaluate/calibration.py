@@ -22,6 +22,9 @@ from common import jsonfile
 FILE = 'calibration.json'
 # Fewer eval faces than this pick no best checkpoint and fit no temperature.
 MIN_EVAL_FACES = 30
+# A class's error rate of ~10% is known to about 2 points from 200 faces: fewer, and the
+# balanced threshold would be fitted to a face or two (a 100-photo folder's folds).
+MIN_BALANCE_FACES = 200
 
 
 def nll(logits, labels, temperature=1.0):
@@ -111,7 +114,8 @@ def calibrate(logits, labels, checkpoint, min_count=None):
               'ece_after': expected_calibration_error(softmax(logits, temperature), labels),
               'nll_before': nll(logits, labels), 'nll_after': nll(logits, labels, temperature),
               'note': note}
-    if len(labels) >= min_count and np.shape(logits)[-1] == 2 and len(set(labels.tolist())) == 2:
+    if np.shape(logits)[-1] == 2 and min(np.sum(labels == 0), np.sum(labels == 1)) >= \
+            max(min_count, MIN_BALANCE_FACES):
         record['balance'] = fit_balance(logits, labels, temperature)
     return record
 
