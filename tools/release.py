@@ -184,8 +184,8 @@ def check_calibrated(path, eval_flip):
 
 
 def balance_shift(path, flip):
-    """The raise of the second class's raw logit that --balance_errors applies: the offset
-    eval fitted for the released view, in the logits before its temperature."""
+    """The raise of the second class's raw logit that --balance_errors applies: the
+    balanced threshold eval fitted for the released view."""
     from core.evaluate import calibration
     record = calibration.record_for(path, flip)
     if not record or 'balance' not in record:
@@ -194,7 +194,7 @@ def balance_shift(path, flip):
                          'two-class model on its held-out split fits it): run `python '
                          'runner.py --mode=eval --train_dir=TRAIN_DIR'
                          + (' --eval_flip' if flip else '') + '` first')
-    return record['balance']['offset'] * record['temperature']
+    return calibration.balance_shift(record)
 
 
 def release(train_dir, name, which='best', max_mb=MAX_MB, eval_flip=None, balance=False):

@@ -54,8 +54,7 @@ def fit_balance(logits, labels, temperature=1.0):
                                  [values[-1] + 1.0]])
     wrong_first = 1.0 - np.searchsorted(first, thresholds, 'right') / len(first)
     wrong_second = np.searchsorted(second, thresholds, 'right') / len(second)
-    best = int(np.argmin(np.abs(wrong_first - wrong_second)))
-    offset = 0.0 if abs(thresholds[best]) < 1e-12 else -float(thresholds[best])
+    offset = -float(thresholds[int(np.argmin(np.abs(wrong_first - wrong_second)))])
 
     def rates(shift):
         wrong = (margin + shift > 0).astype(int) != labels
@@ -64,6 +63,12 @@ def fit_balance(logits, labels, temperature=1.0):
     after, accuracy = rates(offset)
     return {'offset': offset, 'errors_before': before, 'errors_after': after,
             'accuracy_after': accuracy}
+
+
+def balance_shift(record):
+    """The balanced threshold of a calibration record as a raise of the second class's raw
+    logit (before the temperature): what eval reports and --balance_errors adds to the bias."""
+    return record['balance']['offset'] * record['temperature']
 
 
 def softmax(logits, temperature=1.0):

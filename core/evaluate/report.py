@@ -66,15 +66,17 @@ def write(cfg, split, out, path, suffix=''):
           f'{fitted["ece_before"] * 100:.2f}% before, {fitted["ece_after"] * 100:.2f}% after'
           + (f' ({fitted["note"]})' if fitted.get('note') else ''))
     if not suffix and own_data and 'balance' in fitted:     # the record written above
-        print(balance_line(fitted['balance'], cfg.classes))
+        print(balance_line(fitted, cfg.classes))
     print(f'written to {folder}: {", ".join([os.path.basename(json_path)] + written)}')
     return report
 
 
-def balance_line(balance, classes):
-    """What the balanced threshold would do (calibration.fit_balance), in one line."""
+def balance_line(record, classes):
+    """What the balanced threshold of a calibration record would do, in one line."""
+    balance = record['balance']
     (before0, before1), (after0, after1) = balance['errors_before'], balance['errors_after']
     return (f'errors of {classes[0]} / {classes[1]}: {before0 * 100:.2f} / {before1 * 100:.2f}%; '
-            f'at the balanced threshold (the {classes[1]} logit {balance["offset"]:+.3f}) '
+            f'at the balanced threshold (the {classes[1]} logit '
+            f'{calibration.balance_shift(record):+.3f}) '
             f'{after0 * 100:.2f} / {after1 * 100:.2f}%, accuracy '
             f'{balance["accuracy_after"] * 100:.2f}% (tools.release --balance_errors applies it)')
