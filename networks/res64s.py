@@ -1,0 +1,46 @@
+"""res64s: res64's residual body with a spatial head, on 64x64 colour faces.
+
+res64 averages its last 4x4 map away before the classifier, so it cannot weigh where on
+the face a feature lies; cnn60 (a fully connected layer over its 7x7 map) can, and wins
+the children in every run of docs/base_model.md. Here the last 4x4x256 map is narrowed
+by a 1x1 convolution to 64 channels, flattened (1,024 features, one per place and
+channel) into a fully connected layer of 256 and the classifier: 0.3 M parameters more
+than res64 (3.1 M), the same arithmetic. The flattened map fixes the input at 64 px.
+
+    python runner.py --net=res64s --data_dir=records/utkface_faces --lr_schedule=cosine \
+        --max_minutes=45 --epochs=1000
+"""
+import tensorflow as tf
+import tf_slim as slim
+
+import networks
+from networks import res64, resnet
+from networks.layers import scaled
+
+HEAD_CHANNELS, HEAD_UNITS = 64, 256
+
+
+@networks.register('res64s', networks.Defaults(
+    input_size=(72, 72), crop_size=(64, 64), channels=3, batch_size=64,
+    optimizer='momentum', learning_rate=0.05, keep_prob=0.8, epochs=30, weight_decay=5e-5))
+def res64s(images, num_classes, is_training, keep_prob=0.8, weight_decay=5e-5, width=1.0):
+    """Returns (logits, end_points) for a batch of [N, 64, 64, C] images."""
+    end_points = {}
+    regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
+    channels = scaled(res64.WIDTHS, width)
+    with resnet.conv_scope(is_training, regularizer):
+        net = end_points['conv1'] = slim.conv2d(images, channels[0], [3, 3], scope='conv1')
+        net = end_points['pool1'] = slim.max_pool2d(net, [2, 2], 2, scope='pool1')
+        net = resnet.stages(net, channels, res64.BLOCKS, resnet.basic_block, is_training,
+                            end_points)
+        net = end_points['narrow'] = slim.conv2d(net, scaled((HEAD_CHANNELS,), width)[0],
+                                                 [1, 1], scope='narrow')
+    net = slim.flatten(net)
+    net = end_points['fc'] = slim.fully_connected(
+        net, scaled((HEAD_UNITS,), width)[0], activation_fn=tf.nn.relu,
+        weights_regularizer=regularizer, scope='fc')
+    net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout')
+    end_points['pre_logits'] = net
+    logits = end_points['logits'] = slim.fully_connected(
+        net, num_classes, activation_fn=None, weights_regularizer=regularizer, scope='logits')
+    return logits, end_points
