@@ -263,7 +263,9 @@ def main(argv):
         train_dir = os.path.join(FLAGS.study_dir, key)
         with_hair(with_utkface(result, train_dir), train_dir)
     results.put('runs', runs)
-    print(f'\n{FLAGS.minutes:g} minutes of each net\'s probed speed; trained on {FLAGS.fairface}')
+    budget = (f'{FLAGS.fixed_steps:,} steps of every variant' if FLAGS.fixed_steps else
+              f'{FLAGS.minutes:g} minutes of each net\'s probed speed')
+    print(f'\n{budget}; trained on {FLAGS.fairface}')
     print(table(runs))
 
 
