@@ -19,16 +19,24 @@ from networks.layers import scaled
 WIDTHS, BLOCKS = (32, 64, 128, 256), (1, 2, 2, 2)     # per stage
 
 
-@networks.register('res64', networks.Defaults(
+DEFAULTS = networks.Defaults(
     input_size=(72, 72), crop_size=(64, 64), channels=3, batch_size=64,
-    optimizer='momentum', learning_rate=0.05, keep_prob=0.8, epochs=30, weight_decay=5e-5))
+    optimizer='momentum', learning_rate=0.05, keep_prob=0.8, epochs=30, weight_decay=5e-5)
+
+
+@networks.register('res64', DEFAULTS)
 def res64(images, num_classes, is_training, keep_prob=0.8, weight_decay=5e-5, width=1.0):
     """Returns (logits, end_points) for a batch of [N, H, W, C] images."""
     end_points = {}
     regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
+    net = body(images, is_training, regularizer, width, end_points)
+    return resnet.head(net, num_classes, is_training, keep_prob, regularizer, end_points)
+
+
+def body(images, is_training, regularizer, width, end_points):
+    """The stem and the four residual stages: the last map, [N, H/16, W/16, 256 * width]."""
     channels = scaled(WIDTHS, width)
     with resnet.conv_scope(is_training, regularizer):
         net = end_points['conv1'] = slim.conv2d(images, channels[0], [3, 3], scope='conv1')
         net = end_points['pool1'] = slim.max_pool2d(net, [2, 2], 2, scope='pool1')
-        net = resnet.stages(net, channels, BLOCKS, resnet.basic_block, is_training, end_points)
-    return resnet.head(net, num_classes, is_training, keep_prob, regularizer, end_points)
+        return resnet.stages(net, channels, BLOCKS, resnet.basic_block, is_training, end_points)

@@ -21,19 +21,13 @@ from networks.layers import scaled
 HEAD_CHANNELS, HEAD_UNITS = 32, 256
 
 
-@networks.register('res64s', networks.Defaults(
-    input_size=(72, 72), crop_size=(64, 64), channels=3, batch_size=64,
-    optimizer='momentum', learning_rate=0.05, keep_prob=0.8, epochs=30, weight_decay=5e-5))
+@networks.register('res64s', res64.DEFAULTS)
 def res64s(images, num_classes, is_training, keep_prob=0.8, weight_decay=5e-5, width=1.0):
     """Returns (logits, end_points) for a batch of [N, 64, 64, C] images."""
     end_points = {}
     regularizer = slim.l2_regularizer(weight_decay) if weight_decay > 0 else None
-    channels = scaled(res64.WIDTHS, width)
+    net = res64.body(images, is_training, regularizer, width, end_points)
     with resnet.conv_scope(is_training, regularizer):
-        net = end_points['conv1'] = slim.conv2d(images, channels[0], [3, 3], scope='conv1')
-        net = end_points['pool1'] = slim.max_pool2d(net, [2, 2], 2, scope='pool1')
-        net = resnet.stages(net, channels, res64.BLOCKS, resnet.basic_block, is_training,
-                            end_points)
         net = end_points['narrow'] = slim.conv2d(net, scaled((HEAD_CHANNELS,), width)[0],
                                                  [1, 1], scope='narrow')
     net = slim.flatten(net)
