@@ -5,8 +5,9 @@ the face a feature lies; cnn60 (a fully connected layer over its 7x7 map) can, a
 the children in every run of docs/base_model.md. Here the last 4x4x256 map is narrowed
 by a 1x1 convolution to 32 channels, flattened (512 features, one per place and channel)
 into a fully connected layer of 256 and the classifier: 0.14 M parameters more than res64
-(2.92 M), the same arithmetic; 32 channels keep a release with its lite/ files under
-20 MB (64 took it to 20.4). The flattened map fixes the input at 64 px.
+(2.92 M), the same arithmetic; 32 channels, not 64, leave a release with its lite/ files
+room under tools.release's 20 MB cap (64: 19.4 of them). The flattened map fixes the input
+at 64 px.
 
     python runner.py --net=res64s --data_dir=records/utkface_faces --lr_schedule=cosine \
         --max_minutes=45 --epochs=1000
