@@ -204,6 +204,42 @@ def test_a_base_of_another_width_is_one_line():
                         {**base, 'net': 'cnn60', 'net_options': {}})
 
 
+def saved_network(net, folder):
+    """A checkpoint of `net` freshly initialised: names and shapes are what a base lends."""
+    cfg = types.SimpleNamespace(net=net, num_classes=2, keep_prob=1.0, weight_decay=0.0,
+                                net_options={})
+    with tf.Graph().as_default():
+        model.build_network(tf.zeros([1, 64, 64, 3]), cfg, is_training=True)
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            return v1.train.Saver().save(sess, os.path.join(folder, 'model.ckpt'))
+
+
+def test_another_net_keeps_the_body_the_two_share_and_starts_the_rest_fresh(
+        few_faces, tmp_path):
+    """res64's trained body under res64s's new head (slim's --checkpoint_path into
+    another net): every variable of the same name and shape comes from the base."""
+    path = saved_network('res64', str(tmp_path))
+    with open(tmp_path / 'run.json', 'w') as f:
+        json.dump({'net': 'res64', 'classes': ['male', 'female'], 'input_size': [72, 72],
+                   'crop_size': [64, 64], 'channels': 3, 'net_options': {}}, f)
+    reader = tf.train.load_checkpoint(path)
+    cfg = config.resolve({'mode': 'train', 'net': 'res64s', 'data_dir': few_faces,
+                          'train_dir': '/nonexistent', 'init_from': path},
+                         explicit={'net', 'data_dir', 'init_from'})
+    values = restored(cfg)
+    new = {name for name in values if name.startswith(('net/narrow/', 'net/fc/'))}
+    assert new and 'net/narrow/weights' in new
+    for name, value in values.items():
+        if name in new:
+            assert name not in reader.get_variable_to_shape_map(), name
+        elif name.startswith('net/'):
+            np.testing.assert_array_equal(value, reader.get_tensor(name), err_msg=name)
+    other = dataclasses.replace(cfg, net='nn_gender', crop_size=cfg.crop_size)
+    with pytest.raises(config.ConfigError, match=r'no variable of this network'):
+        restored(other)
+
+
 def test_mix_data_fills_its_share_of_each_batch_with_its_labels_in_our_classes(
         few_faces, tmp_path):
     """Our classes in another order than the mixed-in dataset's: its faces arrive with our

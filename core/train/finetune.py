@@ -34,10 +34,15 @@ def base_checkpoint(init_from):
 
 
 def check_base(cfg, base):
-    """One line naming the difference when the base was trained for another network."""
+    """One line naming the difference when the base's graph does not fit this run's. The
+    network itself may differ (slim's --checkpoint_path into another net): what the two
+    share by name and shape is restored, e.g. a trained body under a new head; Base names
+    the rest, and refuses when nothing is shared."""
     if not base:
         return
     for key in runs.BASE_GRAPH:
+        if key == 'net':
+            continue
         mine, theirs = config.plain(getattr(cfg, key)), base.get(key)
         if key == 'net_options':             # a width of its own would restore nothing
             mine = mine or {}
@@ -94,7 +99,9 @@ class Base:
                 self.fresh.append(name)
             else:
                 self.plan.append((var, name))
-        if not self.plan:
+        # Another net sharing only a classifier layer's shape shares nothing it learned.
+        body = [name for _, name in self.plan if not name.startswith(LOGITS_SCOPE + '/')]
+        if not self.plan or (not body and (base or {}).get('net', cfg.net) != cfg.net):
             raise config.ConfigError(f'--init_from={cfg.init_from}: no variable of this '
                                      f'network is in {path} (another --net?)')
         self.order = [mapping[i] for i in range(len(cfg.classes))] if keep_logits else None
