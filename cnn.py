@@ -217,10 +217,11 @@ def _train_judged_by_folds(cfg, meta, place):
 def _train(cfg, meta, place):
     if place.is_chief:
         checkpoints.clear_leftovers(cfg.train_dir)
-        config.write_run_file(cfg)
     server = place.join(cfg)
     plan = _plan(cfg, meta, place)
     built = _build(cfg, meta, place, plan)
+    if place.is_chief:        # after the graph: a base it refuses leaves the folder unclaimed
+        config.write_run_file(cfg)
     with _STOP.noted(), sessions.training_session(
             cfg, place, server, built.graph, built.saver, built.local_init,
             built.base.restore if built.base else None,

@@ -235,9 +235,22 @@ def test_another_net_keeps_the_body_the_two_share_and_starts_the_rest_fresh(
             assert name not in reader.get_variable_to_shape_map(), name
         elif name.startswith('net/'):
             np.testing.assert_array_equal(value, reader.get_tensor(name), err_msg=name)
-    other = dataclasses.replace(cfg, net='nn_gender', crop_size=cfg.crop_size)
-    with pytest.raises(config.ConfigError, match=r'no variable of this network'):
-        restored(other)
+    # cnn60 shares res64's first convolution and classifier shapes: not a body to lend.
+    with pytest.raises(config.ConfigError, match=r'is a res64: it holds [\d,]+ of this '
+                                                 r'cnn60\'s [\d,]+ weights.*--net=res64'):
+        restored(dataclasses.replace(cfg, net='cnn60'))
+
+
+def test_a_base_of_another_net_is_refused_before_the_folder_is_claimed(
+        trained, few_faces, tmp_path):
+    """The line names both nets, and the folder is left unclaimed: the command it asks
+    for, into the same --train_dir, is not refused as another network's folder."""
+    out = tmp_path / 'mine'
+    refused(run_cli('runner.py', '--net=cnn60', f'--init_from={trained["train_dir"]}',
+                    f'--data_dir={few_faces}', f'--train_dir={out}', '--folds=0',
+                    check=False),
+            'is a nn_gender', '--net=nn_gender')
+    assert not (out / 'run.json').exists()
 
 
 def test_mix_data_fills_its_share_of_each_batch_with_its_labels_in_our_classes(

@@ -37,7 +37,7 @@ def check_base(cfg, base):
     """One line naming the difference when the base's graph does not fit this run's. The
     network itself may differ (slim's --checkpoint_path into another net): what the two
     share by name and shape is restored, e.g. a trained body under a new head; Base names
-    the rest, and refuses when nothing is shared."""
+    the rest, and refuses a base that lends under half the weights (check_lent)."""
     if not base:
         return
     for key in runs.BASE_GRAPH:
@@ -51,6 +51,16 @@ def check_base(cfg, base):
                 f'--init_from={cfg.init_from} was trained with --{key}={config.show(theirs)}, '
                 f'this run has --{key}={config.show(mine)}: they must match (give the same '
                 f'--{key}, or another base)')
+
+
+def check_lent(cfg, base_net, restored, total):
+    """A base of another net must lend most of this one's weights (a trained body under a
+    new head): one sharing a layer's shape or two would train this net from scratch while
+    calling it fine-tuning."""
+    if restored < total / 2:
+        raise config.ConfigError(
+            f'--init_from={cfg.init_from} is a {base_net}: it holds {restored:,} of this '
+            f'{cfg.net}\'s {total:,} weights (give --net={base_net}, or a base of {cfg.net})')
 
 
 def class_mapping(classes, base_classes, class_map=None):
@@ -85,7 +95,7 @@ class Base:
         excluded = list(cfg.exclude_scopes or ([] if keep_logits else [LOGITS_SCOPE]))
         self.path, self.reader, self._values = path, tf.train.load_checkpoint(path), {}
         stored = self.reader.get_variable_to_shape_map()
-        self.plan, self.fresh = [], []
+        self.plan, self.fresh, sizes = [], [], {}
         variables = tf.compat.v1.global_variables()
         names = {var.op.name for var in variables}
         for var in variables:
@@ -94,16 +104,18 @@ class Base:
             # weight, not a weight: it starts fresh, as a base released without it says.
             if not name.startswith(model.NET_SCOPE + '/') or name.rsplit('/', 1)[0] in names:
                 continue
+            sizes[name] = var.shape.num_elements()
             if any(name.startswith(scope.rstrip('/') + '/') for scope in excluded) or \
                     stored.get(name) != var.shape.as_list():
                 self.fresh.append(name)
             else:
                 self.plan.append((var, name))
-        # Another net sharing only a classifier layer's shape shares nothing it learned.
-        body = [name for _, name in self.plan if not name.startswith(LOGITS_SCOPE + '/')]
-        if not self.plan or (not body and (base or {}).get('net', cfg.net) != cfg.net):
+        if not self.plan:
             raise config.ConfigError(f'--init_from={cfg.init_from}: no variable of this '
                                      f'network is in {path} (another --net?)')
+        if (base or {}).get('net', cfg.net) != cfg.net:
+            check_lent(cfg, base['net'], sum(sizes[name] for _, name in self.plan),
+                       sum(sizes.values()))
         self.order = [mapping[i] for i in range(len(cfg.classes))] if keep_logits else None
         self.said = (f'classes mapped {classes_.describe(cfg.classes, base_classes, mapping)}'
                      if keep_logits else f'classes not all in the base '
