@@ -35,8 +35,4 @@ def res64s(images, num_classes, is_training, keep_prob=0.8, weight_decay=5e-5, w
     net = end_points['fc'] = slim.fully_connected(
         net, scaled((HEAD_UNITS,), width)[0], activation_fn=tf.nn.relu,
         weights_regularizer=regularizer, scope='fc')
-    net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout')
-    end_points['pre_logits'] = net
-    logits = end_points['logits'] = slim.fully_connected(
-        net, num_classes, activation_fn=None, weights_regularizer=regularizer, scope='logits')
-    return logits, end_points
+    return resnet.classifier(net, num_classes, is_training, keep_prob, regularizer, end_points)

@@ -95,6 +95,11 @@ def stages(net, widths, blocks, block, is_training, end_points):
 def head(net, num_classes, is_training, keep_prob, regularizer, end_points):
     """Global average pool, dropout and the classifier: (logits, end_points)."""
     net = end_points['pool'] = tf.reduce_mean(net, [1, 2])
+    return classifier(net, num_classes, is_training, keep_prob, regularizer, end_points)
+
+
+def classifier(net, num_classes, is_training, keep_prob, regularizer, end_points):
+    """Dropout and the classifier layer over features [N, D]: (logits, end_points)."""
     net = slim.dropout(net, keep_prob, is_training=is_training, scope='dropout')
     end_points['pre_logits'] = net
     logits = end_points['logits'] = slim.fully_connected(

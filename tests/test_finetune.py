@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import TRAINED_SIZE, UTKFACE, need_shared, refused, run_cli
 from core import classes, config, model
 from core.run import guards
-from core.store import released
+from core.store import released, runs
 from core.train import finetune
 from data import pipeline
 
@@ -220,9 +220,9 @@ def test_another_net_keeps_the_body_the_two_share_and_starts_the_rest_fresh(
     """res64's trained body under res64s's new head (slim's --checkpoint_path into
     another net): every variable of the same name and shape comes from the base."""
     path = saved_network('res64', str(tmp_path))
-    with open(tmp_path / 'run.json', 'w') as f:
-        json.dump({'net': 'res64', 'classes': ['male', 'female'], 'input_size': [72, 72],
-                   'crop_size': [64, 64], 'channels': 3, 'net_options': {}}, f)
+    runs.write(str(tmp_path), {'net': 'res64', 'classes': ['male', 'female'],
+                               'input_size': [72, 72], 'crop_size': [64, 64], 'channels': 3,
+                               'net_options': {}})
     reader = tf.train.load_checkpoint(path)
     cfg = config.resolve({'mode': 'train', 'net': 'res64s', 'data_dir': few_faces,
                           'train_dir': '/nonexistent', 'init_from': path},

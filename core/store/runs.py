@@ -13,8 +13,11 @@ from core.checkpoints import BEST_DIR
 FILE = 'run.json'
 # What the checkpoint's graph depends on: a run that differs in one of these cannot load it.
 GRAPH = ('net', 'num_classes', 'input_size', 'crop_size', 'channels', 'net_options')
-# The graph a base is fine-tuned from must match (the classes may differ).
+# The graph a base is fine-tuned from, adopted unless a flag says otherwise (the classes
+# may differ).
 BASE_GRAPH = tuple(key for key in GRAPH if key != 'num_classes')
+# What must match it: another net keeps the variables the two share (finetune.Base).
+BASE_FIXED = tuple(key for key in BASE_GRAPH if key != 'net')
 # How the model answers, besides its graph: taken from the record unless a flag says it.
 ANSWERS = ('classes', 'eval_crop', 'eval_flip', 'face_size', 'margin', 'moving_average_decay')
 # How a base looks at a face: a model fine-tuned from it looks the same way (its classes and

@@ -40,9 +40,7 @@ def check_base(cfg, base):
     the rest, and refuses a base that lends under half the weights (check_lent)."""
     if not base:
         return
-    for key in runs.BASE_GRAPH:
-        if key == 'net':
-            continue
+    for key in runs.BASE_FIXED:
         mine, theirs = config.plain(getattr(cfg, key)), base.get(key)
         if key == 'net_options':             # a width of its own would restore nothing
             mine = mine or {}
