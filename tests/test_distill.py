@@ -6,8 +6,10 @@ import pytest
 import tensorflow as tf
 
 import modes
+from conftest import UTKFACE, run_cli
 from core import config
 from core.train import distill
+from data import records
 
 v1 = tf.compat.v1
 
@@ -38,7 +40,7 @@ def test_a_teacher_teaches_once_and_an_ensemble_of_one_twice_is_that_model(train
               'batch_size': 32, 'max_steps': 4, 'eval_every': 4}
     modes.run(config.resolve(values, explicit=set(values)))
     out = capsys.readouterr().out
-    assert 'teacher ' in out and 'training faces (flip averaged)' in out
+    assert 'teacher ' in out and f'training faces of {trained["data_dir"]} (flip averaged)' in out
     cached = np.load(os.path.join(train_dir, distill.CACHE_FILE))
     np.testing.assert_allclose(cached['targets'].sum(1), 1.0, rtol=1e-5)
     assert len(cached['filename']) == len(set(cached['filename'])) > 100
@@ -53,6 +55,39 @@ def test_a_teacher_teaches_once_and_an_ensemble_of_one_twice_is_that_model(train
     assert both['accuracy'] == pytest.approx(np.mean(single['logits'].argmax(1) ==
                                                      single['label']))
     assert os.path.isfile(os.path.join(trained['train_dir'], 'best', 'eval_ensemble.json'))
+
+
+def test_the_faces_of_mix_data_are_taught_too_in_this_runs_class_order(trained, tmp_path):
+    """A user's folder (classes man, woman: UTKFace's male, female by another name) of chips
+    the teacher's records also hold, renamed, with those records mixed in: every training face
+    of both gets a target, and a face gets the same target under either name."""
+    meta = records.read_meta(trained['data_dir'])
+    chips = [f['filename'].decode() for f in records.faces_of(trained['data_dir'], meta, 'train')]
+    for chip in chips[:60]:
+        folder = tmp_path / 'own' / ('man' if chip.split('_')[1] == '0' else 'woman')
+        folder.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.join(UTKFACE, chip), folder / f'own_{chip}')
+    own = tmp_path / 'own_records'
+    run_cli('-m', 'data.convert', f'--src={tmp_path / "own"}', f'--out={own}')
+    values = {'mode': 'train', 'net': 'nn_gender', 'data_dir': str(own), 'input_size': '40',
+              'mix_data': trained['data_dir'], 'teacher': [trained['train_dir']],
+              'train_dir': str(tmp_path / 'student'), 'batch_size': 16, 'max_steps': 1}
+    cfg = config.resolve(values, explicit=set(values))
+    assert cfg.classes == ['man', 'woman']
+    names, targets = distill.soft_targets(cfg)
+    own_names = [f['filename'] for f in records.faces_of(str(own), records.read_meta(own),
+                                                         'train')]
+    assert sorted(names.tolist()) == sorted(own_names + [c.encode() for c in chips])
+    target = dict(zip(names.tolist(), targets))
+    chip_of = {n: os.path.basename(n.decode()).removeprefix('own_') for n in own_names}
+    same = [n for n in own_names if chip_of[n] in chips]    # the rest went to eval in one
+    assert same
+    for name in same:
+        np.testing.assert_allclose(target[name], target[chip_of[name].encode()], atol=1e-5)
+
+    values.update(data_dir=trained['data_dir'], train_dir=str(tmp_path / 'twice'))
+    with pytest.raises(config.ConfigError, match='both have a training face named'):
+        distill.soft_targets(config.resolve(values, explicit=set(values)))
 
 
 def test_members_classes_match_by_name_as_eval_does():

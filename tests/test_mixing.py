@@ -77,7 +77,6 @@ def test_the_loss_is_the_same_mix_of_both_labels_losses():
     ({'mixup_alpha': 0.2, 'cutmix_alpha': 1.0}, '^--mixup_alpha.*--cutmix_alpha'),
     ({'cutmix_alpha': 1.0, 'aux_tasks': ['age']}, '^--aux_tasks.*--cutmix_alpha'),
     ({'mixup_alpha': 0.2, 'net': 'dcgan'}, '^--mixup_alpha.*dcgan'),
-    ({'mix_data': 'records/base', 'teacher': ['checkpoints/t']}, '^--teacher.*--mix_data'),
     ({'mix_data': 'records/base', 'net': 'dcgan'}, '^--mix_data.*dcgan')])
 def test_mixings_that_cannot_work_are_refused(tmp_path, flags, message):
     values = {'mode': 'train', 'net': 'cnn60', 'num_classes': 2, 'train_dir': str(tmp_path),

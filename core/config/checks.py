@@ -47,9 +47,6 @@ def check_mixing(cfg, mode):
             if getattr(cfg, flag):
                 raise ConfigError(f'--{flag} does not combine with --mixup_alpha or '
                                   '--cutmix_alpha (the soft targets and attributes are not mixed)')
-    if mode.trains and cfg.mix_data and cfg.teacher:
-        raise ConfigError('--teacher does not combine with --mix_data (its faces have no soft '
-                          'targets here)')
 
 
 def check_kind_of_net(net, mode):

@@ -1,8 +1,8 @@
 """Distillation and ensembles: trained runs' probabilities on a split, averaged.
 
 --teacher=DIR[,DIR...] (training): before the first step every teacher judges each training
-face once (its own input size and channels, flip averaged, logits divided by
---distill_temperature); the mean of their softened probabilities is the face's soft
+face once, --data_dir's and --mix_data's (its own input size and channels, flip averaged,
+logits divided by --distill_temperature); the mean of their softened probabilities is the face's soft
 target, looked up by file name at every step, so teaching costs no step time. The loss is
 (1 - w) * cross-entropy(labels) + w * T^2 * KL(soft targets || student softened by T),
 w = --distill_weight (Hinton et al. 2015). Targets are cached in train_dir/teachers.npz.
@@ -56,29 +56,56 @@ def _columns(member, classes, train_dir, class_map=None):
 
 
 def soft_targets(cfg):
-    """(file names, soft targets [N, classes]) of the training split, from cfg.teacher."""
+    """(file names, soft targets [N, classes]) of the training faces, from cfg.teacher: those
+    of --data_dir and of --mix_data, which every batch also draws from."""
+    sources = [cfg.data_dir] + ([cfg.mix_data] if cfg.mix_data else [])
     key = {'teachers': [checkpoints.choose(t, 'best') for t in cfg.teacher],
-           'temperature': cfg.distill_temperature, 'data_dir': os.path.abspath(cfg.data_dir)}
+           'temperature': cfg.distill_temperature, 'data_dir': os.path.abspath(cfg.data_dir),
+           'mix_data': cfg.mix_data and os.path.abspath(cfg.mix_data)}
     cache = os.path.join(cfg.train_dir, CACHE_FILE)
     if os.path.isfile(cache):
         stored = np.load(cache)
         if json.loads(str(stored['key'])) == key:
             return stored['filename'], stored['targets']
-    probabilities = []
-    for teacher in cfg.teacher:
-        out = split_logits(teacher, cfg.data_dir, 'train')
-        out['logits'] = out['logits'][:, _columns(out, cfg.classes, teacher, cfg.class_map)]
-        accuracy = np.mean(out['logits'].argmax(-1) == out['label'])
-        print(f'teacher {out["checkpoint"]}: {accuracy * 100:.2f}% on the {len(out["label"])} '
-              'training faces (flip averaged)', flush=True)
-        names = np.asarray(out['filename']).astype('S')
-        order = np.argsort(names, kind='stable')
-        probabilities.append(calibration.softmax(out['logits'][order], cfg.distill_temperature))
-        filenames = names[order]
-    targets = np.mean(probabilities, axis=0).astype(np.float32)
+    parts = [_taught(cfg, source) for source in sources]
+    _check_unique([names for names, _ in parts], sources)
+    filenames = np.concatenate([names for names, _ in parts])
+    targets = np.concatenate([probabilities for _, probabilities in parts])
     os.makedirs(cfg.train_dir, exist_ok=True)
     np.savez(cache, filename=filenames, targets=targets, key=json.dumps(key))
     return filenames, targets
+
+
+def _taught(cfg, data_dir):
+    """(file names, mean softened probabilities in cfg.classes' order) of the training faces
+    of `data_dir`, every teacher judging them once."""
+    from data import records
+    data_classes = records.read_meta(data_dir)['classes']
+    probabilities = []
+    for teacher in cfg.teacher:
+        out = split_logits(teacher, data_dir, 'train')
+        # Labels are in data_dir's class order, the targets in this run's.
+        own = out['logits'][:, _columns(out, data_classes, teacher, cfg.class_map)]
+        accuracy = np.mean(own.argmax(-1) == out['label'])
+        print(f'teacher {out["checkpoint"]}: {accuracy * 100:.2f}% on the {len(out["label"])} '
+              f'training faces of {data_dir} (flip averaged)', flush=True)
+        logits = out['logits'][:, _columns(out, cfg.classes, teacher, cfg.class_map)]
+        names = np.asarray(out['filename']).astype('S')
+        order = np.argsort(names, kind='stable')
+        probabilities.append(calibration.softmax(logits[order], cfg.distill_temperature))
+    return names[order], np.mean(probabilities, axis=0).astype(np.float32)
+
+
+def _check_unique(name_lists, sources):
+    """Targets are looked up by file name: a name in two datasets would take the other's."""
+    if len(name_lists) < 2:
+        return
+    shared = np.intersect1d(*name_lists)
+    if len(shared):
+        from core.config import ConfigError
+        raise ConfigError(f'{sources[0]} and {sources[1]} both have a training face named '
+                          f'{shared[0].decode()} ({len(shared)} such names): --teacher looks its '
+                          'soft targets up by file name, so train it without --mix_data')
 
 
 def loss(logits, batch, cfg, hard_loss, targets):
