@@ -57,7 +57,7 @@ def test_a_teacher_teaches_once_and_an_ensemble_of_one_twice_is_that_model(train
     assert os.path.isfile(os.path.join(trained['train_dir'], 'best', 'eval_ensemble.json'))
 
 
-def test_the_faces_of_mix_data_are_taught_too_in_this_runs_class_order(trained, tmp_path):
+def test_the_faces_of_mix_data_are_taught_too_under_this_runs_class_names(trained, tmp_path):
     """A user's folder (classes man, woman: UTKFace's male, female by another name) of chips
     the teacher's records also hold, renamed, with those records mixed in: every training face
     of both gets a target, and a face gets the same target under either name."""
