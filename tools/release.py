@@ -1,6 +1,6 @@
 """Release a trained model into the repository: models/<name>/ with the weights alone.
 
-    python -m tools.release --train_dir=checkpoints/base_gender --name=gender_cnn60_v2
+    python -m tools.release --train_dir=checkpoints/base_gender --name=gender_res64s_v3
 
 Writes run.json (the graph settings, classes and face framing; no paths of this
 machine), model.ckpt (the network's variables only, no optimizer slots; the moving
@@ -9,7 +9,7 @@ the calibration of the checkpoint released, and lite/: the classifier and the fa
 detector as TFLite files, so that predict and the demo answer without TensorFlow
 (core/serve/lite_export.py).
 
-    python -m tools.release --add_lite=gender_cnn60_v2    # lite/ for a release made before it
+    python -m tools.release --add_lite=gender_res64s_v3    # lite/ for a release made before it
 
 A model answers as its training evaluated it (one view of each face); `--eval_flip`
 releases it answering each face with its mirror image averaged, once an eval with

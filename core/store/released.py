@@ -2,8 +2,8 @@
 name wherever the repository is cloned.
 
     python runner.py --mode=predict --image=photo.jpg             # the default model answers
-    python runner.py --data_dir=my_photos --init_from=gender_cnn60_v2 --train_dir=checkpoints/mine
-    python -m tools.release --train_dir=checkpoints/base --name=gender_cnn60_v2   # make one
+    python runner.py --data_dir=my_photos --init_from=gender_res64s_v3 --train_dir=checkpoints/mine
+    python -m tools.release --train_dir=checkpoints/base --name=gender_res64s_v3   # make one
 
 A released model is a training folder cut down to what eval, predict, export and
 fine-tuning read: run.json, the weights alone (model.ckpt, no optimizer slots), the
@@ -16,7 +16,7 @@ import os
 MODELS_DIR = os.path.abspath(os.environ.get('FACECNN_MODELS') or os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'models'))
 # The model that answers when no --train_dir is given, and the base the README fine-tunes.
-DEFAULT = 'gender_cnn60_v2'
+DEFAULT = 'gender_res64s_v3'
 CARD = 'MODEL_CARD.md'
 
 
