@@ -9,7 +9,7 @@ the calibration of the checkpoint released, and lite/: the classifier and the fa
 detector as TFLite files, so that predict and the demo answer without TensorFlow
 (core/serve/lite_export.py).
 
-    python -m tools.release --add_lite=gender_res64s_v3    # lite/ for a release made before it
+    python -m tools.release --add_lite=my_model    # lite/ for a release made before it
 
 A model answers as its training evaluated it (one view of each face); `--eval_flip`
 releases it answering each face with its mirror image averaged, once an eval with
