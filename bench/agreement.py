@@ -1,7 +1,7 @@
 """One checkpoint answering the same faces in float32 and in bfloat16: how often the class
 agrees, how far the probabilities move, accuracy and calibration error in each.
 
-    python -m bench.agreement --train_dir=gender_res64s_v3 --data_dir=records/fairface_val
+    python -m bench.agreement --train_dir=checkpoints/base --data_dir=records/fairface_val
 
 The eval view of eval and predict (the model's own crop and mirror averaging), its
 calibrated temperature; every face of the eval split.

@@ -11,8 +11,8 @@ predict on the photo file: a photo whose face is not found counts as wrong, a
 photo's answer is its largest face. Folders man/woman are read as male/female.
 Prints the figures and writes them to --output (JSON).
 
-The base: the released model (models/gender_res64s_v3/MODEL_CARD.md says how it was made),
-or any training folder.
+The base: the default released model (its MODEL_CARD.md says how it was made), or any
+training folder.
 """
 import json
 import math

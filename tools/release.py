@@ -1,6 +1,6 @@
 """Release a trained model into the repository: models/<name>/ with the weights alone.
 
-    python -m tools.release --train_dir=checkpoints/base_gender --name=gender_res64s_v3
+    python -m tools.release --train_dir=checkpoints/base --name=my_base
 
 Writes run.json (the graph settings, classes and face framing; no paths of this
 machine), model.ckpt (the network's variables only, no optimizer slots; the moving

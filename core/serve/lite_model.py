@@ -2,7 +2,7 @@
 LiteRT: the same faces, the same preprocessing and the same network as ImageModel,
 without TensorFlow (an answer in a fraction of a second instead of its ~4 s import).
 
-    model = LiteModel('models/gender_res64s_v3')
+    model = LiteModel(released.default())
     for face in label_faces(rgb, cfg, model.probabilities_of, model.detector): ...
 """
 import io

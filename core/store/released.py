@@ -3,7 +3,7 @@ name wherever the repository is cloned.
 
     python runner.py --mode=predict --image=photo.jpg             # the default model answers
     python runner.py --data_dir=my_photos --init_from=gender_res64s_v3 --train_dir=checkpoints/mine
-    python -m tools.release --train_dir=checkpoints/base --name=gender_res64s_v3   # make one
+    python -m tools.release --train_dir=checkpoints/base --name=my_base   # make one
 
 A released model is a training folder cut down to what eval, predict, export and
 fine-tuning read: run.json, the weights alone (model.ckpt, no optimizer slots), the

@@ -4,9 +4,9 @@
 face once, --data_dir's and --mix_data's (its own input size and channels, flip averaged,
 logits divided by --distill_temperature); the mean of their softened probabilities is the
 face's soft target, looked up by file name at every step, so teaching costs no step time.
-The loss is
-(1 - w) * cross-entropy(labels) + w * T^2 * KL(soft targets || student softened by T),
-w = --distill_weight (Hinton et al. 2015). Targets are cached in train_dir/teachers.npz.
+The loss is (1 - w) * cross-entropy(labels) + w * T^2 * KL(soft targets || student
+softened by T), w = --distill_weight (Hinton et al. 2015). Targets are cached in
+train_dir/teachers.npz.
 
 --ensemble=DIR[,DIR...] (--mode=eval): the run of --train_dir and these, their
 flip-averaged probabilities averaged, reported as one model (eval_ensemble.json).

@@ -1,8 +1,8 @@
 """Fine-tuning from a base model, the research/slim way (--checkpoint_path,
 --checkpoint_exclude_scopes, --trainable_scopes):
 
-    python runner.py --net=cnn60 --data_dir=my_photos --train_dir=checkpoints/mine \
-        --init_from=gender_res64s_v3          # a released model (models/), or a training folder
+    python runner.py --data_dir=my_photos --train_dir=checkpoints/mine \
+        --init_from=checkpoints/base          # a training folder, or a released model's name
 
 At step 0 every network variable that the base checkpoint holds under the same name
 and shape is restored; the rest starts fresh. Classes are matched by name (--class_map,
